@@ -1,0 +1,72 @@
+# LiteMX: every target bootstraps what it needs (.venv from pyproject.toml, Node tools from package.json)
+# and reuses it while its inputs are unchanged.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Lambda runs Python 3.12: use it when the machine has it, else the default python3.
+PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 python3; do \
+	command -v $$p >/dev/null 2>&1 && { command -v $$p; break; }; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+# Tests, the demo and benchmarks run in a private network namespace with only loopback: DynamoDB Local
+# binds every interface, and nothing in a test may reach the internet or AWS.
+NETNS := scripts/netns
+export CDK_DISABLE_CLI_TELEMETRY := true
+export AWS_EC2_METADATA_DISABLED := true
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help setup test test-unit test-integration lint typecheck demo bench clean test-prereqs
+
+help:
+	@echo "make demo   - run LiteMX's policy core against the local AWS, step by step"
+	@echo "make test   - lint, type-check and run every test suite (unit, integration, infra)"
+	@echo "make bench  - print policy-decision figures against the local AWS"
+	@echo "make synth  - synthesize the CDK stack offline into cdk.out/"
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+.java-ok:
+	@scripts/ensure-java
+	@touch $@
+
+setup: $(VENV)/.installed node_modules/.installed .java-ok
+
+# Everything a test run needs is installed before entering the offline namespace.
+test-prereqs: setup
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+test-unit: $(VENV)/.installed
+	$(PY) -m pytest tests/unit -q
+
+test-integration: test-prereqs
+	$(NETNS) $(PY) -m pytest tests/integration -q
+
+test: lint typecheck test-prereqs
+	$(NETNS) $(PY) -m pytest -q
+	$(NETNS) $(PY) -m litemx_local.demo --quiet
+
+demo: setup
+	$(NETNS) $(PY) -m litemx_local.demo
+
+bench: setup
+	$(NETNS) $(PY) tests/benchmarks/bench_policy.py
+
+clean:
+	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache
+
+-include make/infra.mk

@@ -1,0 +1,1 @@
+"""The durable trail of every policy decision and operator action, listed per account by time."""

@@ -1,0 +1,1 @@
+"""Accounts, domains, mailboxes, tokens and correspondents."""

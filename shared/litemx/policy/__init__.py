@@ -1,0 +1,1 @@
+"""The sending-policy decision: every send passes through `decide`."""

@@ -1,0 +1,329 @@
+"""The one policy decision every send goes through.
+
+Checks run cheapest first and quotas last, in the order docs/policy.md lists them. Everything the checks
+read comes from one batched read; an allowed send then reserves every cap and writes its audit record in
+one transaction, so a decision costs two DynamoDB requests and a refusal never consumes quota.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from litemx.addresses import domain_of, has_line_break, normalize_address
+from litemx.audit.models import UNAUTHENTICATED, AuditRecord
+from litemx.clock import Clock
+from litemx.directory.models import Scope, Status, TokenStatus, Verification
+from litemx.directory.tokens import SecretClaims, parse_secret, secret_matches
+from litemx.plans import Limits, effective_limits
+from litemx.policy.models import (
+    Decision,
+    Mode,
+    PolicyStore,
+    QuotaExceededError,
+    SendRequest,
+    Snapshot,
+    SnapshotKeys,
+)
+from litemx.policy.reasons import Reason
+from litemx.quotas.models import (
+    CapExceeded,
+    binding_cap,
+    counter_slots,
+    first_exceeded,
+    reservations_for,
+    usage_after,
+    usage_now,
+)
+
+# SES accepts at most 50 recipients per message; beyond that no override can allow a send, so
+# suppression and correspondent keys are not even read for them.
+MAX_RECIPIENTS_READ = 50
+BULK_HEADER_NAMES = frozenset({"list-unsubscribe", "list-unsubscribe-post", "list-id"})
+BULK_PRECEDENCE = frozenset({"bulk", "list", "junk"})
+SEND_SCOPES = frozenset({Scope.SEND, Scope.SEND_REPLY})
+
+
+@dataclass(frozen=True)
+class Refusal:
+    reason: Reason
+    message: str
+    details: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Context:
+    """A request once its secret, From and recipients are parsed."""
+
+    request: SendRequest
+    claims: SecretClaims
+    sender: str | None
+    recipients: tuple[str, ...]
+    invalid_recipients: tuple[str, ...]
+    now: datetime
+
+
+def decide(
+    request: SendRequest, *, store: PolicyStore, clock: Clock, request_id: str, mode: Mode = Mode.SEND
+) -> Decision:
+    """Allow or refuse a send; on allow in SEND mode, the recipients are reserved against every cap."""
+    now = clock.now()
+    base = Decision(request_id=request_id, mode=mode, decided_at=now)
+    claims = parse_secret(request.token_secret)
+    if claims is None:
+        return _refuse(base, store, Refusal(Reason.TOKEN_INVALID, "The bearer token is not a LiteMX token."))
+    ctx = _parse(request, claims, now)
+    sender = ctx.sender or request.from_address.strip().lower()
+    slots = counter_slots(account_id=claims.account_id, mailbox=sender, now=now)
+    snapshot = store.load_snapshot(
+        SnapshotKeys(
+            account_id=claims.account_id,
+            token_id=claims.token_id,
+            mailbox=sender,
+            domain=domain_of(sender),
+            recipients=ctx.recipients[:MAX_RECIPIENTS_READ],
+            counter_keys=tuple(slot.key for slot in slots),
+        )
+    )
+    base = replace(base, account_id=claims.account_id, token_id=claims.token_id, mailbox=sender)
+    token_refusal = _check_token(ctx, snapshot)
+    if token_refusal is not None:
+        return _refuse(base, store, token_refusal, authenticated=False)
+    base = replace(base, recipients=ctx.recipients)
+    refusal = _first_refusal(ctx, snapshot)
+    if refusal is not None:
+        return _refuse(base, store, refusal)
+    reservations = reservations_for(slots, _limits(snapshot), len(ctx.recipients))
+    # Counters only grow within a window, so a consistent read that is already over a cap is a refusal
+    # without a write; the transaction's conditions decide every other case.
+    exceeded = first_exceeded(reservations, snapshot.counters)
+    if exceeded is not None:
+        return _refuse_quota(base, store, exceeded)
+    if mode is Mode.CHECK:
+        allowed = replace(base, usage=tuple(usage_now(reservations, snapshot.counters)))
+        store.record(_audit(allowed, "allow"))
+        return allowed
+    allowed = replace(base, usage=tuple(usage_after(reservations, snapshot.counters)))
+    try:
+        store.reserve(reservations, _audit(allowed, "allow"))
+    except QuotaExceededError as refused:
+        return _refuse_quota(base, store, binding_cap(reservations, refused.failed))
+    return allowed
+
+
+def _parse(request: SendRequest, claims: SecretClaims, now: datetime) -> _Context:
+    seen: dict[str, None] = {}
+    invalid: list[str] = []
+    for raw in request.all_recipients:
+        canonical = normalize_address(raw)
+        if canonical is None:
+            invalid.append(raw)
+        else:
+            seen.setdefault(canonical, None)
+    return _Context(
+        request=request,
+        claims=claims,
+        sender=normalize_address(request.from_address),
+        recipients=tuple(seen),
+        invalid_recipients=tuple(invalid),
+        now=now,
+    )
+
+
+def _check_token(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
+    """Token first: until it is verified, nothing the request claims is believed."""
+    token = snapshot.token
+    if (
+        token is None
+        or token.account_id != ctx.claims.account_id
+        or not secret_matches(ctx.request.token_secret, token.secret_hash)
+    ):
+        return Refusal(Reason.TOKEN_INVALID, "The bearer token is unknown.")
+    if token.status is TokenStatus.REVOKED:
+        return Refusal(Reason.TOKEN_REVOKED, f"Token {token.token_id} was revoked.")
+    if token.status is TokenStatus.DISABLED:
+        return Refusal(Reason.TOKEN_DISABLED, f"Token {token.token_id} is disabled: {token.status_reason}.")
+    if token.expires_at is not None and token.expires_at <= ctx.now:
+        return Refusal(Reason.TOKEN_EXPIRED, f"Token {token.token_id} expired at {token.expires_at.isoformat()}.")
+    if not token.scopes & SEND_SCOPES:
+        return Refusal(Reason.SCOPE_DENIED, f"Token {token.token_id} has no send scope.")
+    return None
+
+
+def _limits(snapshot: Snapshot) -> Limits:
+    assert snapshot.account is not None  # only called once _check_account has passed
+    return effective_limits(snapshot.account.plan, snapshot.account.overrides)
+
+
+def _first_refusal(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
+    checks: tuple[Callable[[_Context, Snapshot], Refusal | None], ...] = (
+        _check_sender,
+        _check_account,
+        _check_domain,
+        _check_mailbox,
+        _check_recipients,
+        _check_injection,
+        _check_bulk_headers,
+        _check_suppression,
+        _check_reply_only,
+    )
+    for check in checks:
+        refusal = check(ctx, snapshot)
+        if refusal is not None:
+            return refusal
+    return None
+
+
+def _check_sender(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
+    token = snapshot.token
+    assert token is not None
+    if has_line_break(ctx.request.from_address):
+        return Refusal(Reason.HEADER_INJECTION, "From contains a line break.")
+    if ctx.sender is None:
+        return Refusal(Reason.FROM_INVALID, f"From {ctx.request.from_address!r} is not a valid address.")
+    if ctx.sender != token.mailbox:
+        return Refusal(
+            Reason.TOKEN_MAILBOX_MISMATCH,
+            f"Token {token.token_id} may send only from {token.mailbox}, not {ctx.sender}.",
+        )
+    return None
+
+
+def _check_account(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
+    account = snapshot.account
+    if account is None or account.status is not Status.ACTIVE:
+        reason = account.status_reason if account is not None else "it does not exist"
+        return Refusal(Reason.ACCOUNT_DISABLED, f"Account {ctx.claims.account_id} is disabled: {reason}.")
+    return None
+
+
+def _check_domain(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
+    domain = snapshot.domain
+    name = domain_of(ctx.sender or "")
+    if domain is None or domain.account_id != ctx.claims.account_id:
+        return Refusal(Reason.DOMAIN_NOT_OWNED, f"Domain {name} is not registered to this account.")
+    if domain.verification is not Verification.VERIFIED:
+        return Refusal(
+            Reason.DOMAIN_NOT_VERIFIED,
+            f"Domain {name} is not verified yet ({domain.verification.value}); publish its DNS records.",
+        )
+    if domain.status is not Status.ACTIVE:
+        return Refusal(Reason.DOMAIN_DISABLED, f"Domain {name} is disabled: {domain.status_reason}.")
+    return None
+
+
+def _check_mailbox(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
+    mailbox = snapshot.mailbox
+    if mailbox is None or mailbox.account_id != ctx.claims.account_id:
+        return Refusal(Reason.MAILBOX_NOT_FOUND, f"{ctx.sender} is not a mailbox of this account.")
+    if mailbox.status is not Status.ACTIVE:
+        return Refusal(Reason.MAILBOX_DISABLED, f"Mailbox {mailbox.address} is disabled: {mailbox.status_reason}.")
+    return None
+
+
+def _check_recipients(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
+    limits = _limits(snapshot)
+    if not ctx.request.all_recipients:
+        return Refusal(Reason.RECIPIENTS_MISSING, "Name at least one recipient in to, cc or bcc.")
+    count = len(ctx.recipients) + len(ctx.invalid_recipients)
+    if count > limits.recipients_per_message:
+        return Refusal(
+            Reason.TOO_MANY_RECIPIENTS,
+            f"{count} recipients; the plan allows {limits.recipients_per_message} per message.",
+            {"limit": str(limits.recipients_per_message), "requested": str(count)},
+        )
+    for raw in ctx.invalid_recipients:
+        if has_line_break(raw):
+            return Refusal(Reason.HEADER_INJECTION, "A recipient address contains a line break.")
+        return Refusal(Reason.RECIPIENT_INVALID, f"Recipient {raw!r} is not a valid address.", {"recipient": raw})
+    return None
+
+
+def _check_injection(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
+    request = ctx.request
+    values = [request.subject, request.in_reply_to or "", *request.references, *request.headers.values()]
+    for name in request.headers:
+        if has_line_break(name) or ":" in name or not name.isascii() or not name.strip() or " " in name:
+            return Refusal(Reason.HEADER_INJECTION, f"Header name {name!r} is not a valid header name.")
+    if any(has_line_break(value) for value in values):
+        return Refusal(Reason.HEADER_INJECTION, "A header value or the subject contains a line break.")
+    return None
+
+
+def _check_bulk_headers(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
+    for name, value in ctx.request.headers.items():
+        lowered = name.strip().lower()
+        if lowered in BULK_HEADER_NAMES or (
+            lowered == "precedence" and value.strip().lower() in BULK_PRECEDENCE
+        ):
+            return Refusal(
+                Reason.BULK_HEADERS,
+                f"Header {name} marks bulk mail; LiteMX does not send newsletters or campaigns.",
+                {"header": name},
+            )
+    return None
+
+
+def _check_suppression(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
+    wanted = set(ctx.recipients)
+    for entry in snapshot.suppressions:
+        if entry.address in wanted and entry.is_active(ctx.now):
+            scope = "all senders" if entry.scope == "global" else "this account"
+            return Refusal(
+                Reason.RECIPIENT_SUPPRESSED,
+                f"{entry.address} is suppressed for {scope} ({entry.reason}).",
+                {"recipient": entry.address, "scope": entry.scope},
+            )
+    return None
+
+
+def _check_reply_only(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
+    token = snapshot.token
+    assert token is not None
+    if Scope.SEND in token.scopes:
+        return None
+    strangers = [address for address in ctx.recipients if address not in snapshot.correspondents]
+    if strangers:
+        return Refusal(
+            Reason.NOT_A_REPLY,
+            f"{strangers[0]} has never written to {ctx.sender}; this token may only reply.",
+            {"recipient": strangers[0]},
+        )
+    return None
+
+
+def _refuse(base: Decision, store: PolicyStore, refusal: Refusal, *, authenticated: bool = True) -> Decision:
+    decision = replace(base, reason=refusal.reason, message=refusal.message, details=dict(refusal.details))
+    store.record(_audit(decision, "deny", authenticated=authenticated))
+    return decision
+
+
+def _refuse_quota(base: Decision, store: PolicyStore, exceeded: CapExceeded) -> Decision:
+    reason = Reason.from_code(f"quota_exceeded.{exceeded.cap.value}")
+    message = (
+        f"The {exceeded.cap.value.replace('_', '/')} cap is {exceeded.limit} recipients; "
+        f"{exceeded.used} used, {exceeded.requested} requested; it resets at {exceeded.resets_at.isoformat()}."
+    )
+    decision = replace(base, reason=reason, message=message, exceeded=exceeded)
+    store.record(_audit(decision, "deny"))
+    return decision
+
+
+def _audit(decision: Decision, outcome: str, *, authenticated: bool = True) -> AuditRecord:
+    details = dict(decision.details)
+    if not authenticated and decision.account_id:
+        details["claimed_account"] = decision.account_id
+    return AuditRecord(
+        account_id=(decision.account_id if authenticated and decision.account_id else UNAUTHENTICATED),
+        at=decision.decided_at,
+        request_id=decision.request_id,
+        event=f"policy.{decision.mode.value}",
+        actor=decision.token_id or "unknown",
+        outcome=outcome,
+        reason_code=decision.reason.code if decision.reason else None,
+        message=decision.message,
+        mailbox=decision.mailbox,
+        recipients_count=len(decision.recipients),
+        details=details,
+    )

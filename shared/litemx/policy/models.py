@@ -1,0 +1,112 @@
+"""Inputs and outputs of the policy decision, and the ports it reads and writes through."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from litemx.audit.models import AuditRecord
+from litemx.directory.models import Account, Domain, Mailbox, Token
+from litemx.policy.reasons import Reason
+from litemx.quotas.models import CapExceeded, CapUsage, CounterReservation
+from litemx.suppression.models import SuppressionEntry
+
+
+class Mode(StrEnum):
+    SEND = "send"  # reserve quota: the message will be queued
+    CHECK = "check"  # dry run: the same checks, nothing reserved
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    token_secret: str
+    from_address: str
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+    subject: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+
+    @property
+    def all_recipients(self) -> tuple[str, ...]:
+        return self.to + self.cc + self.bcc
+
+
+@dataclass(frozen=True)
+class SnapshotKeys:
+    """Everything a decision may need to read, so that the store can fetch it in one batch."""
+
+    account_id: str
+    token_id: str
+    mailbox: str
+    domain: str
+    recipients: tuple[str, ...]
+    counter_keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    token: Token | None = None
+    account: Account | None = None
+    domain: Domain | None = None
+    mailbox: Mailbox | None = None
+    suppressions: tuple[SuppressionEntry, ...] = ()
+    correspondents: frozenset[str] = frozenset()
+    counters: Mapping[str, int] = field(default_factory=dict)
+
+
+class QuotaExceededError(Exception):
+    """The quota transaction was cancelled by cap conditions; `failed` maps each refusing counter key
+    to the value it held."""
+
+    def __init__(self, failed: Mapping[str, int]) -> None:
+        super().__init__(f"quota reservation refused by {sorted(failed)}")
+        self.failed = dict(failed)
+
+
+class PolicyStore(Protocol):
+    def load_snapshot(self, keys: SnapshotKeys) -> Snapshot:
+        """One consistent batched read."""
+        ...
+
+    def reserve(self, reservations: list[CounterReservation], audit: AuditRecord) -> None:
+        """All counters and the audit record in one all-or-nothing write; QuotaExceededError if a cap
+        condition fails."""
+        ...
+
+    def record(self, audit: AuditRecord) -> None: ...
+
+
+@dataclass(frozen=True)
+class Decision:
+    request_id: str
+    mode: Mode
+    decided_at: datetime
+    reason: Reason | None = None
+    message: str = "Allowed."
+    account_id: str | None = None
+    token_id: str | None = None
+    mailbox: str | None = None
+    recipients: tuple[str, ...] = ()
+    usage: tuple[CapUsage, ...] = ()
+    exceeded: CapExceeded | None = None
+    details: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def allowed(self) -> bool:
+        return self.reason is None
+
+    @property
+    def code(self) -> str:
+        return "allowed" if self.reason is None else self.reason.code
+
+    @property
+    def retry_after_seconds(self) -> int | None:
+        if self.exceeded is None:
+            return None
+        return max(int((self.exceeded.resets_at - self.decided_at).total_seconds()) + 1, 1)

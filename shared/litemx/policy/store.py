@@ -1,0 +1,181 @@
+"""The policy decision's storage: one batched read, one transactional write (pynamodb stays in here)."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from litemx.audit.models import AuditRecord
+from litemx.audit.store import entry_from_record
+from litemx.directory import store as directory
+from litemx.errors import StoreBusyError
+from litemx.policy.models import QuotaExceededError, Snapshot, SnapshotKeys
+from litemx.quotas.models import CounterReservation
+from litemx.storage.tables import (
+    AccountRecord,
+    AuditEntry,
+    CorrespondentRecord,
+    DomainRecord,
+    MailboxRecord,
+    SuppressionRecord,
+    TokenRecord,
+    UsageCounter,
+    table_name,
+)
+from litemx.suppression.models import GLOBAL_SCOPE
+from litemx.suppression.store import entry_from_record as suppression_from_record
+
+_BATCH_LIMIT = 100
+_CONFLICT_RETRIES = 12
+
+
+class DynamoPolicyStore:
+    """Owns its own DynamoDB client, so that each worker thread can have one."""
+
+    def __init__(self, region: str | None = None, host: str | None = None) -> None:
+        self._connection = Connection(region=region, host=host)
+
+    @property
+    def client(self) -> Any:
+        """The botocore client every request of this store goes through (for request counting)."""
+        return self._connection.client
+
+    def load_snapshot(self, keys: SnapshotKeys) -> Snapshot:
+        directory_keys = [
+            directory.token_key(keys.token_id),
+            directory.account_key(keys.account_id),
+            directory.domain_key(keys.domain),
+            directory.mailbox_key(keys.mailbox),
+            *(directory.correspondent_key(keys.mailbox, r) for r in keys.recipients),
+        ]
+        suppression_keys = [(scope, r) for r in keys.recipients for scope in (GLOBAL_SCOPE, keys.account_id)]
+        wanted: list[tuple[str, dict[str, Any]]] = [
+            *((table_name(TokenRecord), {"pk": {"S": pk}, "sk": {"S": sk}}) for pk, sk in directory_keys),
+            *(
+                (table_name(SuppressionRecord), {"scope": {"S": scope}, "address": {"S": address}})
+                for scope, address in suppression_keys
+            ),
+            *((table_name(UsageCounter), {"key": {"S": key}}) for key in keys.counter_keys),
+        ]
+        items = self._batch_get(wanted)
+        return _snapshot(items)
+
+    def _batch_get(self, wanted: list[tuple[str, dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, list[dict[str, Any]]] = {}
+        for start in range(0, len(wanted), _BATCH_LIMIT):
+            request: dict[str, Any] = {}
+            for table, key in wanted[start : start + _BATCH_LIMIT]:
+                request.setdefault(table, {"Keys": [], "ConsistentRead": True})["Keys"].append(key)
+            attempt = 0
+            while request:
+                response = self.client.batch_get_item(RequestItems=request)
+                for table, table_items in response.get("Responses", {}).items():
+                    found.setdefault(table, []).extend(table_items)
+                request = response.get("UnprocessedKeys") or {}
+                attempt += 1
+                if request:
+                    _backoff(attempt)
+        return found
+
+    def reserve(self, reservations: list[CounterReservation], audit: AuditRecord) -> None:
+        for attempt in range(1, _CONFLICT_RETRIES + 1):
+            try:
+                self._reserve_once(reservations, audit)
+                return
+            except TransactWriteError as error:
+                reasons = [r.code if r else "None" for r in (error.cancellation_reasons or [])]
+                failed = _failed_counters(reservations, error)
+                if failed:
+                    raise QuotaExceededError(failed) from error
+                if not any(code in ("TransactionConflict", "ThrottlingError") for code in reasons) and (
+                    error.cause_response_code != "TransactionConflictException"
+                ):
+                    raise
+                _backoff(attempt)
+        raise StoreBusyError("quota counters stayed contended; nothing was reserved, retry the request")
+
+    def _reserve_once(self, reservations: list[CounterReservation], audit: AuditRecord) -> None:
+        with TransactWrite(connection=self._connection) as transaction:
+            # Puts are sent before updates: item 0 is the audit entry, items 1.. the counters.
+            transaction.save(entry_from_record(audit), condition=AuditEntry.sk.does_not_exist())
+            for reservation in reservations:
+                counter = UsageCounter(reservation.key)
+                transaction.update(
+                    counter,
+                    actions=[
+                        UsageCounter.used.add(reservation.amount),
+                        UsageCounter.expires_at.set(int(reservation.expires_at.timestamp())),
+                    ],
+                    condition=(
+                        UsageCounter.used.does_not_exist()
+                        | (UsageCounter.used <= reservation.limit - reservation.amount)
+                    ),
+                    return_values="ALL_OLD",
+                )
+
+    def record(self, audit: AuditRecord) -> None:
+        """A refusal's audit entry: a single put, outside any transaction."""
+        entry = entry_from_record(audit)
+        self.client.put_item(
+            TableName=table_name(AuditEntry),
+            Item=entry.serialize(),
+            ConditionExpression="attribute_not_exists(sk)",
+        )
+
+
+def _failed_counters(reservations: list[CounterReservation], error: TransactWriteError) -> dict[str, int]:
+    """Counter key -> the value that refused it, for each counter whose cap condition failed."""
+    failed: dict[str, int] = {}
+    reasons = error.cancellation_reasons or []
+    for reservation, reason in zip(reservations, reasons[1:], strict=False):
+        if reason is not None and reason.code == "ConditionalCheckFailed":
+            item = reason.raw_item or {}
+            failed[reservation.key] = int(item.get("used", {}).get("N", "0"))
+    return failed
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(min(0.005 * 2**attempt, 0.2) * random.random())  # noqa: S311 - jitter, not secrecy
+
+
+_DIRECTORY_MODELS: dict[str, tuple[type[Model], Callable[[Any], Any]]] = {
+    directory.TOKEN_SK: (TokenRecord, directory.token_from_record),
+    directory.ACCOUNT_SK: (AccountRecord, directory.account_from_record),
+    directory.DOMAIN_SK: (DomainRecord, directory.domain_from_record),
+    directory.MAILBOX_SK: (MailboxRecord, directory.mailbox_from_record),
+}
+
+
+def _snapshot(items: dict[str, list[dict[str, Any]]]) -> Snapshot:
+    found: dict[str, Any] = {}
+    correspondents: set[str] = set()
+    for raw in items.get(table_name(TokenRecord), []):
+        sk = raw["sk"]["S"]
+        if sk.startswith(directory.CORRESPONDENT_PREFIX):
+            correspondents.add(CorrespondentRecord.from_raw_data(raw).address)
+        elif sk in _DIRECTORY_MODELS:
+            model, to_domain = _DIRECTORY_MODELS[sk]
+            found[sk] = to_domain(model.from_raw_data(raw))
+    suppressions = tuple(
+        suppression_from_record(SuppressionRecord.from_raw_data(raw))
+        for raw in items.get(table_name(SuppressionRecord), [])
+    )
+    counters = {raw["key"]["S"]: int(raw.get("used", {}).get("N", "0")) for raw in items.get(table_name(UsageCounter), [])}
+    return Snapshot(
+        token=found.get(directory.TOKEN_SK),
+        account=found.get(directory.ACCOUNT_SK),
+        domain=found.get(directory.DOMAIN_SK),
+        mailbox=found.get(directory.MAILBOX_SK),
+        suppressions=suppressions,
+        correspondents=frozenset(correspondents),
+        counters=counters,
+    )
+
+

@@ -1,0 +1,1 @@
+"""Per-recipient caps over UTC calendar days and months, reserved atomically."""

@@ -1,0 +1,1 @@
+"""DynamoDB storage: the only place (with the store modules) that imports pynamodb."""

@@ -1,0 +1,177 @@
+"""pynamodb models of every LiteMX table.
+
+Table names come from configuration at the edge (`bind_tables`), never from the environment here. The
+infra tests check that the CDK tables have exactly these key schemas, and the integration tests create
+their tables from these models, so storage and deployment cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from pynamodb.attributes import (
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+
+@dataclass(frozen=True)
+class TableNames:
+    directory: str
+    suppression: str
+    usage: str
+    audit: str
+
+    @classmethod
+    def with_prefix(cls, prefix: str) -> TableNames:
+        return cls(**{f.name: f"{prefix}-{f.name}" for f in fields(cls)})
+
+
+class _ByAccountIndex(GlobalSecondaryIndex["DirectoryTable"]):
+    """Lists an account's domains, mailboxes and tokens (sk tells which)."""
+
+    class Meta:
+        index_name = "by_account"
+        projection = AllProjection()
+
+    account_id = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class DirectoryTable(Model):
+    """Accounts, domains, mailboxes, tokens and correspondents, one item each."""
+
+    class Meta:
+        table_name = "unbound-directory"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    account_id = UnicodeAttribute(null=True)
+    by_account = _ByAccountIndex()
+
+
+class AccountRecord(DirectoryTable):
+    name = UnicodeAttribute()
+    plan = UnicodeAttribute()
+    status = UnicodeAttribute()
+    status_reason = UnicodeAttribute(null=True)
+    limit_mailbox_day = NumberAttribute(null=True)
+    limit_account_day = NumberAttribute(null=True)
+    limit_account_month = NumberAttribute(null=True)
+    limit_recipients_per_message = NumberAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+
+
+class DomainRecord(DirectoryTable):
+    name = UnicodeAttribute()
+    verification = UnicodeAttribute()
+    status = UnicodeAttribute()
+    status_reason = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+
+
+class MailboxRecord(DirectoryTable):
+    address = UnicodeAttribute()
+    domain = UnicodeAttribute()
+    status = UnicodeAttribute()
+    status_reason = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+
+
+class TokenRecord(DirectoryTable):
+    token_id = UnicodeAttribute()
+    mailbox = UnicodeAttribute()
+    scopes = UnicodeSetAttribute()
+    secret_hash = UnicodeAttribute()
+    status = UnicodeAttribute()
+    status_reason = UnicodeAttribute(null=True)
+    description = UnicodeAttribute(default="")
+    expires_at = UTCDateTimeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+
+
+class CorrespondentRecord(DirectoryTable):
+    address = UnicodeAttribute()
+    first_seen = UTCDateTimeAttribute()
+    last_seen = UTCDateTimeAttribute()
+    messages = NumberAttribute(default=0)
+
+
+class SuppressionRecord(Model):
+    """pk: `global` or an account id; sk: the canonical address. Soft causes expire by TTL."""
+
+    class Meta:
+        table_name = "unbound-suppression"
+
+    scope = UnicodeAttribute(hash_key=True)
+    address = UnicodeAttribute(range_key=True)
+    reason = UnicodeAttribute()
+    source = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    expires_at = NumberAttribute(null=True)  # epoch seconds: the table's TTL attribute
+
+
+class UsageCounter(Model):
+    """One counter per cap and window (`mailbox#a@b#day#2026-11-24`); expires by TTL after its window."""
+
+    class Meta:
+        table_name = "unbound-usage"
+
+    key = UnicodeAttribute(hash_key=True)
+    used = NumberAttribute(default=0)
+    expires_at = NumberAttribute(null=True)
+
+
+class AuditEntry(Model):
+    """pk: account id; sk: `<ISO time>#<request id>` so that an account's trail lists by time."""
+
+    class Meta:
+        table_name = "unbound-audit"
+
+    account_id = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    at = UTCDateTimeAttribute()
+    request_id = UnicodeAttribute()
+    event = UnicodeAttribute()
+    actor = UnicodeAttribute()
+    outcome = UnicodeAttribute()
+    reason_code = UnicodeAttribute(null=True)
+    message = UnicodeAttribute(default="")
+    mailbox = UnicodeAttribute(null=True)
+    recipients_count = NumberAttribute(default=0)
+    details = UnicodeAttribute(default="{}")  # JSON object of strings
+
+
+TTL_ATTRIBUTE = "expires_at"
+ALL_TABLE_MODELS: dict[str, type[Model]] = {
+    "directory": DirectoryTable,
+    "suppression": SuppressionRecord,
+    "usage": UsageCounter,
+    "audit": AuditEntry,
+}
+_ENTITY_MODELS: dict[str, tuple[type[Model], ...]] = {
+    "directory": (DirectoryTable, AccountRecord, DomainRecord, MailboxRecord, TokenRecord, CorrespondentRecord),
+    "suppression": (SuppressionRecord,),
+    "usage": (UsageCounter,),
+    "audit": (AuditEntry,),
+}
+
+
+def bind_tables(names: TableNames, region: str | None = None) -> None:
+    """Point every model at its configured table; called once at each process's edge."""
+    for table, models in _ENTITY_MODELS.items():
+        for model in models:
+            model.Meta.table_name = getattr(names, table)
+            if region is not None:
+                model.Meta.region = region
+            model._connection = None
+
+
+def table_name(model: type[Model]) -> str:
+    name: Any = model.Meta.table_name
+    return str(name)
