@@ -1,0 +1,40 @@
+"""Shared fixtures. The local AWS starts once per session, only when a test asks for it."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from litemx.storage.tables import TableNames
+
+_table_sets = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def local_aws() -> Iterator[object]:
+    from litemx_local.aws import LocalAws
+
+    with LocalAws() as aws:
+        saved = {key: os.environ.get(key) for key in aws.environment()}
+        os.environ.update(aws.environment())
+        try:
+            yield aws
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+@pytest.fixture
+def tables(local_aws) -> Iterator[TableNames]:
+    """Fresh tables for each test, created from the pynamodb models, dropped afterwards."""
+    names = TableNames.with_prefix(f"t{next(_table_sets)}")
+    local_aws.create_tables(names)
+    yield names
+    local_aws.delete_tables(names)
+    local_aws.reset_moto()

@@ -1,0 +1,66 @@
+"""32 threads, each with its own DynamoDB client, race for one Free mailbox's daily cap."""
+
+from __future__ import annotations
+
+import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from litemx.policy.logic import decide
+from litemx.policy.models import SendRequest
+from litemx.policy.store import DynamoPolicyStore
+from litemx.storage.tables import AuditEntry, UsageCounter
+from tests.integration.conftest import build_world
+
+THREADS = 32
+
+
+@pytest.mark.parametrize("round_number", [1, 2, 3])
+def test_concurrent_requests_accept_exactly_the_cap(tables, round_number: int) -> None:
+    # Given one Free mailbox (100 recipients/day) and 32 workers with their own clients
+    world = build_world(tables)
+    mailbox = world.mailboxes[0].address
+    secret = world.secrets[mailbox]
+    accepted: list[int] = []
+    lock = threading.Lock()
+    sequence = iter(range(1_000_000))
+
+    def worker(seed: int) -> None:
+        store = DynamoPolicyStore()
+        rng = random.Random(seed * 1000 + round_number)
+        size = rng.randint(1, 10)
+        while True:
+            with lock:
+                n = next(sequence)
+            request = SendRequest(
+                token_secret=secret,
+                from_address=mailbox,
+                to=tuple(f"r{n}-{i}@outside.test" for i in range(size)),
+            )
+            decision = decide(request, store=store, clock=world.clock, request_id=f"req-{round_number}-{n}")
+            if decision.allowed:
+                with lock:
+                    accepted.append(size)
+                size = rng.randint(1, 10)
+            elif decision.code.startswith("quota_exceeded"):
+                if size == 1:  # a single recipient refused: the cap is full
+                    return
+                size = 1
+            else:
+                raise AssertionError(decision.message)
+
+    # When they all send until even one recipient is refused
+    with ThreadPoolExecutor(THREADS) as pool:
+        list(pool.map(worker, range(THREADS)))
+
+    # Then exactly the cap was accepted, and every counter equals the sum of accepted requests
+    assert sum(accepted) == 100
+    day = "2026-11-24"
+    account = world.account.account_id
+    for key in (f"mailbox#{mailbox}#day#{day}", f"account#{account}#day#{day}", f"account#{account}#month#2026-11"):
+        assert int(UsageCounter.get(key, consistent_read=True).used) == 100
+    allowed = [e for e in AuditEntry.query(account) if e.outcome == "allow" and e.event == "policy.send"]
+    assert len(allowed) == len(accepted)
+    assert sum(int(e.recipients_count) for e in allowed) == 100

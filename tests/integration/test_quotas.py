@@ -1,0 +1,110 @@
+"""Each cap reached exactly, against DynamoDB Local."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from litemx.audit.models import AuditRecord
+from litemx.plans import LimitOverrides, Limits, Plan
+from litemx.policy.models import QuotaExceededError
+from litemx.quotas.models import counter_slots, reservations_for
+from litemx.storage.tables import UsageCounter
+from tests.integration.conftest import World, build_world, recipients
+
+
+def _counter(key: str) -> int | None:
+    try:
+        return int(UsageCounter.get(key, consistent_read=True).used)
+    except UsageCounter.DoesNotExist:
+        return None
+
+
+def test_free_mailbox_takes_exactly_100_recipients_a_day(world: World) -> None:
+    # Given a Free mailbox that sends 10 messages of 10 recipients
+    for batch in range(10):
+        decision = world.send(recipients(10, start=batch * 10))
+        assert decision.allowed, decision.message
+
+    # When it sends to one more recipient
+    refused = world.send(recipients(1, start=500))
+
+    # Then the 101st recipient is refused by the mailbox cap, with its reset time, and nothing moved
+    assert refused.code == "quota_exceeded.mailbox_day"
+    assert refused.exceeded is not None
+    assert (refused.exceeded.limit, refused.exceeded.used) == (100, 100)
+    assert refused.exceeded.resets_at.isoformat() == "2026-11-25T00:00:00+00:00"
+    assert _counter(f"mailbox#box0@example.com#day#2026-11-24") == 100
+
+    # And the next UTC day starts afresh
+    world.clock.set(world.clock.now() + timedelta(days=1))
+    assert world.send(recipients(1, start=600)).allowed
+
+
+def test_ten_mailboxes_share_the_account_day_cap(tables) -> None:
+    world = build_world(tables, mailboxes=10)
+    for box in world.mailboxes:
+        assert world.send(recipients(10), mailbox=box.address).allowed
+    for box in world.mailboxes:
+        refused = world.send(recipients(1, start=99), mailbox=box.address)
+        assert refused.code == "quota_exceeded.account_day", refused.message
+    assert _counter(f"account#{world.account.account_id}#day#2026-11-24") == 100
+    assert all(_counter(f"mailbox#{box.address}#day#2026-11-24") == 10 for box in world.mailboxes)
+
+
+def test_month_cap_is_reached_across_days(world: World) -> None:
+    # Given 100 recipients a day for five UTC days (Free: 500 a month)
+    start = world.clock.now().replace(day=2)
+    for day in range(5):
+        world.clock.set(start + timedelta(days=day))
+        for batch in range(10):
+            assert world.send(recipients(10, start=day * 100 + batch * 10)).allowed
+
+    # When the sixth day starts, with a fresh day cap
+    world.clock.set(start + timedelta(days=5))
+    refused = world.send(recipients(1, start=9000))
+
+    # Then the month cap refuses, resetting on the 1st of next month
+    assert refused.code == "quota_exceeded.account_month"
+    assert refused.exceeded is not None
+    assert (refused.exceeded.used, refused.exceeded.limit) == (500, 500)
+    assert refused.exceeded.resets_at.isoformat() == "2026-12-01T00:00:00+00:00"
+    # And next month is open again
+    world.clock.set(start.replace(month=12, day=1))
+    assert world.send(recipients(1, start=9001)).allowed
+
+
+def test_account_cap_refusal_moves_no_counter(tables) -> None:
+    # Given an account whose day cap (15) is lower than its mailbox cap (100), 10 already used
+    world = build_world(tables, mailboxes=2, overrides=LimitOverrides(account_day=15))
+    first, second = (box.address for box in world.mailboxes)
+    assert world.send(recipients(10), mailbox=first).allowed
+
+    # When the second mailbox, with room of its own, asks for 10
+    refused = world.send(recipients(10, start=50), mailbox=second)
+
+    # Then the account cap refuses and no counter moved, not even the second mailbox's
+    assert refused.code == "quota_exceeded.account_day"
+    assert _counter(f"mailbox#{second}#day#2026-11-24") is None
+    assert _counter(f"account#{world.account.account_id}#day#2026-11-24") == 10
+    assert _counter(f"account#{world.account.account_id}#month#2026-11") == 10
+
+
+def test_transaction_is_all_or_nothing_when_the_read_was_stale(tables) -> None:
+    """The transaction itself refuses when the counters moved after the read: no partial write."""
+    world = build_world(tables, plan=Plan.FREE, overrides=LimitOverrides(account_day=15))
+    assert world.send(recipients(10)).allowed
+    slots = counter_slots(account_id=world.account.account_id, mailbox="box0@example.com", now=world.clock.now())
+    # A reservation with room on the mailbox and month caps but not the account/day cap
+    limits = Limits(mailbox_day=100, account_day=15, account_month=500, recipients_per_message=10)
+    reservations = reservations_for(slots, limits, 10)
+    audit = AuditRecord(world.account.account_id, world.clock.now(), "req-x", "policy.send", "t", "allow")
+    try:
+        world.policy.reserve(reservations, audit)
+    except QuotaExceededError as refused:
+        assert refused.failed == {f"account#{world.account.account_id}#day#2026-11-24": 10}
+    else:
+        raise AssertionError("the transaction should have been cancelled")
+    assert _counter(f"mailbox#box0@example.com#day#2026-11-24") == 10
+    assert _counter(f"account#{world.account.account_id}#month#2026-11") == 10
+    assert [r.request_id for r in world.audit.list(world.account.account_id) if r.request_id == "req-x"] == []
+

@@ -1,0 +1,254 @@
+"""Every reason code of the policy decision, table-driven, against the in-memory store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from litemx.clock import FixedClock
+from litemx.directory.models import Scope, Status, TokenStatus, Verification
+from litemx.plans import LimitOverrides, Plan
+from litemx.policy.logic import decide
+from litemx.policy.models import Mode, SendRequest
+from litemx.policy.reasons import Reason
+from litemx.quotas.models import Cap
+from litemx.suppression.models import GLOBAL_SCOPE, SuppressionEntry
+from tests.fakes import ACCOUNT_ID, MAILBOX, T0, TOKEN_ID, FakePolicyStore, standard_world
+
+World = FakePolicyStore
+Mutation = Callable[[World, SendRequest], SendRequest]
+
+
+def _request(secret: str, **changes: object) -> SendRequest:
+    base = SendRequest(token_secret=secret, from_address=MAILBOX, to=("alice@outside.test",), subject="Hello")
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def _token(world: World, **changes: object) -> None:
+    world.tokens[TOKEN_ID] = replace(world.tokens[TOKEN_ID], **changes)  # type: ignore[arg-type]
+
+
+def _suppress(world: World, scope: str, address: str) -> None:
+    world.suppressions[(scope, address)] = SuppressionEntry(scope, address, "hard bounce", T0)
+
+
+CASES: dict[str, Mutation] = {
+    "token_invalid:malformed": lambda w, r: replace(r, token_secret="not-a-token"),
+    "token_invalid:unknown": lambda w, r: (w.tokens.clear(), r)[1],
+    "token_invalid:wrong_secret": lambda w, r: replace(r, token_secret=r.token_secret[:-4] + "AAAA"),
+    "token_revoked": lambda w, r: (_token(w, status=TokenStatus.REVOKED), r)[1],
+    "token_disabled": lambda w, r: (_token(w, status=TokenStatus.DISABLED, status_reason="leaked"), r)[1],
+    "token_expired": lambda w, r: (_token(w, expires_at=T0 - timedelta(seconds=1)), r)[1],
+    "scope_denied": lambda w, r: (_token(w, scopes=frozenset({Scope.READ})), r)[1],
+    "token_mailbox_mismatch": lambda w, r: replace(r, from_address="sales@example.com"),
+    "from_invalid": lambda w, r: replace(r, from_address="support@@example.com"),
+    "account_disabled": lambda w, r: (
+        w.accounts.__setitem__(ACCOUNT_ID, replace(w.accounts[ACCOUNT_ID], status=Status.DISABLED)),
+        r,
+    )[1],
+    "domain_not_owned": lambda w, r: (
+        w.domains.__setitem__("example.com", replace(w.domains["example.com"], account_id="acc-999999999999")),
+        r,
+    )[1],
+    "domain_not_verified": lambda w, r: (
+        w.domains.__setitem__(
+            "example.com", replace(w.domains["example.com"], verification=Verification.PENDING)
+        ),
+        r,
+    )[1],
+    "domain_disabled": lambda w, r: (
+        w.domains.__setitem__("example.com", replace(w.domains["example.com"], status=Status.DISABLED)),
+        r,
+    )[1],
+    "mailbox_not_found": lambda w, r: (w.mailboxes.clear(), r)[1],
+    "mailbox_disabled": lambda w, r: (
+        w.mailboxes.__setitem__(MAILBOX, replace(w.mailboxes[MAILBOX], status=Status.DISABLED)),
+        r,
+    )[1],
+    "recipients_missing": lambda w, r: replace(r, to=()),
+    "too_many_recipients": lambda w, r: replace(r, to=tuple(f"p{i}@outside.test" for i in range(11))),
+    "recipient_invalid": lambda w, r: replace(r, cc=("not an address",)),
+    "header_injection:subject": lambda w, r: replace(r, subject="Hi\r\nBcc: victim@outside.test"),
+    "header_injection:recipient": lambda w, r: replace(r, to=("alice@outside.test\r\nBcc: x@y.test",)),
+    "header_injection:header_value": lambda w, r: replace(r, headers={"X-Note": "a\nb"}),
+    "header_injection:in_reply_to": lambda w, r: replace(r, in_reply_to="<a@b>\r\nX: y"),
+    "bulk_headers:list_unsubscribe": lambda w, r: replace(r, headers={"List-Unsubscribe": "<mailto:u@x.test>"}),
+    "bulk_headers:precedence_bulk": lambda w, r: replace(r, headers={"Precedence": "Bulk"}),
+    "bulk_headers:precedence_list": lambda w, r: replace(r, headers={"precedence": "list"}),
+    "bulk_headers:precedence_junk": lambda w, r: replace(r, headers={"PRECEDENCE": " junk "}),
+    "recipient_suppressed:global": lambda w, r: (_suppress(w, GLOBAL_SCOPE, "alice@outside.test"), r)[1],
+    "recipient_suppressed:account": lambda w, r: (_suppress(w, ACCOUNT_ID, "alice@outside.test"), r)[1],
+    "not_a_reply": lambda w, r: (_token(w, scopes=frozenset({Scope.SEND_REPLY})), r)[1],
+    "quota_exceeded.mailbox_day": lambda w, r: (
+        w.counters.__setitem__(f"mailbox#{MAILBOX}#day#2026-11-24", 100),
+        r,
+    )[1],
+    "quota_exceeded.account_day": lambda w, r: (
+        w.counters.__setitem__(f"account#{ACCOUNT_ID}#day#2026-11-24", 100),
+        r,
+    )[1],
+    "quota_exceeded.account_month": lambda w, r: (
+        w.counters.__setitem__(f"account#{ACCOUNT_ID}#month#2026-11", 500),
+        r,
+    )[1],
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_each_reason_code_is_returned_with_its_sentence(case: str) -> None:
+    # Given a world that allows the send, changed in one way
+    world, secret = standard_world()
+    request = CASES[case](world, _request(secret))
+    counters_before = dict(world.counters)
+
+    # When the policy decides
+    decision = decide(request, store=world, clock=FixedClock(T0), request_id="req-1")
+
+    # Then it refuses with that reason, a sentence, an audit entry, and nothing consumed
+    expected = Reason.from_code(case.split(":")[0])
+    assert decision.reason is expected
+    assert not decision.allowed
+    assert decision.message and decision.message.endswith(".")
+    assert world.counters == counters_before
+    assert [(a.outcome, a.reason_code) for a in world.audit] == [("deny", expected.code)]
+
+
+def test_every_reason_has_a_case_and_a_documented_code() -> None:
+    covered = {case.split(":")[0] for case in CASES}
+    assert covered == {reason.code for reason in Reason}
+    with open("docs/policy.md", encoding="utf-8") as doc:
+        text = doc.read()
+    for reason in Reason:
+        assert f"`{reason.code}`" in text, f"{reason.code} is not documented in docs/policy.md"
+
+
+def test_allowed_send_reserves_each_cap_once_per_distinct_recipient() -> None:
+    # Given recipients repeated across to/cc/bcc in different cases
+    world, secret = standard_world()
+    request = _request(
+        secret, to=("Alice@Outside.test", "bob@outside.test"), cc=("alice@outside.TEST",), bcc=("carol@outside.test",)
+    )
+
+    # When
+    decision = decide(request, store=world, clock=FixedClock(T0), request_id="req-1")
+
+    # Then three distinct recipients are counted on all three caps
+    assert decision.allowed, decision.message
+    assert decision.recipients == ("alice@outside.test", "bob@outside.test", "carol@outside.test")
+    assert world.counters == {
+        f"mailbox#{MAILBOX}#day#2026-11-24": 3,
+        f"account#{ACCOUNT_ID}#day#2026-11-24": 3,
+        f"account#{ACCOUNT_ID}#month#2026-11": 3,
+    }
+    assert {u.cap: (u.used, u.limit) for u in decision.usage} == {
+        Cap.MAILBOX_DAY: (3, 100),
+        Cap.ACCOUNT_DAY: (3, 100),
+        Cap.ACCOUNT_MONTH: (3, 500),
+    }
+    assert [(a.outcome, a.recipients_count, a.actor) for a in world.audit] == [("allow", 3, TOKEN_ID)]
+
+
+def test_idn_recipients_are_accepted() -> None:
+    world, secret = standard_world()
+    decision = decide(
+        _request(secret, to=("jürgen@bücher.example", "用户@例子.广告")),
+        store=world,
+        clock=FixedClock(T0),
+        request_id="r",
+    )
+    assert decision.allowed, decision.message
+    assert "jürgen@xn--bcher-kva.example" in decision.recipients
+
+
+def test_quota_refusal_names_cap_limit_used_and_reset() -> None:
+    world, secret = standard_world()
+    world.counters[f"mailbox#{MAILBOX}#day#2026-11-24"] = 98
+
+    decision = decide(
+        _request(secret, to=("a@x.test", "b@x.test", "c@x.test")), store=world, clock=FixedClock(T0), request_id="r"
+    )
+
+    assert decision.code == "quota_exceeded.mailbox_day"
+    assert decision.exceeded is not None
+    assert (decision.exceeded.limit, decision.exceeded.used, decision.exceeded.requested) == (100, 98, 3)
+    assert decision.exceeded.resets_at.isoformat() == "2026-11-25T00:00:00+00:00"
+    assert decision.retry_after_seconds == 14 * 3600 + 1
+    assert "resets at 2026-11-25T00:00:00+00:00" in decision.message
+
+
+def test_month_cap_wins_when_day_and_month_both_refuse() -> None:
+    """Retrying after the day resets cannot help when the month is spent: report the month."""
+    world, secret = standard_world()
+    world.counters[f"account#{ACCOUNT_ID}#day#2026-11-24"] = 100
+    world.counters[f"account#{ACCOUNT_ID}#month#2026-11"] = 500
+    decision = decide(_request(secret), store=world, clock=FixedClock(T0), request_id="r")
+    assert decision.code == "quota_exceeded.account_month"
+    assert decision.exceeded is not None
+    assert decision.exceeded.resets_at.isoformat() == "2026-12-01T00:00:00+00:00"
+
+
+def test_operator_overrides_replace_plan_limits() -> None:
+    world, secret = standard_world()
+    world.accounts[ACCOUNT_ID] = replace(
+        world.accounts[ACCOUNT_ID], overrides=LimitOverrides(mailbox_day=2, recipients_per_message=3)
+    )
+    three = _request(secret, to=("a@x.test", "b@x.test", "c@x.test"))
+    assert decide(three, store=world, clock=FixedClock(T0), request_id="r").code == "quota_exceeded.mailbox_day"
+    four = _request(secret, to=("a@x.test", "b@x.test", "c@x.test", "d@x.test"))
+    assert decide(four, store=world, clock=FixedClock(T0), request_id="r").code == "too_many_recipients"
+
+
+def test_reply_token_may_write_to_correspondents() -> None:
+    world, secret = standard_world(scopes=frozenset({Scope.SEND_REPLY}))
+    world.correspondents.add((MAILBOX, "alice@outside.test"))
+    decision = decide(_request(secret, to=("ALICE@outside.test",)), store=world, clock=FixedClock(T0), request_id="r")
+    assert decision.allowed, decision.message
+
+
+def test_expired_suppression_no_longer_refuses() -> None:
+    world, secret = standard_world()
+    world.suppressions[(GLOBAL_SCOPE, "alice@outside.test")] = SuppressionEntry(
+        GLOBAL_SCOPE, "alice@outside.test", "3 soft bounces", T0 - timedelta(days=8), expires_at=T0
+    )
+    assert decide(_request(secret), store=world, clock=FixedClock(T0), request_id="r").allowed
+
+
+def test_checks_run_in_documented_order() -> None:
+    """A request wrong in many ways is refused for the first: token before account before quota."""
+    world, secret = standard_world()
+    _token(world, status=TokenStatus.DISABLED)
+    world.accounts[ACCOUNT_ID] = replace(world.accounts[ACCOUNT_ID], status=Status.DISABLED)
+    bad = _request(secret, headers={"Precedence": "bulk"}, to=())
+    assert decide(bad, store=world, clock=FixedClock(T0), request_id="r").code == "token_disabled"
+    _token(world, status=TokenStatus.ACTIVE)
+    assert decide(bad, store=world, clock=FixedClock(T0), request_id="r").code == "account_disabled"
+
+
+def test_dry_run_reserves_nothing() -> None:
+    world, secret = standard_world()
+    decision = decide(_request(secret), store=world, clock=FixedClock(T0), request_id="r", mode=Mode.CHECK)
+    assert decision.allowed
+    assert world.counters == {}
+    assert [a.event for a in world.audit] == ["policy.check"]
+
+
+def test_unverified_token_refusals_are_audited_outside_the_claimed_account() -> None:
+    world, secret = standard_world()
+    forged = secret[:-4] + "AAAA"
+    decide(_request(forged), store=world, clock=FixedClock(T0), request_id="r")
+    assert world.audit[0].account_id == "unauthenticated"
+    assert world.audit[0].details["claimed_account"] == ACCOUNT_ID
+
+
+def test_plans_match_the_policy_table() -> None:
+    from litemx.plans import PLAN_LIMITS
+
+    table = {plan: tuple(vars(PLAN_LIMITS[plan]).values()) for plan in Plan}
+    assert table == {
+        Plan.FREE: (100, 100, 500, 10),
+        Plan.STARTER: (300, 300, 3_000, 10),
+        Plan.SCALE: (1_000, 1_000, 15_000, 10),
+    }
