@@ -64,9 +64,9 @@ class FakePolicyStore:
         self.audit.append(audit)
 
 
-def standard_world(plan: Plan = Plan.FREE, scopes: frozenset[Scope] = frozenset({Scope.SEND})) -> tuple[
-    FakePolicyStore, str
-]:
+def standard_world(
+    plan: Plan = Plan.FREE, scopes: frozenset[Scope] = frozenset({Scope.SEND})
+) -> tuple[FakePolicyStore, str]:
     """One active account with a verified domain, a mailbox and a token; returns the store and secret."""
     secret = make_secret(ACCOUNT_ID, TOKEN_ID)
     store = FakePolicyStore()

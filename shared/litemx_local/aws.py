@@ -17,9 +17,11 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import boto3
 
@@ -47,7 +49,9 @@ def dynamodb_local_jar(root: Path = PROJECT_ROOT) -> Path:
     return jars[-1]
 
 
-def _wait_for(check: object, what: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
+def _wait_for(
+    check: object, what: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 30
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -137,7 +141,7 @@ class LocalAws:
         self.dynamodb_client().list_tables(Limit=1)
         return True
 
-    def dynamodb_client(self):  # type: ignore[no-untyped-def]
+    def dynamodb_client(self) -> Any:
         return boto3.client(
             "dynamodb",
             endpoint_url=self.dynamodb_endpoint,
@@ -198,7 +202,7 @@ def _http_ok(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def _environment(values: dict[str, str]):  # type: ignore[no-untyped-def]
+def _environment(values: dict[str, str]) -> Iterator[None]:
     saved = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
     try:

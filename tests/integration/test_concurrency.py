@@ -59,7 +59,11 @@ def test_concurrent_requests_accept_exactly_the_cap(tables, round_number: int) -
     assert sum(accepted) == 100
     day = "2026-11-24"
     account = world.account.account_id
-    for key in (f"mailbox#{mailbox}#day#{day}", f"account#{account}#day#{day}", f"account#{account}#month#2026-11"):
+    for key in (
+        f"mailbox#{mailbox}#day#{day}",
+        f"account#{account}#day#{day}",
+        f"account#{account}#month#2026-11",
+    ):
         assert int(UsageCounter.get(key, consistent_read=True).used) == 100
     allowed = [e for e in AuditEntry.query(account) if e.outcome == "allow" and e.event == "policy.send"]
     assert len(allowed) == len(accepted)

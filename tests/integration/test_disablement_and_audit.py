@@ -28,15 +28,23 @@ def _entity_id(world: World, kind: EntityKind) -> str:
         (EntityKind.TOKEN, "token_disabled"),
     ],
 )
-def test_disable_and_enable_take_effect_on_the_next_decision(world: World, kind: EntityKind, code: str) -> None:
+def test_disable_and_enable_take_effect_on_the_next_decision(
+    world: World, kind: EntityKind, code: str
+) -> None:
     # Given a sender that is allowed
     assert world.send(recipients(1)).allowed
     entity = _entity_id(world, kind)
 
     # When an operator disables it, the very next decision refuses
     admin.set_enabled(
-        world.directory, world.audit, world.clock, kind=kind, entity_id=entity, enabled=False,
-        reason="abuse report #42", actor="operator",
+        world.directory,
+        world.audit,
+        world.clock,
+        kind=kind,
+        entity_id=entity,
+        enabled=False,
+        reason="abuse report #42",
+        actor="operator",
     )
     refused = world.send(recipients(1, start=1))
     assert refused.code == code
@@ -44,8 +52,14 @@ def test_disable_and_enable_take_effect_on_the_next_decision(world: World, kind:
 
     # And when it is enabled again, the next decision allows
     admin.set_enabled(
-        world.directory, world.audit, world.clock, kind=kind, entity_id=entity, enabled=True,
-        reason="resolved", actor="operator",
+        world.directory,
+        world.audit,
+        world.clock,
+        kind=kind,
+        entity_id=entity,
+        enabled=True,
+        reason="resolved",
+        actor="operator",
     )
     assert world.send(recipients(1, start=2)).allowed
 
@@ -57,18 +71,28 @@ def test_disable_and_enable_take_effect_on_the_next_decision(world: World, kind:
 
 def test_revoked_token_stays_revoked(world: World) -> None:
     token_id = _entity_id(world, EntityKind.TOKEN)
-    admin.revoke_token(world.directory, world.audit, world.clock, token_id=token_id, reason="leaked", actor="op")
+    admin.revoke_token(
+        world.directory, world.audit, world.clock, token_id=token_id, reason="leaked", actor="op"
+    )
     assert world.send(recipients(1)).code == "token_revoked"
     with pytest.raises(Exception, match="revoked for good"):
         admin.set_enabled(
-            world.directory, world.audit, world.clock, kind=EntityKind.TOKEN, entity_id=token_id,
-            enabled=True, reason="oops", actor="op",
+            world.directory,
+            world.audit,
+            world.clock,
+            kind=EntityKind.TOKEN,
+            entity_id=token_id,
+            enabled=True,
+            reason="oops",
+            actor="op",
         )
 
 
 def test_suppression_global_and_account_scoped(world: World) -> None:
     target = "bounced@outside.test"
-    world.suppression.add(SuppressionEntry(GLOBAL_SCOPE, target, "hard bounce", world.clock.now(), "feedback"))
+    world.suppression.add(
+        SuppressionEntry(GLOBAL_SCOPE, target, "hard bounce", world.clock.now(), "feedback")
+    )
     assert world.send([target]).code == "recipient_suppressed"
     world.suppression.remove(GLOBAL_SCOPE, target)
     assert world.send([target]).allowed

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from litemx.audit.models import AuditRecord
 from litemx.plans import LimitOverrides, Limits, Plan
 from litemx.policy.models import QuotaExceededError
@@ -33,7 +35,7 @@ def test_free_mailbox_takes_exactly_100_recipients_a_day(world: World) -> None:
     assert refused.exceeded is not None
     assert (refused.exceeded.limit, refused.exceeded.used) == (100, 100)
     assert refused.exceeded.resets_at.isoformat() == "2026-11-25T00:00:00+00:00"
-    assert _counter(f"mailbox#box0@example.com#day#2026-11-24") == 100
+    assert _counter("mailbox#box0@example.com#day#2026-11-24") == 100
 
     # And the next UTC day starts afresh
     world.clock.set(world.clock.now() + timedelta(days=1))
@@ -93,18 +95,16 @@ def test_transaction_is_all_or_nothing_when_the_read_was_stale(tables) -> None:
     """The transaction itself refuses when the counters moved after the read: no partial write."""
     world = build_world(tables, plan=Plan.FREE, overrides=LimitOverrides(account_day=15))
     assert world.send(recipients(10)).allowed
-    slots = counter_slots(account_id=world.account.account_id, mailbox="box0@example.com", now=world.clock.now())
+    slots = counter_slots(
+        account_id=world.account.account_id, mailbox="box0@example.com", now=world.clock.now()
+    )
     # A reservation with room on the mailbox and month caps but not the account/day cap
     limits = Limits(mailbox_day=100, account_day=15, account_month=500, recipients_per_message=10)
     reservations = reservations_for(slots, limits, 10)
     audit = AuditRecord(world.account.account_id, world.clock.now(), "req-x", "policy.send", "t", "allow")
-    try:
+    with pytest.raises(QuotaExceededError) as refused:
         world.policy.reserve(reservations, audit)
-    except QuotaExceededError as refused:
-        assert refused.failed == {f"account#{world.account.account_id}#day#2026-11-24": 10}
-    else:
-        raise AssertionError("the transaction should have been cancelled")
-    assert _counter(f"mailbox#box0@example.com#day#2026-11-24") == 10
+    assert refused.value.failed == {f"account#{world.account.account_id}#day#2026-11-24": 10}
+    assert _counter("mailbox#box0@example.com#day#2026-11-24") == 10
     assert _counter(f"account#{world.account.account_id}#month#2026-11") == 10
     assert [r.request_id for r in world.audit.list(world.account.account_id) if r.request_id == "req-x"] == []
-

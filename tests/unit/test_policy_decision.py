@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -35,39 +36,38 @@ def _suppress(world: World, scope: str, address: str) -> None:
     world.suppressions[(scope, address)] = SuppressionEntry(scope, address, "hard bounce", T0)
 
 
+def on_world(change: Callable[[World], None]) -> Mutation:
+    """A case that changes the stored world and leaves the request as it is."""
+
+    def mutate(world: World, request: SendRequest) -> SendRequest:
+        change(world)
+        return request
+
+    return mutate
+
+
+def _set(mapping: dict[str, Any], key: str, **changes: object) -> None:
+    mapping[key] = replace(mapping[key], **changes)
+
+
 CASES: dict[str, Mutation] = {
     "token_invalid:malformed": lambda w, r: replace(r, token_secret="not-a-token"),
-    "token_invalid:unknown": lambda w, r: (w.tokens.clear(), r)[1],
+    "token_invalid:unknown": on_world(lambda w: w.tokens.clear()),
     "token_invalid:wrong_secret": lambda w, r: replace(r, token_secret=r.token_secret[:-4] + "AAAA"),
-    "token_revoked": lambda w, r: (_token(w, status=TokenStatus.REVOKED), r)[1],
-    "token_disabled": lambda w, r: (_token(w, status=TokenStatus.DISABLED, status_reason="leaked"), r)[1],
-    "token_expired": lambda w, r: (_token(w, expires_at=T0 - timedelta(seconds=1)), r)[1],
-    "scope_denied": lambda w, r: (_token(w, scopes=frozenset({Scope.READ})), r)[1],
+    "token_revoked": on_world(lambda w: _token(w, status=TokenStatus.REVOKED)),
+    "token_disabled": on_world(lambda w: _token(w, status=TokenStatus.DISABLED, status_reason="leaked")),
+    "token_expired": on_world(lambda w: _token(w, expires_at=T0 - timedelta(seconds=1))),
+    "scope_denied": on_world(lambda w: _token(w, scopes=frozenset({Scope.READ}))),
     "token_mailbox_mismatch": lambda w, r: replace(r, from_address="sales@example.com"),
     "from_invalid": lambda w, r: replace(r, from_address="support@@example.com"),
-    "account_disabled": lambda w, r: (
-        w.accounts.__setitem__(ACCOUNT_ID, replace(w.accounts[ACCOUNT_ID], status=Status.DISABLED)),
-        r,
-    )[1],
-    "domain_not_owned": lambda w, r: (
-        w.domains.__setitem__("example.com", replace(w.domains["example.com"], account_id="acc-999999999999")),
-        r,
-    )[1],
-    "domain_not_verified": lambda w, r: (
-        w.domains.__setitem__(
-            "example.com", replace(w.domains["example.com"], verification=Verification.PENDING)
-        ),
-        r,
-    )[1],
-    "domain_disabled": lambda w, r: (
-        w.domains.__setitem__("example.com", replace(w.domains["example.com"], status=Status.DISABLED)),
-        r,
-    )[1],
-    "mailbox_not_found": lambda w, r: (w.mailboxes.clear(), r)[1],
-    "mailbox_disabled": lambda w, r: (
-        w.mailboxes.__setitem__(MAILBOX, replace(w.mailboxes[MAILBOX], status=Status.DISABLED)),
-        r,
-    )[1],
+    "account_disabled": on_world(lambda w: _set(w.accounts, ACCOUNT_ID, status=Status.DISABLED)),
+    "domain_not_owned": on_world(lambda w: _set(w.domains, "example.com", account_id="acc-999999999999")),
+    "domain_not_verified": on_world(
+        lambda w: _set(w.domains, "example.com", verification=Verification.PENDING)
+    ),
+    "domain_disabled": on_world(lambda w: _set(w.domains, "example.com", status=Status.DISABLED)),
+    "mailbox_not_found": on_world(lambda w: w.mailboxes.clear()),
+    "mailbox_disabled": on_world(lambda w: _set(w.mailboxes, MAILBOX, status=Status.DISABLED)),
     "recipients_missing": lambda w, r: replace(r, to=()),
     "too_many_recipients": lambda w, r: replace(r, to=tuple(f"p{i}@outside.test" for i in range(11))),
     "recipient_invalid": lambda w, r: replace(r, cc=("not an address",)),
@@ -75,25 +75,24 @@ CASES: dict[str, Mutation] = {
     "header_injection:recipient": lambda w, r: replace(r, to=("alice@outside.test\r\nBcc: x@y.test",)),
     "header_injection:header_value": lambda w, r: replace(r, headers={"X-Note": "a\nb"}),
     "header_injection:in_reply_to": lambda w, r: replace(r, in_reply_to="<a@b>\r\nX: y"),
-    "bulk_headers:list_unsubscribe": lambda w, r: replace(r, headers={"List-Unsubscribe": "<mailto:u@x.test>"}),
+    "bulk_headers:list_unsubscribe": lambda w, r: replace(
+        r, headers={"List-Unsubscribe": "<mailto:u@x.test>"}
+    ),
     "bulk_headers:precedence_bulk": lambda w, r: replace(r, headers={"Precedence": "Bulk"}),
     "bulk_headers:precedence_list": lambda w, r: replace(r, headers={"precedence": "list"}),
     "bulk_headers:precedence_junk": lambda w, r: replace(r, headers={"PRECEDENCE": " junk "}),
-    "recipient_suppressed:global": lambda w, r: (_suppress(w, GLOBAL_SCOPE, "alice@outside.test"), r)[1],
-    "recipient_suppressed:account": lambda w, r: (_suppress(w, ACCOUNT_ID, "alice@outside.test"), r)[1],
-    "not_a_reply": lambda w, r: (_token(w, scopes=frozenset({Scope.SEND_REPLY})), r)[1],
-    "quota_exceeded.mailbox_day": lambda w, r: (
-        w.counters.__setitem__(f"mailbox#{MAILBOX}#day#2026-11-24", 100),
-        r,
-    )[1],
-    "quota_exceeded.account_day": lambda w, r: (
-        w.counters.__setitem__(f"account#{ACCOUNT_ID}#day#2026-11-24", 100),
-        r,
-    )[1],
-    "quota_exceeded.account_month": lambda w, r: (
-        w.counters.__setitem__(f"account#{ACCOUNT_ID}#month#2026-11", 500),
-        r,
-    )[1],
+    "recipient_suppressed:global": on_world(lambda w: _suppress(w, GLOBAL_SCOPE, "alice@outside.test")),
+    "recipient_suppressed:account": on_world(lambda w: _suppress(w, ACCOUNT_ID, "alice@outside.test")),
+    "not_a_reply": on_world(lambda w: _token(w, scopes=frozenset({Scope.SEND_REPLY}))),
+    "quota_exceeded.mailbox_day": on_world(
+        lambda w: w.counters.update({f"mailbox#{MAILBOX}#day#2026-11-24": 100})
+    ),
+    "quota_exceeded.account_day": on_world(
+        lambda w: w.counters.update({f"account#{ACCOUNT_ID}#day#2026-11-24": 100})
+    ),
+    "quota_exceeded.account_month": on_world(
+        lambda w: w.counters.update({f"account#{ACCOUNT_ID}#month#2026-11": 500})
+    ),
 }
 
 
@@ -111,7 +110,7 @@ def test_each_reason_code_is_returned_with_its_sentence(case: str) -> None:
     expected = Reason.from_code(case.split(":")[0])
     assert decision.reason is expected
     assert not decision.allowed
-    assert decision.message and decision.message.endswith(".")
+    assert decision.message.endswith(".")
     assert world.counters == counters_before
     assert [(a.outcome, a.reason_code) for a in world.audit] == [("deny", expected.code)]
 
@@ -129,7 +128,10 @@ def test_allowed_send_reserves_each_cap_once_per_distinct_recipient() -> None:
     # Given recipients repeated across to/cc/bcc in different cases
     world, secret = standard_world()
     request = _request(
-        secret, to=("Alice@Outside.test", "bob@outside.test"), cc=("alice@outside.TEST",), bcc=("carol@outside.test",)
+        secret,
+        to=("Alice@Outside.test", "bob@outside.test"),
+        cc=("alice@outside.TEST",),
+        bcc=("carol@outside.test",),
     )
 
     # When
@@ -168,7 +170,10 @@ def test_quota_refusal_names_cap_limit_used_and_reset() -> None:
     world.counters[f"mailbox#{MAILBOX}#day#2026-11-24"] = 98
 
     decision = decide(
-        _request(secret, to=("a@x.test", "b@x.test", "c@x.test")), store=world, clock=FixedClock(T0), request_id="r"
+        _request(secret, to=("a@x.test", "b@x.test", "c@x.test")),
+        store=world,
+        clock=FixedClock(T0),
+        request_id="r",
     )
 
     assert decision.code == "quota_exceeded.mailbox_day"
@@ -196,7 +201,9 @@ def test_operator_overrides_replace_plan_limits() -> None:
         world.accounts[ACCOUNT_ID], overrides=LimitOverrides(mailbox_day=2, recipients_per_message=3)
     )
     three = _request(secret, to=("a@x.test", "b@x.test", "c@x.test"))
-    assert decide(three, store=world, clock=FixedClock(T0), request_id="r").code == "quota_exceeded.mailbox_day"
+    assert (
+        decide(three, store=world, clock=FixedClock(T0), request_id="r").code == "quota_exceeded.mailbox_day"
+    )
     four = _request(secret, to=("a@x.test", "b@x.test", "c@x.test", "d@x.test"))
     assert decide(four, store=world, clock=FixedClock(T0), request_id="r").code == "too_many_recipients"
 
@@ -204,7 +211,9 @@ def test_operator_overrides_replace_plan_limits() -> None:
 def test_reply_token_may_write_to_correspondents() -> None:
     world, secret = standard_world(scopes=frozenset({Scope.SEND_REPLY}))
     world.correspondents.add((MAILBOX, "alice@outside.test"))
-    decision = decide(_request(secret, to=("ALICE@outside.test",)), store=world, clock=FixedClock(T0), request_id="r")
+    decision = decide(
+        _request(secret, to=("ALICE@outside.test",)), store=world, clock=FixedClock(T0), request_id="r"
+    )
     assert decision.allowed, decision.message
 
 

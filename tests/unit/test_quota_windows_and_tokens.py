@@ -42,7 +42,9 @@ def test_token_secret_round_trip_and_hash_only() -> None:
     assert not secret_matches(secret + "x", stored)
 
 
-@pytest.mark.parametrize("secret", ["", "lmx_", "lmx_acc-1_tok-1_x", "abc_acc-0123456789ab_tok-0123456789ab_x"])
+@pytest.mark.parametrize(
+    "secret", ["", "lmx_", "lmx_acc-1_tok-1_x", "abc_acc-0123456789ab_tok-0123456789ab_x"]
+)
 def test_malformed_secrets_are_not_parsed(secret: str) -> None:
     assert parse_secret(secret) is None
 

@@ -41,7 +41,9 @@ def create_account(
     actor: str,
     overrides: LimitOverrides | None = None,
 ) -> Account:
-    account = Account(account_id=new_account_id(), name=name, plan=plan, overrides=overrides or LimitOverrides())
+    account = Account(
+        account_id=new_account_id(), name=name, plan=plan, overrides=overrides or LimitOverrides()
+    )
     now = clock.now()
     directory.create_account(account, now=now)
     _audit(audit, account.account_id, now, "account.create", actor, {"plan": plan.value, "name": name})
@@ -98,7 +100,14 @@ def set_enabled(
     status = (Status.ACTIVE if enabled else Status.DISABLED).value
     change = directory.set_status(kind, entity_id, status, reason)
     verb = "enable" if enabled else "disable"
-    _audit(audit, change.account_id, clock.now(), f"{kind.value}.{verb}", actor, {"id": entity_id, "reason": reason})
+    _audit(
+        audit,
+        change.account_id,
+        clock.now(),
+        f"{kind.value}.{verb}",
+        actor,
+        {"id": entity_id, "reason": reason},
+    )
     return change
 
 

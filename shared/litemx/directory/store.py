@@ -200,7 +200,9 @@ class DirectoryStore:
 
     def set_verification(self, name: str, verification: Verification) -> Domain:
         record = _get(DomainRecord, domain_key(ascii_domain(name) or name), f"domain {name}")
-        record.update(actions=[DomainRecord.verification.set(verification.value)], condition=DomainRecord.pk.exists())
+        record.update(
+            actions=[DomainRecord.verification.set(verification.value)], condition=DomainRecord.pk.exists()
+        )
         return domain_from_record(record)
 
     def create_mailbox(self, address: str, account_id: str, *, now: datetime) -> Mailbox:
@@ -242,7 +244,9 @@ class DirectoryStore:
     def create_token(self, token: Token, *, now: datetime) -> Token:
         mailbox = self.get_mailbox(token.mailbox)
         if mailbox.account_id != token.account_id:
-            raise InvalidInputError(f"mailbox {mailbox.address} does not belong to account {token.account_id}")
+            raise InvalidInputError(
+                f"mailbox {mailbox.address} does not belong to account {token.account_id}"
+            )
         if not token.scopes:
             raise InvalidInputError("a token needs at least one scope")
         pk, sk = token_key(token.token_id)
@@ -278,7 +282,7 @@ class DirectoryStore:
         if kind is EntityKind.TOKEN and record.status == TokenStatus.REVOKED.value and status != "revoked":
             raise InvalidInputError(f"token {entity_id} is revoked for good")
         record.update(
-            actions=[model.status.set(status), model.status_reason.set(reason)],  # type: ignore[attr-defined]
+            actions=[model.status.set(status), model.status_reason.set(reason)],
             condition=model.pk.exists(),
         )
         return StatusChange(kind, entity_id, str(record.account_id), status, reason)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from litemx.ids import ACCOUNT_ID, TOKEN_ID
 
-SECRET_PREFIX = "lmx"
+SECRET_PREFIX = "lmx"  # noqa: S105 - the public prefix of every secret
 
 
 @dataclass(frozen=True)

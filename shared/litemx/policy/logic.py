@@ -145,7 +145,9 @@ def _check_token(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
     if token.status is TokenStatus.DISABLED:
         return Refusal(Reason.TOKEN_DISABLED, f"Token {token.token_id} is disabled: {token.status_reason}.")
     if token.expires_at is not None and token.expires_at <= ctx.now:
-        return Refusal(Reason.TOKEN_EXPIRED, f"Token {token.token_id} expired at {token.expires_at.isoformat()}.")
+        return Refusal(
+            Reason.TOKEN_EXPIRED, f"Token {token.token_id} expired at {token.expires_at.isoformat()}."
+        )
     if not token.scopes & SEND_SCOPES:
         return Refusal(Reason.SCOPE_DENIED, f"Token {token.token_id} has no send scope.")
     return None
@@ -218,7 +220,9 @@ def _check_mailbox(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
     if mailbox is None or mailbox.account_id != ctx.claims.account_id:
         return Refusal(Reason.MAILBOX_NOT_FOUND, f"{ctx.sender} is not a mailbox of this account.")
     if mailbox.status is not Status.ACTIVE:
-        return Refusal(Reason.MAILBOX_DISABLED, f"Mailbox {mailbox.address} is disabled: {mailbox.status_reason}.")
+        return Refusal(
+            Reason.MAILBOX_DISABLED, f"Mailbox {mailbox.address} is disabled: {mailbox.status_reason}."
+        )
     return None
 
 
@@ -236,7 +240,9 @@ def _check_recipients(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
     for raw in ctx.invalid_recipients:
         if has_line_break(raw):
             return Refusal(Reason.HEADER_INJECTION, "A recipient address contains a line break.")
-        return Refusal(Reason.RECIPIENT_INVALID, f"Recipient {raw!r} is not a valid address.", {"recipient": raw})
+        return Refusal(
+            Reason.RECIPIENT_INVALID, f"Recipient {raw!r} is not a valid address.", {"recipient": raw}
+        )
     return None
 
 
@@ -303,7 +309,8 @@ def _refuse_quota(base: Decision, store: PolicyStore, exceeded: CapExceeded) -> 
     reason = Reason.from_code(f"quota_exceeded.{exceeded.cap.value}")
     message = (
         f"The {exceeded.cap.value.replace('_', '/')} cap is {exceeded.limit} recipients; "
-        f"{exceeded.used} used, {exceeded.requested} requested; it resets at {exceeded.resets_at.isoformat()}."
+        f"{exceeded.used} used, {exceeded.requested} requested; "
+        f"it resets at {exceeded.resets_at.isoformat()}."
     )
     decision = replace(base, reason=reason, message=message, exceeded=exceeded)
     store.record(_audit(decision, "deny"))

@@ -142,7 +142,7 @@ def _failed_counters(reservations: list[CounterReservation], error: TransactWrit
 
 
 def _backoff(attempt: int) -> None:
-    time.sleep(min(0.005 * 2**attempt, 0.2) * random.random())  # noqa: S311 - jitter, not secrecy
+    time.sleep(min(0.005 * 2**attempt, 0.2) * random.random())
 
 
 _DIRECTORY_MODELS: dict[str, tuple[type[Model], Callable[[Any], Any]]] = {
@@ -167,7 +167,10 @@ def _snapshot(items: dict[str, list[dict[str, Any]]]) -> Snapshot:
         suppression_from_record(SuppressionRecord.from_raw_data(raw))
         for raw in items.get(table_name(SuppressionRecord), [])
     )
-    counters = {raw["key"]["S"]: int(raw.get("used", {}).get("N", "0")) for raw in items.get(table_name(UsageCounter), [])}
+    counters = {
+        raw["key"]["S"]: int(raw.get("used", {}).get("N", "0"))
+        for raw in items.get(table_name(UsageCounter), [])
+    }
     return Snapshot(
         token=found.get(directory.TOKEN_SK),
         account=found.get(directory.ACCOUNT_SK),
@@ -177,5 +180,3 @@ def _snapshot(items: dict[str, list[dict[str, Any]]]) -> Snapshot:
         correspondents=frozenset(correspondents),
         counters=counters,
     )
-
-

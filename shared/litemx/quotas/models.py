@@ -97,9 +97,7 @@ def reservations_for(slots: list[CounterSlot], limits: Limits, recipients: int) 
 
 def usage_after(reservations: list[CounterReservation], used_before: Mapping[str, int]) -> list[CapUsage]:
     """What each cap shows once these reservations are added to the counters last read."""
-    return [
-        CapUsage(r.cap, used_before.get(r.key, 0) + r.amount, r.limit, r.resets_at) for r in reservations
-    ]
+    return [CapUsage(r.cap, used_before.get(r.key, 0) + r.amount, r.limit, r.resets_at) for r in reservations]
 
 
 def usage_now(reservations: list[CounterReservation], used_before: Mapping[str, int]) -> list[CapUsage]:
@@ -121,7 +119,11 @@ def first_exceeded(
     reservations: list[CounterReservation], used_before: Mapping[str, int]
 ) -> CapExceeded | None:
     """The binding cap among those the counters say cannot take the request (a dry run)."""
-    failed = {r.key: used_before.get(r.key, 0) for r in reservations if used_before.get(r.key, 0) + r.amount > r.limit}
+    failed = {
+        r.key: used_before.get(r.key, 0)
+        for r in reservations
+        if used_before.get(r.key, 0) + r.amount > r.limit
+    }
     return binding_cap(reservations, failed) if failed else None
 
 
@@ -129,7 +131,9 @@ def binding_cap(reservations: list[CounterReservation], failed: Mapping[str, int
     """Of the caps that refused (counter key -> used), the one resetting last, since no retry succeeds
     before it resets; ties go to the narrowest scope (mailbox before account)."""
     exceeded = [
-        CapExceeded(r.cap, r.limit, failed[r.key], r.amount, r.resets_at) for r in reservations if r.key in failed
+        CapExceeded(r.cap, r.limit, failed[r.key], r.amount, r.resets_at)
+        for r in reservations
+        if r.key in failed
     ]
     if not exceeded:
         raise ValueError("no refused cap among the reservations")

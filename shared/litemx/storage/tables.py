@@ -32,7 +32,7 @@ class TableNames:
         return cls(**{f.name: f"{prefix}-{f.name}" for f in fields(cls)})
 
 
-class _ByAccountIndex(GlobalSecondaryIndex["DirectoryTable"]):
+class _ByAccountIndex(GlobalSecondaryIndex["DirectoryTable"]):  # type: ignore[no-untyped-call]
     """Lists an account's domains, mailboxes and tokens (sk tells which)."""
 
     class Meta:
@@ -155,7 +155,14 @@ ALL_TABLE_MODELS: dict[str, type[Model]] = {
     "audit": AuditEntry,
 }
 _ENTITY_MODELS: dict[str, tuple[type[Model], ...]] = {
-    "directory": (DirectoryTable, AccountRecord, DomainRecord, MailboxRecord, TokenRecord, CorrespondentRecord),
+    "directory": (
+        DirectoryTable,
+        AccountRecord,
+        DomainRecord,
+        MailboxRecord,
+        TokenRecord,
+        CorrespondentRecord,
+    ),
     "suppression": (SuppressionRecord,),
     "usage": (UsageCounter,),
     "audit": (AuditEntry,),
