@@ -4,8 +4,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Lambda runs Python 3.12: use it when the machine has it, else the default python3.
+# (pyenv shims answer `command -v` even when they cannot run, so each candidate must actually run.)
 PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 python3; do \
-	command -v $$p >/dev/null 2>&1 && { command -v $$p; break; }; done)
+	$$p -c 'import sys; assert sys.version_info >= (3, 11)' >/dev/null 2>&1 && { echo $$p; break; }; done)
 VENV := .venv
 PY := $(VENV)/bin/python
 # Tests, the demo and benchmarks run in a private network namespace with only loopback: DynamoDB Local
