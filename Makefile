@@ -49,7 +49,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(VENV)/.installed
-	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy $(wildcard shared functions infra tests)
 
 test-unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit -q
