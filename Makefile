@@ -58,8 +58,8 @@ test-integration: test-prereqs
 	$(NETNS) $(PY) -m pytest tests/integration -q
 
 test: lint typecheck test-prereqs
-	$(NETNS) $(PY) -m pytest -q
 	$(NETNS) $(PY) -m litemx_local.demo --quiet
+	$(NETNS) $(PY) -m pytest -q
 
 demo: setup
 	$(NETNS) $(PY) -m litemx_local.demo
