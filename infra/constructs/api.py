@@ -1,0 +1,116 @@
+"""HTTP API: API Gateway (HTTP API, throttled, access-logged) -> the api Lambda, which routes itself."""
+
+from __future__ import annotations
+
+import jsii
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+
+from infra.config import LiteMXConfig
+from infra.constructs.data import Data
+from infra.constructs.function import FunctionFactory, log_retention
+
+API_TIMEOUT = Duration.seconds(10)
+
+
+class Api(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: LiteMXConfig,
+        factory: FunctionFactory,
+        data: Data,
+        send_queue: sqs.IQueue,
+        outbound_bucket: s3.Bucket,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.function = factory.create(
+            self,
+            "Handler",
+            name="api",
+            description="LiteMX HTTP API: send, mailbox, usage and suppression endpoints",
+            timeout=API_TIMEOUT,
+        )
+        fn = self.function
+        fn.use_table(data.table("directory"), "read")
+        fn.use_table(data.table("suppression"), "read")
+        for role in ("usage", "audit", "messages", "idempotency"):
+            fn.use_table(data.table(role), "read_write")
+        fn.use_queue_sender("SEND_QUEUE_URL", send_queue)
+        fn.use_bucket_objects("OUTBOUND_BUCKET", outbound_bucket, "*", "s3:PutObject")
+        fn.set_env("OUTBOUND_PROVIDER", config.outbound_provider)
+
+        self.access_logs = logs.LogGroup(
+            self,
+            "AccessLogs",
+            retention=log_retention(config.log_retention_days),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.http_api = apigwv2.HttpApi(
+            self,
+            "HttpApi",
+            api_name=f"{config.resource_prefix}-api",
+            description="LiteMX mailbox API",
+            default_integration=integrations.HttpLambdaIntegration("Lambda", fn.function),
+            create_default_stage=False,
+        )
+        self.stage = apigwv2.HttpStage(
+            self,
+            "DefaultStage",
+            http_api=self.http_api,
+            auto_deploy=True,
+            throttle=apigwv2.ThrottleSettings(
+                rate_limit=config.api_throttle.rate_limit, burst_limit=config.api_throttle.burst_limit
+            ),
+            access_log_settings=_AccessLogs(apigwv2.LogGroupLogDestination(self.access_logs)),
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.http_api,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-APIG4",
+                    reason="Every route needs a LiteMX mailbox token; the api function verifies it against "
+                    "the hashed token records in the directory table, with per-token scopes",
+                ),
+            ],
+            apply_to_children=True,
+        )
+
+    @property
+    def url(self) -> str:
+        return self.stage.url
+
+
+@jsii.implements(apigwv2.IAccessLogSettings)
+class _AccessLogs:
+    """One JSON line per request; `IAccessLogSettings` is a jsii interface, not a struct, hence a class."""
+
+    def __init__(self, destination: apigwv2.IAccessLogDestination) -> None:
+        self._destination = destination
+
+    @property
+    def destination(self) -> apigwv2.IAccessLogDestination:
+        return self._destination
+
+    @property
+    def format(self) -> apigw.AccessLogFormat:
+        return apigw.AccessLogFormat.json_with_standard_fields(
+            caller=False,
+            http_method=True,
+            ip=True,
+            protocol=True,
+            request_time=True,
+            resource_path=True,
+            response_length=True,
+            status=True,
+            user=False,
+        )

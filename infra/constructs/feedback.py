@@ -1,0 +1,69 @@
+"""SES feedback: SNS topic -> SQS queue (with DLQ) -> feedback Lambda, so no notification is lost.
+
+SES publishes to the topic (from the configuration set's event destination, see outbound.py); SQS holds
+each notification until the Lambda has handled it, and parks it in the DLQ after repeated failures.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from infra.constructs.data import Data
+from infra.constructs.function import FunctionFactory
+from infra.constructs.queues import queue_with_dlq
+
+FEEDBACK_TIMEOUT = Duration.seconds(30)
+
+
+class Feedback(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, factory: FunctionFactory, data: Data) -> None:
+        super().__init__(scope, construct_id)
+        # SES cannot publish to a topic encrypted with the AWS-managed SNS key: give it a key of ours.
+        self.key = kms.Key(
+            self,
+            "TopicKey",
+            description="LiteMX SES feedback topic",
+            enable_key_rotation=True,
+            pending_window=Duration.days(7),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="SesPublishesFeedback",
+                principals=[iam.ServicePrincipal("ses.amazonaws.com")],
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            )
+        )
+        self.topic = sns.Topic(
+            self, "Topic", display_name="LiteMX SES feedback", master_key=self.key, enforce_ssl=True
+        )
+        self.queue, self.dlq = queue_with_dlq(
+            self, "Queue", visibility_timeout=Duration.seconds(FEEDBACK_TIMEOUT.to_seconds() * 6)
+        )
+        # Raw delivery: each SQS body is SES's own event JSON, not an SNS envelope around it.
+        self.topic.add_subscription(subscriptions.SqsSubscription(self.queue, raw_message_delivery=True))
+
+        self.function = factory.create(
+            self,
+            "Handler",
+            name="feedback",
+            description="Applies SES bounce, complaint, delivery and reject events",
+            timeout=FEEDBACK_TIMEOUT,
+            memory_size=256,
+        )
+        for role in ("suppression", "messages", "directory"):
+            self.function.use_table(data.table(role), "read_write")
+        self.function.use_table(data.table("audit"), "write")
+        # Feedback about another account's mail must not suppress anything here (see ses-facts).
+        self.function.set_env("SES_SENDING_ACCOUNT_ID", Aws.ACCOUNT_ID)
+        self.function.function.add_event_source(
+            sources.SqsEventSource(self.queue, batch_size=10, report_batch_item_failures=True)
+        )

@@ -1,0 +1,200 @@
+"""Alarms to an ops SNS topic (e-mailed to the operator) and one dashboard.
+
+Thresholds sit below the points where SES acts: it reviews an account at a 5% bounce / 0.1% complaint
+rate and may pause sending at 10% / 0.5%, which would stop every tenant's outbound mail at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.config import LiteMXConfig
+from infra.constructs.function import LiteMXFunction
+
+BOUNCE_RATE_ALARM = 0.04
+COMPLAINT_RATE_ALARM = 0.0008
+
+
+class Monitoring(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: LiteMXConfig,
+        functions: Sequence[LiteMXFunction],
+        dead_letter_queues: dict[str, sqs.IQueue],
+        work_queues: dict[str, sqs.IQueue],
+        http_api: apigwv2.HttpApi,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.key = kms.Key(
+            self,
+            "TopicKey",
+            description="LiteMX ops alarm topic",
+            enable_key_rotation=True,
+            pending_window=Duration.days(7),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        # CloudWatch alarms can publish to an encrypted topic only if its key lets CloudWatch use it.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchPublishesAlarms",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            )
+        )
+        self.topic = sns.Topic(
+            self, "Topic", display_name="LiteMX ops alarms", master_key=self.key, enforce_ssl=True
+        )
+        self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+        self.alarms: list[cloudwatch.Alarm] = []
+
+        for name, dlq in dead_letter_queues.items():
+            self._alarm(
+                f"{name}DlqNotEmpty",
+                dlq.metric_approximate_number_of_messages_visible(
+                    period=Duration.minutes(1), statistic="Maximum"
+                ),
+                threshold=1,
+                description=f"LiteMX {name} dead-letter queue holds messages that failed processing",
+            )
+        for fn in functions:
+            label = fn.name.capitalize()
+            self._alarm(
+                f"{label}Errors",
+                fn.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
+                threshold=1,
+                description=f"LiteMX {fn.name} function raised errors",
+            )
+            self._alarm(
+                f"{label}Throttles",
+                fn.function.metric_throttles(period=Duration.minutes(5), statistic="Sum"),
+                threshold=1,
+                description=f"LiteMX {fn.name} function was throttled",
+            )
+        self._alarm(
+            "Api5xx",
+            http_api.metric_server_error(period=Duration.minutes(5), statistic="Sum"),
+            threshold=5,
+            description="LiteMX API answered with 5xx errors",
+        )
+        bounce_rate = _ses_metric("Reputation.BounceRate")
+        complaint_rate = _ses_metric("Reputation.ComplaintRate")
+        self._alarm(
+            "SesBounceRate",
+            bounce_rate,
+            threshold=BOUNCE_RATE_ALARM,
+            description="SES bounce rate nears the 5% at which SES reviews the account",
+        )
+        self._alarm(
+            "SesComplaintRate",
+            complaint_rate,
+            threshold=COMPLAINT_RATE_ALARM,
+            description="SES complaint rate nears the 0.1% at which SES reviews the account",
+        )
+        self.dashboard = self._dashboard(
+            config, functions, dead_letter_queues, work_queues, http_api, [bounce_rate, complaint_rate]
+        )
+
+    def _alarm(
+        self, construct_id: str, metric: cloudwatch.IMetric, *, threshold: float, description: str
+    ) -> None:
+        alarm = cloudwatch.Alarm(
+            self,
+            construct_id,
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description=description,
+        )
+        action = cw_actions.SnsAction(self.topic)
+        alarm.add_alarm_action(action)
+        alarm.add_ok_action(action)
+        self.alarms.append(alarm)
+
+    def _dashboard(
+        self,
+        config: LiteMXConfig,
+        functions: Sequence[LiteMXFunction],
+        dead_letter_queues: dict[str, sqs.IQueue],
+        work_queues: dict[str, sqs.IQueue],
+        http_api: apigwv2.HttpApi,
+        reputation: list[cloudwatch.IMetric],
+    ) -> cloudwatch.Dashboard:
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{config.resource_prefix}")
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Function invocations",
+                left=[fn.function.metric_invocations(label=fn.name) for fn in functions],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Function errors and throttles",
+                left=[fn.function.metric_errors(label=fn.name) for fn in functions],
+                right=[fn.function.metric_throttles(label=fn.name) for fn in functions],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Function duration p95",
+                left=[fn.function.metric_duration(label=fn.name, statistic="p95") for fn in functions],
+                width=8,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Queue depth",
+                left=[
+                    q.metric_approximate_number_of_messages_visible(label=n) for n, q in work_queues.items()
+                ],
+                right=[
+                    q.metric_approximate_number_of_messages_visible(label=f"{n} DLQ")
+                    for n, q in dead_letter_queues.items()
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="API requests and errors",
+                left=[http_api.metric_count(label="requests")],
+                right=[
+                    http_api.metric_client_error(label="4xx"),
+                    http_api.metric_server_error(label="5xx"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="SES reputation",
+                left=reputation,
+                left_annotations=[
+                    cloudwatch.HorizontalAnnotation(value=BOUNCE_RATE_ALARM, label="bounce alarm"),
+                    cloudwatch.HorizontalAnnotation(value=COMPLAINT_RATE_ALARM, label="complaint alarm"),
+                ],
+                width=8,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms), width=24),
+        )
+        return dashboard
+
+
+def _ses_metric(name: str) -> cloudwatch.Metric:
+    """Account-level reputation rates SES publishes (a fraction, 0.05 = 5%)."""
+    return cloudwatch.Metric(
+        namespace="AWS/SES", metric_name=name, statistic="Maximum", period=Duration.minutes(15), label=name
+    )

@@ -1,0 +1,184 @@
+"""Outbound mail: send queue (+DLQ), sender Lambda, SES configuration set and domain identities.
+
+The API accepts a message, stores its raw MIME in the outbound bucket and enqueues it; the sender sends
+it through SES (or an SMTP relay) at a concurrency the SES send rate can absorb.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_ses as ses
+from aws_cdk import aws_sns as sns
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+
+from infra.config import LiteMXConfig
+from infra.constructs.data import Data
+from infra.constructs.function import FunctionFactory
+from infra.constructs.queues import queue_with_dlq
+
+SENDER_TIMEOUT = Duration.seconds(30)
+# The lowest maximum concurrency an SQS event source accepts.
+_MIN_EVENT_SOURCE_CONCURRENCY = 2
+
+FEEDBACK_EVENTS = (
+    ses.EmailSendingEvent.BOUNCE,
+    ses.EmailSendingEvent.COMPLAINT,
+    ses.EmailSendingEvent.DELIVERY,
+    ses.EmailSendingEvent.REJECT,
+    ses.EmailSendingEvent.DELIVERY_DELAY,
+)
+
+
+def sender_concurrency(send_rate: int) -> int:
+    """One sender at a time per message/second of SES send rate: SES answers a send in well under 1 s,
+    so more would only meet throttling (SQS event sources accept 2 to 1000)."""
+    return max(_MIN_EVENT_SOURCE_CONCURRENCY, min(send_rate, 1000))
+
+
+class Outbound(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: LiteMXConfig,
+        factory: FunctionFactory,
+        data: Data,
+        feedback_topic: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=data.access_logs,
+            server_access_logs_prefix="outbound/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-sent-mime",
+                    expiration=Duration.days(config.outbound_mail_expiration_days),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.queue, self.dlq = queue_with_dlq(
+            self, "SendQueue", visibility_timeout=Duration.seconds(SENDER_TIMEOUT.to_seconds() * 6)
+        )
+
+        self.configuration_set = ses.ConfigurationSet(
+            self,
+            "ConfigurationSet",
+            configuration_set_name=f"{config.resource_prefix}-outbound",
+            reputation_metrics=True,
+            sending_enabled=True,
+            suppression_reasons=ses.SuppressionReasons.BOUNCES_AND_COMPLAINTS,
+        )
+        self.event_destination = self.configuration_set.add_event_destination(
+            "Feedback",
+            destination=ses.EventDestination.sns_topic(feedback_topic),
+            events=list(FEEDBACK_EVENTS),
+        )
+        self.identities = {
+            domain: ses.EmailIdentity(
+                self,
+                f"Domain{index}",
+                identity=ses.Identity.domain(domain),
+                configuration_set=self.configuration_set,
+                dkim_signing=True,
+                mail_from_domain=f"bounce.{domain}",
+                mail_from_behavior_on_mx_failure=ses.MailFromBehaviorOnMxFailure.USE_DEFAULT_VALUE,
+            )
+            for index, domain in enumerate(config.domains)
+        }
+        # In the SES sandbox a recipient must be a verified identity too (SES e-mails it a link).
+        self.recipient_identities = {
+            address: ses.EmailIdentity(
+                self,
+                f"Recipient{index}",
+                identity=ses.Identity.email(address),
+                configuration_set=self.configuration_set,
+            )
+            for index, address in enumerate(config.verified_recipients)
+        }
+
+        self.function = factory.create(
+            self,
+            "Sender",
+            name="sender",
+            description="Sends queued messages through SES or the SMTP relay",
+            timeout=SENDER_TIMEOUT,
+        )
+        fn = self.function
+        fn.use_bucket_objects("OUTBOUND_BUCKET", self.bucket, "*", "s3:GetObject")
+        fn.use_table(data.table("messages"), "read_write")
+        fn.use_table(data.table("directory"), "read")
+        fn.use_table(data.table("suppression"), "read")
+        fn.use_table(data.table("usage"), "write")
+        fn.use_table(data.table("audit"), "write")
+        fn.set_env("SES_CONFIGURATION_SET", self.configuration_set.configuration_set_name)
+        fn.set_env("OUTBOUND_PROVIDER", config.outbound_provider)
+        self._grant_provider(config)
+        fn.function.add_event_source(
+            sources.SqsEventSource(
+                self.queue,
+                batch_size=1 if config.ses_send_rate < 10 else 10,
+                report_batch_item_failures=True,
+                max_concurrency=sender_concurrency(config.ses_send_rate),
+            )
+        )
+
+    def _grant_provider(self, config: LiteMXConfig) -> None:
+        role = self.function.role
+        # Sending quota and sandbox state, so the sender can refuse clearly instead of failing opaquely.
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["ses:GetAccount"], resources=["*"]))
+        reasons = [
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason="ses:GetAccount (sending quota, sandbox and enforcement status) has no "
+                "resource-level permissions",
+                applies_to=["Resource::*"],
+            )
+        ]
+        if config.outbound_provider == "ses":
+            identities = [*self.identities.values(), *self.recipient_identities.values()]
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["ses:SendEmail", "ses:SendRawEmail"],
+                    resources=[
+                        *(identity.email_identity_arn for identity in identities),
+                        Stack.of(self).format_arn(
+                            service="ses",
+                            resource="configuration-set",
+                            resource_name=self.configuration_set.configuration_set_name,
+                        ),
+                    ],
+                )
+            )
+        else:
+            assert config.smtp is not None
+            secret = (
+                secretsmanager.Secret.from_secret_complete_arn(self, "SmtpSecret", config.smtp.secret)
+                if config.smtp.is_arn
+                else secretsmanager.Secret.from_secret_name_v2(self, "SmtpSecret", config.smtp.secret)
+            )
+            secret.grant_read(role)
+            self.function.set_env("SMTP_SECRET_ARN", secret.secret_arn)
+            if not config.smtp.is_arn:
+                reasons.append(
+                    NagPackSuppression(
+                        id="AwsSolutions-IAM5",
+                        reason="A secret named rather than given by full ARN ends in a random 6-character "
+                        "suffix: Secrets Manager's documented '-??????' pattern matches that one secret",
+                        applies_to=[f"Resource::{secret.secret_arn}-??????"],
+                    )
+                )
+        NagSuppressions.add_resource_suppressions(role, reasons, apply_to_children=True)

@@ -1,0 +1,103 @@
+"""The LiteMX stack: composes one construct per concern and names what the CLI needs as outputs."""
+
+from __future__ import annotations
+
+import re
+
+from aws_cdk import CfnOutput, Environment, Stack, Tags
+from constructs import Construct
+
+from infra.config import LiteMXConfig
+from infra.constructs.api import Api
+from infra.constructs.data import Data
+from infra.constructs.feedback import Feedback
+from infra.constructs.function import FunctionAssets, FunctionFactory
+from infra.constructs.inbound import Inbound
+from infra.constructs.monitoring import Monitoring
+from infra.constructs.outbound import Outbound
+
+
+class LiteMXStack(Stack):
+    def __init__(self, scope: Construct, *, config: LiteMXConfig, assets: FunctionAssets) -> None:
+        super().__init__(
+            scope,
+            config.stack_name,
+            env=Environment(region=config.region, account=config.account),
+            description=f"LiteMX mailbox email platform ({config.environment})",
+        )
+        Tags.of(self).add("litemx:environment", config.environment)
+        factory = FunctionFactory(self, "Functions", config=config, assets=assets)
+        self.data = Data(self, "Data")
+        self.feedback = Feedback(self, "Feedback", factory=factory, data=self.data)
+        self.outbound = Outbound(
+            self,
+            "Outbound",
+            config=config,
+            factory=factory,
+            data=self.data,
+            feedback_topic=self.feedback.topic,
+        )
+        self.inbound = Inbound(self, "Inbound", config=config, factory=factory, data=self.data)
+        self.api = Api(
+            self,
+            "Api",
+            config=config,
+            factory=factory,
+            data=self.data,
+            send_queue=self.outbound.queue,
+            outbound_bucket=self.outbound.bucket,
+        )
+        self.functions = [
+            self.api.function,
+            self.outbound.function,
+            self.inbound.function,
+            self.feedback.function,
+        ]
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            config=config,
+            functions=self.functions,
+            dead_letter_queues={
+                "Send": self.outbound.dlq,
+                "Feedback": self.feedback.dlq,
+                "Inbound": self.inbound.dlq,
+            },
+            work_queues={"Send": self.outbound.queue, "Feedback": self.feedback.queue},
+            http_api=self.api.http_api,
+        )
+        self._outputs()
+
+    def _outputs(self) -> None:
+        """Output names are part of the CLI's contract (#6): rename only together with the CLI."""
+        out = {
+            "ApiUrl": self.api.url,
+            "SendQueueUrl": self.outbound.queue.queue_url,
+            "SendDlqUrl": self.outbound.dlq.queue_url,
+            "FeedbackQueueUrl": self.feedback.queue.queue_url,
+            "FeedbackDlqUrl": self.feedback.dlq.queue_url,
+            "InboundDlqUrl": self.inbound.dlq.queue_url,
+            "RawMailBucketName": self.inbound.bucket.bucket_name,
+            "OutboundBucketName": self.outbound.bucket.bucket_name,
+            "ConfigurationSetName": self.outbound.configuration_set.configuration_set_name,
+            "ReceiptRuleSetName": self.inbound.rule_set.receipt_rule_set_name,
+            "FeedbackTopicArn": self.feedback.topic.topic_arn,
+            "OpsTopicArn": self.monitoring.topic.topic_arn,
+        }
+        for role, table in self.data.tables.items():
+            out[f"Table{role.capitalize()}"] = table.table.table_name
+        for key, value in out.items():
+            CfnOutput(self, key, value=value)
+        for domain, identity in self.outbound.identities.items():
+            slug = _pascal(domain)
+            for index, record in enumerate(identity.dkim_records, start=1):
+                CfnOutput(
+                    self,
+                    f"Dkim{index}{slug}",
+                    description=f"DKIM CNAME {index} of 3 for {domain}: publish as '<name> CNAME <value>'",
+                    value=f"{record.name} CNAME {record.value}",
+                )
+
+
+def _pascal(domain: str) -> str:
+    return "".join(part.capitalize() for part in re.split(r"[^a-zA-Z0-9]+", domain) if part)
