@@ -1,7 +1,8 @@
 """DynamoDB tables (key schemas derived from the pynamodb models) and the S3 access-log bucket.
 
-Adding a table backed by a model is one line in `litemx.storage.tables.ALL_TABLE_MODELS`; tables the
-domain package does not model yet are declared in `UNMODELLED_TABLES` below.
+Adding a table backed by a model is one line in `litemx.storage.tables.ALL_TABLE_MODELS` (plus its TTL
+attribute in `TTL_ATTRIBUTES` if its items expire); tables the domain package does not model yet are
+declared in `UNMODELLED_TABLES` below.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pynamodb.attributes import NumberAttribute
 from pynamodb.models import Model
 
 from infra.constructs.function import NamedTable
-from litemx.storage.tables import ALL_TABLE_MODELS, TTL_ATTRIBUTE
+from litemx.storage.tables import ALL_TABLE_MODELS, TTL_ATTRIBUTES
 
 _ATTRIBUTE_TYPES = {
     "S": dynamodb.AttributeType.STRING,
@@ -61,18 +62,19 @@ class TableSpec:
     retain: bool = True
 
     @classmethod
-    def from_model(cls, model: type[Model], *, retain: bool = True) -> TableSpec:
+    def from_model(cls, role: str, model: type[Model]) -> TableSpec:
         schema = model._get_schema()
         types = {a["AttributeName"]: a["AttributeType"] for a in schema["attribute_definitions"]}
         hash_key, range_key = _keys(schema["key_schema"], types)
-        ttl = model.get_attributes().get(TTL_ATTRIBUTE)
+        ttl = TTL_ATTRIBUTES.get(role)
+        if ttl is not None and not isinstance(model.get_attributes().get(ttl), NumberAttribute):
+            raise ValueError(f"{role}: TTL attribute {ttl!r} must be a NumberAttribute (epoch seconds)")
         return cls(
             partition_key=hash_key,
             sort_key=range_key,
             indexes=tuple(_index(i, types) for i in schema["global_secondary_indexes"]),
-            # Only an epoch-seconds number can be a TTL attribute (a token's ISO `expires_at` cannot).
-            ttl_attribute=TTL_ATTRIBUTE if isinstance(ttl, NumberAttribute) else None,
-            retain=retain,
+            ttl_attribute=ttl,
+            retain=role not in EPHEMERAL_TABLES,
         )
 
 
@@ -93,17 +95,16 @@ def _index(index: Mapping[str, Any], types: dict[str, str]) -> IndexSpec:
     )
 
 
-# Tables the outbound pipeline and mailbox index need before the domain package models them.
+# Tables whose loss on `cdk destroy` costs nothing: Powertools' idempotency records (hours-long).
+EPHEMERAL_TABLES = frozenset({"idempotency"})
+# Tables LiteMX needs before the domain package models them (the mailbox index of received mail).
 UNMODELLED_TABLES: dict[str, TableSpec] = {
-    "messages": TableSpec(partition_key=Key("message_id"), ttl_attribute=TTL_ATTRIBUTE),
     "inbound": TableSpec(partition_key=Key("mailbox"), sort_key=Key("sk")),
-    # Powertools idempotency: its DynamoDBPersistenceLayer defaults (key `id`, TTL `expiration`).
-    "idempotency": TableSpec(partition_key=Key("id"), ttl_attribute="expiration", retain=False),
 }
 
 
 def table_specs() -> dict[str, TableSpec]:
-    specs = {role: TableSpec.from_model(model) for role, model in ALL_TABLE_MODELS.items()}
+    specs = {role: TableSpec.from_model(role, model) for role, model in ALL_TABLE_MODELS.items()}
     overlap = specs.keys() & UNMODELLED_TABLES.keys()
     if overlap:
         raise ValueError(f"tables now modelled in litemx: drop them from UNMODELLED_TABLES: {overlap}")
