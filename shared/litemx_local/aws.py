@@ -25,7 +25,7 @@ from typing import Any
 
 import boto3
 
-from litemx.storage.tables import ALL_TABLE_MODELS, TTL_ATTRIBUTE, TableNames, bind_tables
+from litemx.storage.tables import ALL_TABLE_MODELS, TTL_ATTRIBUTES, TableNames, bind_tables
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -155,12 +155,12 @@ class LocalAws:
         with _environment(self.environment()):
             bind_tables(names, region=REGION)
             client = self.dynamodb_client()
-            for model in ALL_TABLE_MODELS.values():
+            for role, model in ALL_TABLE_MODELS.items():
                 model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
-                if TTL_ATTRIBUTE in model.get_attributes():
+                if role in TTL_ATTRIBUTES:
                     client.update_time_to_live(
                         TableName=model.Meta.table_name,
-                        TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+                        TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTES[role]},
                     )
 
     def delete_tables(self, names: TableNames) -> None:

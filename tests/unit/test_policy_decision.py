@@ -13,7 +13,7 @@ from litemx.clock import FixedClock
 from litemx.directory.models import Scope, Status, TokenStatus, Verification
 from litemx.plans import LimitOverrides, Plan
 from litemx.policy.logic import decide
-from litemx.policy.models import Mode, SendRequest
+from litemx.policy.models import OPEN_PROVIDER, Mode, ProviderGate, SendRequest
 from litemx.policy.reasons import Reason
 from litemx.quotas.models import Cap
 from litemx.suppression.models import GLOBAL_SCOPE, SuppressionEntry
@@ -83,6 +83,7 @@ CASES: dict[str, Mutation] = {
     "bulk_headers:precedence_junk": lambda w, r: replace(r, headers={"PRECEDENCE": " junk "}),
     "recipient_suppressed:global": on_world(lambda w: _suppress(w, GLOBAL_SCOPE, "alice@outside.test")),
     "recipient_suppressed:account": on_world(lambda w: _suppress(w, ACCOUNT_ID, "alice@outside.test")),
+    "outbound_blocked.provider_sandbox": lambda w, r: r,
     "not_a_reply": on_world(lambda w: _token(w, scopes=frozenset({Scope.SEND_REPLY}))),
     "quota_exceeded.mailbox_day": on_world(
         lambda w: w.counters.update({f"mailbox#{MAILBOX}#day#2026-11-24": 100})
@@ -103,8 +104,9 @@ def test_each_reason_code_is_returned_with_its_sentence(case: str) -> None:
     request = CASES[case](world, _request(secret))
     counters_before = dict(world.counters)
 
-    # When the policy decides
-    decision = decide(request, store=world, clock=FixedClock(T0), request_id="req-1")
+    # When the policy decides (with the provider in its sandbox for the sandbox case)
+    provider = ProviderGate(sandboxed=True) if case.startswith("outbound_blocked") else OPEN_PROVIDER
+    decision = decide(request, store=world, clock=FixedClock(T0), request_id="req-1", provider=provider)
 
     # Then it refuses with that reason, a sentence, an audit entry, and nothing consumed
     expected = Reason.from_code(case.split(":")[0])
@@ -261,3 +263,12 @@ def test_plans_match_the_policy_table() -> None:
         Plan.STARTER: (300, 300, 3_000, 10),
         Plan.SCALE: (1_000, 1_000, 15_000, 10),
     }
+
+
+def test_sandbox_lets_verified_recipients_through() -> None:
+    world, secret = standard_world()
+    gate = ProviderGate(sandboxed=True, verified_recipients=frozenset({"alice@outside.test"}))
+    decision = decide(_request(secret), store=world, clock=FixedClock(T0), request_id="r", provider=gate)
+    assert decision.allowed, decision.message
+    gate = ProviderGate(sandboxed=True, verified_domains=frozenset({"outside.test"}))
+    assert decide(_request(secret), store=world, clock=FixedClock(T0), request_id="r", provider=gate).allowed

@@ -18,9 +18,11 @@ from litemx.directory.models import Scope, Status, TokenStatus, Verification
 from litemx.directory.tokens import SecretClaims, parse_secret, secret_matches
 from litemx.plans import Limits, effective_limits
 from litemx.policy.models import (
+    OPEN_PROVIDER,
     Decision,
     Mode,
     PolicyStore,
+    ProviderGate,
     QuotaExceededError,
     SendRequest,
     Snapshot,
@@ -62,10 +64,17 @@ class _Context:
     recipients: tuple[str, ...]
     invalid_recipients: tuple[str, ...]
     now: datetime
+    provider: ProviderGate
 
 
 def decide(
-    request: SendRequest, *, store: PolicyStore, clock: Clock, request_id: str, mode: Mode = Mode.SEND
+    request: SendRequest,
+    *,
+    store: PolicyStore,
+    clock: Clock,
+    request_id: str,
+    mode: Mode = Mode.SEND,
+    provider: ProviderGate = OPEN_PROVIDER,
 ) -> Decision:
     """Allow or refuse a send; on allow in SEND mode, the recipients are reserved against every cap."""
     now = clock.now()
@@ -73,7 +82,7 @@ def decide(
     claims = parse_secret(request.token_secret)
     if claims is None:
         return _refuse(base, store, Refusal(Reason.TOKEN_INVALID, "The bearer token is not a LiteMX token."))
-    ctx = _parse(request, claims, now)
+    ctx = _parse(request, claims, now, provider)
     sender = ctx.sender or request.from_address.strip().lower()
     slots = counter_slots(account_id=claims.account_id, mailbox=sender, now=now)
     snapshot = store.load_snapshot(
@@ -112,7 +121,7 @@ def decide(
     return allowed
 
 
-def _parse(request: SendRequest, claims: SecretClaims, now: datetime) -> _Context:
+def _parse(request: SendRequest, claims: SecretClaims, now: datetime, provider: ProviderGate) -> _Context:
     seen: dict[str, None] = {}
     invalid: list[str] = []
     for raw in request.all_recipients:
@@ -128,6 +137,7 @@ def _parse(request: SendRequest, claims: SecretClaims, now: datetime) -> _Contex
         recipients=tuple(seen),
         invalid_recipients=tuple(invalid),
         now=now,
+        provider=provider,
     )
 
 
@@ -168,6 +178,7 @@ def _first_refusal(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
         _check_injection,
         _check_bulk_headers,
         _check_suppression,
+        _check_provider_sandbox,
         _check_reply_only,
     )
     for check in checks:
@@ -281,6 +292,19 @@ def _check_suppression(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
                 f"{entry.address} is suppressed for {scope} ({entry.reason}).",
                 {"recipient": entry.address, "scope": entry.scope},
             )
+    return None
+
+
+def _check_provider_sandbox(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
+    unreachable = [address for address in ctx.recipients if not ctx.provider.reaches(address)]
+    if unreachable:
+        return Refusal(
+            Reason.PROVIDER_SANDBOX,
+            f"{unreachable[0]} is not a verified recipient and the outbound provider is still in its "
+            "sandbox; production access is pending, so only verified addresses can be reached "
+            "(inbound mail works).",
+            {"recipient": unreachable[0]},
+        )
     return None
 
 

@@ -38,6 +38,26 @@ class SendRequest:
 
 
 @dataclass(frozen=True)
+class ProviderGate:
+    """What the outbound provider allows right now. In the SES sandbox only verified recipients can be
+    reached; inbound is unaffected."""
+
+    sandboxed: bool = False
+    verified_recipients: frozenset[str] = frozenset()
+    verified_domains: frozenset[str] = frozenset()
+
+    def reaches(self, address: str) -> bool:
+        return (
+            not self.sandboxed
+            or address in self.verified_recipients
+            or address.rpartition("@")[2] in self.verified_domains
+        )
+
+
+OPEN_PROVIDER = ProviderGate()
+
+
+@dataclass(frozen=True)
 class SnapshotKeys:
     """Everything a decision may need to read, so that the store can fetch it in one batch."""
 

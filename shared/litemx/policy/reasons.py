@@ -63,6 +63,13 @@ class Reason(Enum):
         "The account's monthly recipient cap is reached.",
     )
 
+    PROVIDER_SANDBOX = (
+        "outbound_blocked.provider_sandbox",
+        422,
+        "The outbound provider is still in its sandbox: only verified recipients can be reached until "
+        "production access is granted.",
+    )
+
     def __init__(self, code: str, http_status: int, meaning: str) -> None:
         self.code = code
         self.http_status = http_status

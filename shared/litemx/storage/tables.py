@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from pynamodb.attributes import (
+    ListAttribute,
     NumberAttribute,
     UnicodeAttribute,
     UnicodeSetAttribute,
@@ -26,6 +27,8 @@ class TableNames:
     suppression: str
     usage: str
     audit: str
+    messages: str
+    idempotency: str
 
     @classmethod
     def with_prefix(cls, prefix: str) -> TableNames:
@@ -147,12 +150,59 @@ class AuditEntry(Model):
     details = UnicodeAttribute(default="{}")  # JSON object of strings
 
 
+class MessageRecord(Model):
+    """One outbound message and its delivery state; kept 90 days (TTL)."""
+
+    class Meta:
+        table_name = "unbound-messages"
+
+    message_id = UnicodeAttribute(hash_key=True)
+    account_id = UnicodeAttribute()
+    mailbox = UnicodeAttribute()
+    token_id = UnicodeAttribute()
+    recipients = ListAttribute(of=UnicodeAttribute)
+    status = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    raw_key = UnicodeAttribute()
+    subject = UnicodeAttribute(default="")
+    rfc_message_id = UnicodeAttribute(default="")
+    reserved = UnicodeAttribute(default="[]")  # JSON list of [counter key, amount]
+    attempts = NumberAttribute(default=0)
+    lease_until = UTCDateTimeAttribute(null=True)
+    provider = UnicodeAttribute(null=True)
+    provider_message_id = UnicodeAttribute(null=True)
+    reason_code = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    events = UnicodeSetAttribute(null=True)
+    expires_at = NumberAttribute(null=True)
+
+
+class IdempotencyRecord(Model):
+    """The layout Powertools idempotency uses (id, expiration TTL); declared so tests can create it."""
+
+    class Meta:
+        table_name = "unbound-idempotency"
+
+    id = UnicodeAttribute(hash_key=True)
+    expiration = NumberAttribute(null=True)
+
+
 TTL_ATTRIBUTE = "expires_at"
 ALL_TABLE_MODELS: dict[str, type[Model]] = {
     "directory": DirectoryTable,
     "suppression": SuppressionRecord,
     "usage": UsageCounter,
     "audit": AuditEntry,
+    "messages": MessageRecord,
+    "idempotency": IdempotencyRecord,
+}
+# The TTL attribute of each table whose items expire (Powertools names its own `expiration`).
+TTL_ATTRIBUTES: dict[str, str] = {
+    "suppression": TTL_ATTRIBUTE,
+    "usage": TTL_ATTRIBUTE,
+    "messages": TTL_ATTRIBUTE,
+    "idempotency": "expiration",
 }
 _ENTITY_MODELS: dict[str, tuple[type[Model], ...]] = {
     "directory": (
@@ -166,6 +216,8 @@ _ENTITY_MODELS: dict[str, tuple[type[Model], ...]] = {
     "suppression": (SuppressionRecord,),
     "usage": (UsageCounter,),
     "audit": (AuditEntry,),
+    "messages": (MessageRecord,),
+    "idempotency": (IdempotencyRecord,),
 }
 
 

@@ -1,0 +1,1 @@
+"""Outbound messages and their delivery state machine."""
