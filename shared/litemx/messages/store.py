@@ -1,0 +1,171 @@
+"""Outbound message storage: every state change is a conditional write (pynamodb stays in here)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+
+from litemx.errors import AlreadyExistsError, NotFoundError
+from litemx.messages.models import TRANSITIONS, MessageStatus, OutboundMessage, ReservedCounter
+from litemx.storage.tables import MessageRecord
+
+RETENTION = timedelta(days=90)
+
+
+def _from_record(record: MessageRecord) -> OutboundMessage:
+    return OutboundMessage(
+        message_id=record.message_id,
+        account_id=record.account_id,
+        mailbox=record.mailbox,
+        token_id=record.token_id,
+        recipients=tuple(str(r) for r in record.recipients),
+        status=MessageStatus(record.status),
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        raw_key=record.raw_key,
+        subject=record.subject,
+        rfc_message_id=record.rfc_message_id,
+        reserved=tuple(ReservedCounter(key, amount) for key, amount in json.loads(record.reserved)),
+        attempts=int(record.attempts),
+        lease_until=record.lease_until,
+        provider=record.provider,
+        provider_message_id=record.provider_message_id,
+        reason_code=record.reason_code,
+        reason=record.reason,
+        events=tuple(sorted(record.events or ())),
+    )
+
+
+def _from_states(states: frozenset[MessageStatus]) -> Condition:
+    return MessageRecord.status.is_in(*(s.value for s in states))
+
+
+class MessageStore:
+    def create(self, message: OutboundMessage) -> OutboundMessage:
+        record = MessageRecord(
+            message.message_id,
+            account_id=message.account_id,
+            mailbox=message.mailbox,
+            token_id=message.token_id,
+            recipients=list(message.recipients),
+            status=message.status.value,
+            created_at=message.created_at,
+            updated_at=message.updated_at,
+            raw_key=message.raw_key,
+            subject=message.subject,
+            rfc_message_id=message.rfc_message_id,
+            reserved=json.dumps([[r.key, r.amount] for r in message.reserved]),
+            expires_at=int((message.created_at + RETENTION).timestamp()),
+        )
+        try:
+            record.save(condition=MessageRecord.message_id.does_not_exist())
+        except PutError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                raise AlreadyExistsError(f"message {message.message_id} already exists") from error
+            raise
+        return message
+
+    def get(self, message_id: str) -> OutboundMessage:
+        try:
+            return _from_record(MessageRecord.get(message_id, consistent_read=True))
+        except MessageRecord.DoesNotExist as missing:
+            raise NotFoundError(f"message {message_id} does not exist") from missing
+
+    def claim(self, message_id: str, *, now: datetime, lease: timedelta) -> OutboundMessage | None:
+        """queued -> sending, or take over a `sending` whose lease ran out (its sender died).
+
+        Returns None when another delivery owns the message or it is already final: a duplicate SQS
+        delivery then sends nothing.
+        """
+        record = MessageRecord(message_id)
+        condition = (MessageRecord.status == MessageStatus.QUEUED.value) | (
+            (MessageRecord.status == MessageStatus.SENDING.value) & (MessageRecord.lease_until < now)
+        )
+        try:
+            record.update(
+                actions=[
+                    MessageRecord.status.set(MessageStatus.SENDING.value),
+                    MessageRecord.lease_until.set(now + lease),
+                    MessageRecord.attempts.add(1),
+                    MessageRecord.updated_at.set(now),
+                ],
+                condition=condition & MessageRecord.message_id.exists(),
+            )
+        except UpdateError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                return None
+            raise
+        return _from_record(record)
+
+    def transition(
+        self,
+        message: OutboundMessage,
+        status: MessageStatus,
+        *,
+        now: datetime,
+        reason_code: str | None = None,
+        reason: str | None = None,
+        provider: str | None = None,
+        provider_message_id: str | None = None,
+    ) -> OutboundMessage | None:
+        """Move a message it owns (its current status unchanged since read) to `status`."""
+        actions: list[Action] = [MessageRecord.status.set(status.value), MessageRecord.updated_at.set(now)]
+        if reason_code is not None:
+            actions += [MessageRecord.reason_code.set(reason_code), MessageRecord.reason.set(reason or "")]
+        if provider is not None:
+            actions.append(MessageRecord.provider.set(provider))
+        if provider_message_id is not None:
+            actions.append(MessageRecord.provider_message_id.set(provider_message_id))
+        if status is MessageStatus.QUEUED:
+            actions.append(MessageRecord.lease_until.remove())
+        if status not in TRANSITIONS[message.status]:
+            return None
+        try:
+            MessageRecord(message.message_id).update(
+                actions=actions, condition=MessageRecord.status == message.status.value
+            )
+        except UpdateError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                return None
+            raise
+        return replace(
+            message,
+            status=status,
+            updated_at=now,
+            reason_code=reason_code or message.reason_code,
+            reason=reason if reason_code is not None else message.reason,
+            provider=provider or message.provider,
+            provider_message_id=provider_message_id or message.provider_message_id,
+        )
+
+    def apply_feedback(
+        self, message_id: str, status: MessageStatus, event_id: str, *, at: datetime, detail: str
+    ) -> bool:
+        """A feedback event moves a sent message on (delivered, bounced, complained); idempotent on the
+        event id, and never moves a message backwards. False when it did not apply."""
+        sources = frozenset(s for s, targets in TRANSITIONS.items() if status in targets)
+        condition = (
+            MessageRecord.message_id.exists()
+            & _from_states(sources)
+            & ~MessageRecord.events.contains(event_id)
+        )
+        try:
+            MessageRecord(message_id).update(
+                actions=[
+                    MessageRecord.status.set(status.value),
+                    MessageRecord.updated_at.set(at),
+                    MessageRecord.events.add({event_id}),
+                    MessageRecord.reason.set(detail),
+                ],
+                condition=condition,
+            )
+        except UpdateError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
