@@ -1,0 +1,1 @@
+"""MIME: composing outbound messages with the stdlib email package."""

@@ -1,0 +1,44 @@
+"""What the outbound services need from the outside world; stores and fakes implement these."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from litemx.audit.models import AuditRecord
+from litemx.messages.models import MessageStatus, OutboundMessage, ReservedCounter
+
+
+class BlobStore(Protocol):
+    def put(self, key: str, data: bytes) -> None: ...
+    def get(self, key: str) -> bytes: ...
+
+
+class SendQueue(Protocol):
+    def enqueue(self, message_id: str) -> None: ...
+
+
+class MessageRepository(Protocol):
+    def create(self, message: OutboundMessage) -> OutboundMessage: ...
+    def get(self, message_id: str) -> OutboundMessage: ...
+    def claim(self, message_id: str, *, now: datetime, lease: timedelta) -> OutboundMessage | None: ...
+    def transition(
+        self,
+        message: OutboundMessage,
+        status: MessageStatus,
+        *,
+        now: datetime,
+        reason_code: str | None = None,
+        reason: str | None = None,
+        provider: str | None = None,
+        provider_message_id: str | None = None,
+    ) -> OutboundMessage | None: ...
+
+
+class QuotaReleaser(Protocol):
+    def release(self, counters: Iterable[ReservedCounter]) -> None: ...
+
+
+class AuditWriter(Protocol):
+    def record(self, record: AuditRecord) -> None: ...

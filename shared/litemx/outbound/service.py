@@ -1,0 +1,183 @@
+"""Accepting a send: policy decision, MIME, raw message to storage, message record, queue.
+
+The policy decision runs before anything is stored or queued. Once quota is reserved the message is
+accounted for: it is queued, or — if storing or queueing fails — marked failed with its quota given back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from litemx.audit.models import AuditRecord
+from litemx.clock import Clock
+from litemx.directory.auth import Principal
+from litemx.errors import LiteMXError, NotFoundError
+from litemx.mail.compose import ComposedMessage, Draft, compose
+from litemx.messages.models import MessageStatus, OutboundMessage, ReservedCounter
+from litemx.outbound.ports import AuditWriter, BlobStore, MessageRepository, QuotaReleaser, SendQueue
+from litemx.plans import effective_limits
+from litemx.policy.logic import decide
+from litemx.policy.models import OPEN_PROVIDER, Decision, Mode, PolicyStore, ProviderGate, SendRequest
+from litemx.quotas.models import CapUsage, counter_slots, reservations_for, usage_now
+
+
+class OutboundUnavailableError(LiteMXError):
+    """Storing or queueing failed after the decision; the quota was given back and nothing will send."""
+
+    code = "outbound_unavailable"
+
+
+@dataclass(frozen=True)
+class OutboundDeps:
+    policy: PolicyStore
+    messages: MessageRepository
+    blobs: BlobStore
+    queue: SendQueue
+    quotas: QuotaReleaser
+    audit: AuditWriter
+    clock: Clock
+    max_message_bytes: int
+
+
+@dataclass(frozen=True)
+class Submission:
+    decision: Decision
+    message: OutboundMessage | None = None
+
+
+def new_message_id() -> str:
+    return f"msg-{uuid.uuid4().hex}"
+
+
+def policy_request(token_secret: str, draft: Draft) -> SendRequest:
+    return SendRequest(
+        token_secret=token_secret,
+        from_address=draft.from_address,
+        to=draft.to,
+        cc=draft.cc,
+        bcc=draft.bcc,
+        subject=draft.subject,
+        headers=draft.headers,
+        in_reply_to=draft.in_reply_to,
+        references=draft.references,
+    )
+
+
+def submit(
+    token_secret: str,
+    draft: Draft,
+    deps: OutboundDeps,
+    *,
+    request_id: str,
+    provider: ProviderGate = OPEN_PROVIDER,
+    mode: Mode = Mode.SEND,
+) -> Submission:
+    """Decide, and when allowed in SEND mode, store and queue the message. ComposeError for a request
+    that cannot become a valid message (checked first: it costs no I/O)."""
+    now = deps.clock.now()
+    composed = compose(draft, now=now, max_bytes=deps.max_message_bytes)
+    decision = decide(
+        policy_request(token_secret, draft),
+        store=deps.policy,
+        clock=deps.clock,
+        request_id=request_id,
+        mode=mode,
+        provider=provider,
+    )
+    if not decision.allowed or mode is Mode.CHECK:
+        return Submission(decision)
+    return Submission(decision, _queue(decision, draft, composed, deps))
+
+
+def reserved_counters(decision: Decision) -> tuple[ReservedCounter, ...]:
+    """The counters an allowed decision moved, so that a cancellation can give them back."""
+    assert decision.account_id is not None
+    assert decision.mailbox is not None
+    slots = counter_slots(account_id=decision.account_id, mailbox=decision.mailbox, now=decision.decided_at)
+    return tuple(ReservedCounter(slot.key, len(decision.recipients)) for slot in slots)
+
+
+def _queue(
+    decision: Decision, draft: Draft, composed: ComposedMessage, deps: OutboundDeps
+) -> OutboundMessage:
+    assert decision.account_id is not None
+    assert decision.mailbox is not None
+    assert decision.token_id is not None
+    message_id = new_message_id()
+    message = OutboundMessage(
+        message_id=message_id,
+        account_id=decision.account_id,
+        mailbox=decision.mailbox,
+        token_id=decision.token_id,
+        recipients=composed.envelope_recipients,
+        status=MessageStatus.QUEUED,
+        created_at=decision.decided_at,
+        updated_at=decision.decided_at,
+        raw_key=f"outbound/{decision.account_id}/{message_id}.eml",
+        subject=draft.subject,
+        rfc_message_id=composed.rfc_message_id,
+        reserved=reserved_counters(decision),
+    )
+    created = False
+    try:
+        deps.blobs.put(message.raw_key, composed.raw)
+        deps.messages.create(message)
+        created = True
+        deps.queue.enqueue(message_id)
+    except Exception as error:  # any storage or queue failure: account for the message, then answer 503
+        deps.quotas.release(message.reserved)
+        if created:
+            deps.messages.transition(
+                message,
+                MessageStatus.FAILED,
+                now=deps.clock.now(),
+                reason_code="outbound_unavailable",
+                reason=f"queueing failed: {type(error).__name__}",
+            )
+        raise OutboundUnavailableError(
+            "The message could not be queued; nothing was sent or counted."
+        ) from error
+    return message
+
+
+def message_for(principal: Principal, message_id: str, messages: MessageRepository) -> OutboundMessage:
+    """The caller's own message; another account's message is reported as not found."""
+    message = messages.get(message_id)
+    if message.account_id != principal.account_id:
+        raise NotFoundError(f"message {message_id} does not exist")
+    return message
+
+
+def usage_for(principal: Principal, counters: dict[str, int], now: datetime) -> list[CapUsage]:
+    slots = counter_slots(account_id=principal.account_id, mailbox=principal.mailbox, now=now)
+    limits = effective_limits(principal.account.plan, principal.account.overrides)
+    return usage_now(reservations_for(slots, limits, 0), counters)
+
+
+def usage_keys(principal: Principal, now: datetime) -> list[str]:
+    return [
+        slot.key
+        for slot in counter_slots(account_id=principal.account_id, mailbox=principal.mailbox, now=now)
+    ]
+
+
+def audit_message(
+    deps_audit: AuditWriter, message: OutboundMessage, event: str, at: datetime, **details: str
+) -> None:
+    deps_audit.record(
+        AuditRecord(
+            account_id=message.account_id,
+            at=at,
+            request_id=f"{message.message_id}:{event}:{message.attempts}",
+            event=event,
+            actor=message.token_id,
+            outcome=message.status.value,
+            reason_code=message.reason_code,
+            message=message.reason or "",
+            mailbox=message.mailbox,
+            recipients_count=len(message.recipients),
+            details={"message_id": message.message_id, **details},
+        )
+    )

@@ -1,0 +1,1 @@
+"""Outbound providers behind one interface: SES (SESv2 raw send) and an approved SMTP relay."""
