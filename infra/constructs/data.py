@@ -97,10 +97,8 @@ def _index(index: Mapping[str, Any], types: dict[str, str]) -> IndexSpec:
 
 # Tables whose loss on `cdk destroy` costs nothing: Powertools' idempotency records (hours-long).
 EPHEMERAL_TABLES = frozenset({"idempotency"})
-# Tables LiteMX needs before the domain package models them (the mailbox index of received mail).
-UNMODELLED_TABLES: dict[str, TableSpec] = {
-    "inbound": TableSpec(partition_key=Key("mailbox"), sort_key=Key("sk")),
-}
+# Tables LiteMX needs before the domain package models them (none at the moment).
+UNMODELLED_TABLES: dict[str, TableSpec] = {}
 
 
 def table_specs() -> dict[str, TableSpec]:

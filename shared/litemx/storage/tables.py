@@ -29,6 +29,9 @@ class TableNames:
     audit: str
     messages: str
     idempotency: str
+    inbound: str
+    feedback: str
+    reputation: str
 
     @classmethod
     def with_prefix(cls, prefix: str) -> TableNames:
@@ -103,6 +106,21 @@ class CorrespondentRecord(DirectoryTable):
     first_seen = UTCDateTimeAttribute()
     last_seen = UTCDateTimeAttribute()
     messages = NumberAttribute(default=0)
+
+
+class ContactRecord(DirectoryTable):
+    """A recipient this mailbox has already written to (pk `MAILBOX#<box>`, sk `CONTACT#<address>`):
+    writing to them again is not a first contact. Written in the send's quota transaction."""
+
+    address = UnicodeAttribute()
+    first_at = UTCDateTimeAttribute()
+
+
+class AccountPolicyRecord(DirectoryTable):
+    """Operator overrides of the anti-cold-outbound rules for one account (sk `POLICY`)."""
+
+    first_contacts_day = NumberAttribute(null=True)
+    updated_at = UTCDateTimeAttribute()
 
 
 class SuppressionRecord(Model):
@@ -188,6 +206,75 @@ class IdempotencyRecord(Model):
     expiration = NumberAttribute(null=True)
 
 
+class InboundTable(Model):
+    """Received mail, per mailbox. sk `<folder>#<received>#<ses id>` lists a folder newest first;
+    sk `rfcid#<Message-ID>` says that the mailbox received that Message-ID (for reply detection)."""
+
+    class Meta:
+        table_name = "unbound-inbound"
+
+    mailbox = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class InboundMessageRecord(InboundTable):
+    ses_message_id = UnicodeAttribute()
+    folder = UnicodeAttribute()
+    received_at = UTCDateTimeAttribute()
+    from_address = UnicodeAttribute(default="")
+    from_header = UnicodeAttribute(default="")
+    to = ListAttribute(of=UnicodeAttribute, default=list)
+    cc = ListAttribute(of=UnicodeAttribute, default=list)
+    subject = UnicodeAttribute(default="")
+    rfc_message_id = UnicodeAttribute(default="")
+    in_reply_to = UnicodeAttribute(default="")
+    references = ListAttribute(of=UnicodeAttribute, default=list)
+    size = NumberAttribute(default=0)
+    bucket = UnicodeAttribute()
+    raw_key = UnicodeAttribute()
+    verdicts = UnicodeAttribute(default="{}")  # JSON object: spam, virus, spf, dkim, dmarc, dmarc_policy
+    flags = UnicodeSetAttribute(null=True)
+
+
+class InboundMessageIdRecord(InboundTable):
+    listed_sk = UnicodeAttribute()
+    received_at = UTCDateTimeAttribute()
+
+
+class FeedbackTable(Model):
+    """Feedback bookkeeping: `event#<feedback id>` (applied once), `soft#<address>` (transient bounces)."""
+
+    class Meta:
+        table_name = "unbound-feedback"
+
+    key = UnicodeAttribute(hash_key=True)
+    expires_at = NumberAttribute(null=True)
+
+
+class FeedbackEventRecord(FeedbackTable):
+    kind = UnicodeAttribute()
+    at = UTCDateTimeAttribute()
+
+
+class SoftBounceRecord(FeedbackTable):
+    bounces = UnicodeSetAttribute(null=True)  # `<ISO time>#<feedback id>`: adding is idempotent
+
+
+class ReputationBucket(Model):
+    """One hour of one mailbox's or account's sending outcomes (`mailbox#<box>#<YYYY-MM-DDTHH>`)."""
+
+    class Meta:
+        table_name = "unbound-reputation"
+
+    key = UnicodeAttribute(hash_key=True)
+    sends = NumberAttribute(default=0)
+    deliveries = NumberAttribute(default=0)
+    hard_bounces = NumberAttribute(default=0)
+    soft_bounces = NumberAttribute(default=0)
+    complaints = NumberAttribute(default=0)
+    expires_at = NumberAttribute(null=True)
+
+
 TTL_ATTRIBUTE = "expires_at"
 ALL_TABLE_MODELS: dict[str, type[Model]] = {
     "directory": DirectoryTable,
@@ -196,6 +283,9 @@ ALL_TABLE_MODELS: dict[str, type[Model]] = {
     "audit": AuditEntry,
     "messages": MessageRecord,
     "idempotency": IdempotencyRecord,
+    "inbound": InboundTable,
+    "feedback": FeedbackTable,
+    "reputation": ReputationBucket,
 }
 # The TTL attribute of each table whose items expire (Powertools names its own `expiration`).
 TTL_ATTRIBUTES: dict[str, str] = {
@@ -203,6 +293,8 @@ TTL_ATTRIBUTES: dict[str, str] = {
     "usage": TTL_ATTRIBUTE,
     "messages": TTL_ATTRIBUTE,
     "idempotency": "expiration",
+    "feedback": TTL_ATTRIBUTE,
+    "reputation": TTL_ATTRIBUTE,
 }
 _ENTITY_MODELS: dict[str, tuple[type[Model], ...]] = {
     "directory": (
@@ -212,12 +304,17 @@ _ENTITY_MODELS: dict[str, tuple[type[Model], ...]] = {
         MailboxRecord,
         TokenRecord,
         CorrespondentRecord,
+        ContactRecord,
+        AccountPolicyRecord,
     ),
     "suppression": (SuppressionRecord,),
     "usage": (UsageCounter,),
     "audit": (AuditEntry,),
     "messages": (MessageRecord,),
     "idempotency": (IdempotencyRecord,),
+    "inbound": (InboundTable, InboundMessageRecord, InboundMessageIdRecord),
+    "feedback": (FeedbackTable, FeedbackEventRecord, SoftBounceRecord),
+    "reputation": (ReputationBucket,),
 }
 
 
