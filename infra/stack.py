@@ -28,7 +28,7 @@ class LiteMXStack(Stack):
         Tags.of(self).add("litemx:environment", config.environment)
         factory = FunctionFactory(self, "Functions", config=config, assets=assets)
         self.data = Data(self, "Data")
-        self.feedback = Feedback(self, "Feedback", factory=factory, data=self.data)
+        self.feedback = Feedback(self, "Feedback", config=config, factory=factory, data=self.data)
         self.outbound = Outbound(
             self,
             "Outbound",

@@ -14,15 +14,25 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from infra.config import LiteMXConfig
 from infra.constructs.data import Data
 from infra.constructs.function import FunctionFactory
+from infra.constructs.outbound import configuration_set_name
 from infra.constructs.queues import queue_with_dlq
 
 FEEDBACK_TIMEOUT = Duration.seconds(30)
 
 
 class Feedback(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, factory: FunctionFactory, data: Data) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: LiteMXConfig,
+        factory: FunctionFactory,
+        data: Data,
+    ) -> None:
         super().__init__(scope, construct_id)
         # SES cannot publish to a topic encrypted with the AWS-managed SNS key: give it a key of ours.
         self.key = kms.Key(
@@ -64,6 +74,7 @@ class Feedback(Construct):
         self.function.use_table(data.table("audit"), "write")
         # Feedback about another account's mail must not suppress anything here (see ses-facts).
         self.function.set_env("SES_SENDING_ACCOUNT_ID", Aws.ACCOUNT_ID)
+        self.function.set_env("SES_CONFIGURATION_SET", configuration_set_name(config))
         self.function.function.add_event_source(
             sources.SqsEventSource(self.queue, batch_size=10, report_batch_item_failures=True)
         )

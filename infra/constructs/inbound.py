@@ -150,7 +150,7 @@ class Inbound(Construct):
         )
         activation.node.add_dependency(self.rule)
         NagSuppressions.add_resource_suppressions(
-            role,
+            activation,
             [
                 NagPackSuppression(
                     id="AwsSolutions-IAM5",

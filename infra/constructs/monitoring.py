@@ -196,5 +196,5 @@ class Monitoring(Construct):
 def _ses_metric(name: str) -> cloudwatch.Metric:
     """Account-level reputation rates SES publishes (a fraction, 0.05 = 5%)."""
     return cloudwatch.Metric(
-        namespace="AWS/SES", metric_name=name, statistic="Maximum", period=Duration.minutes(15), label=name
+        namespace="AWS/SES", metric_name=name, statistic="Maximum", period=Duration.minutes(15)
     )

@@ -34,6 +34,11 @@ FEEDBACK_EVENTS = (
 )
 
 
+def configuration_set_name(config: LiteMXConfig) -> str:
+    """Fixed, so the feedback function can tell our configuration set's events from any other's."""
+    return f"{config.resource_prefix}-outbound"
+
+
 def sender_concurrency(send_rate: int) -> int:
     """One sender at a time per message/second of SES send rate: SES answers a send in well under 1 s,
     so more would only meet throttling (SQS event sources accept 2 to 1000)."""
@@ -77,7 +82,7 @@ class Outbound(Construct):
         self.configuration_set = ses.ConfigurationSet(
             self,
             "ConfigurationSet",
-            configuration_set_name=f"{config.resource_prefix}-outbound",
+            configuration_set_name=configuration_set_name(config),
             reputation_metrics=True,
             sending_enabled=True,
             suppression_reasons=ses.SuppressionReasons.BOUNCES_AND_COMPLAINTS,

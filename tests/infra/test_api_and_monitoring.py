@@ -1,0 +1,101 @@
+"""HTTP API throttling and access logs; alarms on every DLQ, function and SES reputation, to the ops topic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.infra.conftest import Synth
+from tests.infra.helpers import litemx_functions
+
+
+def test_http_api_routes_everything_to_the_api_function(default):
+    (integration,) = default.of_type("AWS::ApiGatewayV2::Integration").values()
+    assert integration["Properties"]["IntegrationType"] == "AWS_PROXY"
+    api_function = litemx_functions(default)["api"]["LogicalId"]
+    assert integration["Properties"]["IntegrationUri"] == {"Fn::GetAtt": [api_function, "Arn"]}
+    (route,) = default.of_type("AWS::ApiGatewayV2::Route").values()
+    assert route["Properties"]["RouteKey"] == "$default"
+
+
+def test_stage_is_throttled_and_access_logged(default):
+    (stage,) = default.of_type("AWS::ApiGatewayV2::Stage").values()
+    props = stage["Properties"]
+    assert props["StageName"] == "$default"
+    assert props["AutoDeploy"] is True
+    assert props["DefaultRouteSettings"]["ThrottlingRateLimit"] == 50
+    assert props["DefaultRouteSettings"]["ThrottlingBurstLimit"] == 100
+    log_group = default.logical_id(default.stack.api.access_logs)
+    assert props["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": [log_group, "Arn"]}
+    assert "$context.requestId" in props["AccessLogSettings"]["Format"]
+
+
+def _alarms(synth: Synth) -> dict[str, dict[str, Any]]:
+    return {
+        a["Properties"]["AlarmDescription"]: a["Properties"]
+        for a in synth.of_type("AWS::CloudWatch::Alarm").values()
+    }
+
+
+def test_every_alarm_notifies_the_ops_topic(default):
+    topic = {"Ref": default.logical_id(default.stack.monitoring.topic)}
+    alarms = _alarms(default)
+    assert alarms
+    for alarm in alarms.values():
+        assert alarm["AlarmActions"] == [topic]
+        assert alarm["OKActions"] == [topic]
+
+
+def test_ops_topic_mails_the_operator(default):
+    topic = default.logical_id(default.stack.monitoring.topic)
+    (subscription,) = [
+        s["Properties"]
+        for s in default.of_type("AWS::SNS::Subscription").values()
+        if s["Properties"]["TopicArn"] == {"Ref": topic}
+    ]
+    assert subscription == {"Endpoint": "ops@example.com", "Protocol": "email", "TopicArn": {"Ref": topic}}
+
+
+def test_every_dead_letter_queue_is_watched(default):
+    stack = default.stack
+    dlqs = {default.logical_id(q) for q in (stack.outbound.dlq, stack.feedback.dlq, stack.inbound.dlq)}
+    watched = {
+        d["Value"]["Fn::GetAtt"][0]
+        for alarm in _alarms(default).values()
+        if alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        for d in alarm["Dimensions"]
+    }
+    assert watched == dlqs
+    for alarm in _alarms(default).values():
+        if alarm["MetricName"] == "ApproximateNumberOfMessagesVisible":
+            assert alarm["Threshold"] == 1
+            assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+def test_every_function_has_error_and_throttle_alarms(default):
+    functions = {f["LogicalId"] for f in litemx_functions(default).values()}
+    for metric in ("Errors", "Throttles"):
+        watched = {
+            d["Value"]["Ref"]
+            for alarm in _alarms(default).values()
+            if alarm["MetricName"] == metric and alarm["Namespace"] == "AWS/Lambda"
+            for d in alarm["Dimensions"]
+        }
+        assert watched == functions, metric
+
+
+def test_ses_reputation_alarms_fire_before_ses_reviews_the_account(default):
+    by_metric = {a["MetricName"]: a for a in _alarms(default).values() if a["Namespace"] == "AWS/SES"}
+    assert 0 < by_metric["Reputation.BounceRate"]["Threshold"] < 0.05
+    assert 0 < by_metric["Reputation.ComplaintRate"]["Threshold"] < 0.001
+
+
+def test_ops_topic_key_lets_cloudwatch_publish(default):
+    key = default.resources[default.logical_id(default.stack.monitoring.key)]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    assert any(
+        s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"} for s in key["KeyPolicy"]["Statement"]
+    )
+
+
+def test_dashboard_exists(default):
+    assert len(default.of_type("AWS::CloudWatch::Dashboard")) == 1

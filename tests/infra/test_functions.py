@@ -1,0 +1,184 @@
+"""Every Lambda: Python 3.12 on arm64, traced, its own log group and role, and the env/permission contract.
+
+The contract below is what each handler may rely on: a `TABLE_*` variable exists exactly when the role may
+use that table, with the access listed. Changing what a function touches means changing this table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from infra.constructs.function import table_env_var
+from tests.infra.conftest import Synth
+from tests.infra.helpers import (
+    actions_on,
+    as_list,
+    function_statements,
+    litemx_functions,
+    referenced_ids,
+)
+
+R, W, RW = "read", "write", "read_write"
+TABLES = {
+    "api": {"directory": R, "suppression": R, "usage": RW, "audit": RW, "messages": RW, "idempotency": RW},
+    "sender": {"messages": RW, "directory": R, "suppression": R, "usage": W, "audit": W},
+    "inbound": {"inbound": W, "directory": RW, "audit": W},
+    "feedback": {"suppression": RW, "messages": RW, "directory": RW, "audit": W},
+}
+OTHER_ENV = {
+    "api": {"SEND_QUEUE_URL", "OUTBOUND_BUCKET", "OUTBOUND_PROVIDER"},
+    "sender": {"OUTBOUND_BUCKET", "SES_CONFIGURATION_SET", "OUTBOUND_PROVIDER"},
+    "inbound": {"RAW_MAIL_BUCKET"},
+    "feedback": {"SES_SENDING_ACCOUNT_ID", "SES_CONFIGURATION_SET"},
+}
+COMMON_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL", "LITEMX_ENVIRONMENT"}
+READS = {"dynamodb:GetItem", "dynamodb:Query"}
+WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+# Actions IAM cannot scope to a resource: the only ones allowed on Resource "*".
+UNSCOPABLE = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "ses:GetAccount",
+    "ses:SetActiveReceiptRuleSet",
+}
+
+
+def test_the_four_handlers_exist(default):
+    assert set(litemx_functions(default)) == set(TABLES)
+
+
+@pytest.mark.parametrize("name", sorted(TABLES))
+def test_runtime_architecture_tracing_handler(default, name):
+    props = litemx_functions(default)[name]["Properties"]
+    assert props["Runtime"] == "python3.12"
+    assert props["Architectures"] == ["arm64"]
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert props["Handler"] == f"functions/{name}/handler.handler"
+    env = props["Environment"]["Variables"]
+    assert env["POWERTOOLS_SERVICE_NAME"] == f"litemx-{name}"
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "LiteMX"
+    assert env["LOG_LEVEL"] == "INFO"
+
+
+def test_one_code_asset_and_one_layer_for_all(default):
+    functions = litemx_functions(default).values()
+    assert (
+        len(
+            {
+                f["Properties"]["Code"]["S3Key"]["Fn::Sub"]
+                if isinstance(f["Properties"]["Code"]["S3Key"], dict)
+                else f["Properties"]["Code"]["S3Key"]
+                for f in functions
+            }
+        )
+        == 1
+    )
+    layers = default.of_type("AWS::Lambda::LayerVersion")
+    assert len(layers) == 1
+    (layer_id,) = layers
+    assert all(f["Properties"]["Layers"] == [{"Ref": layer_id}] for f in functions)
+
+
+def test_each_function_has_its_own_role_and_log_group_with_retention(default):
+    functions = litemx_functions(default).values()
+    roles = {f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions}
+    log_groups = {f["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] for f in functions}
+    assert len(roles) == len(log_groups) == len(TABLES)
+    for log_group in log_groups:
+        assert default.resources[log_group]["Properties"]["RetentionInDays"] == 30
+    for role in roles:
+        assert "ManagedPolicyArns" not in default.resources[role]["Properties"]
+
+
+@pytest.mark.parametrize("name", sorted(TABLES))
+def test_environment_is_exactly_the_contract(default, name):
+    env = litemx_functions(default)[name]["Properties"]["Environment"]["Variables"]
+    expected = COMMON_ENV | OTHER_ENV[name] | {table_env_var(role) for role in TABLES[name]}
+    assert set(env) == expected
+
+
+@pytest.mark.parametrize("name", sorted(TABLES))
+def test_table_env_vars_and_grants_match(default, name):
+    # Given the function and its role's statements
+    function = litemx_functions(default)[name]
+    env = function["Properties"]["Environment"]["Variables"]
+    statements = function_statements(default, function)
+    for role, access in TABLES[name].items():
+        # When a table is named in the environment
+        table_id = env[table_env_var(role)]["Ref"]
+        actions = actions_on(statements, table_id)
+        # Then the role has just the access the contract lists
+        assert (actions >= READS) is (access in (R, RW)), (role, actions)
+        assert (actions >= WRITES) is (access in (W, RW)), (role, actions)
+    # And no table is reachable without its environment variable
+    all_tables = set(default.of_type("AWS::DynamoDB::Table"))
+    named = {env[table_env_var(role)]["Ref"] for role in TABLES[name]}
+    for table_id in all_tables - named:
+        assert not actions_on(statements, table_id), table_id
+
+
+def _all_statements(synth: Synth) -> Iterator[dict[str, Any]]:
+    for policy in synth.of_type("AWS::IAM::Policy").values():
+        yield from policy["Properties"]["PolicyDocument"]["Statement"]
+    for role in synth.of_type("AWS::IAM::Role").values():
+        for inline in role["Properties"].get("Policies", []):
+            yield from inline["PolicyDocument"]["Statement"]
+
+
+@pytest.mark.parametrize("which", ["default", "variant"])
+def test_no_iam_statement_has_a_wildcard_action(request, which):
+    synth = request.getfixturevalue(which)
+    actions = {a for s in _all_statements(synth) for a in as_list(s["Action"])}
+    assert actions
+    assert not {a for a in actions if "*" in a}
+
+
+@pytest.mark.parametrize("which", ["default", "variant"])
+def test_resource_star_only_for_actions_iam_cannot_scope(request, which):
+    synth = request.getfixturevalue(which)
+    for statement in _all_statements(synth):
+        if "*" in as_list(statement["Resource"]):
+            assert set(as_list(statement["Action"])) <= UNSCOPABLE, statement
+
+
+def test_ses_send_is_limited_to_our_identities_and_configuration_set(default):
+    sender = litemx_functions(default)["sender"]
+    sends = [s for s in function_statements(default, sender) if "ses:SendRawEmail" in as_list(s["Action"])]
+    assert len(sends) == 1
+    resources = sends[0]["Resource"]
+    identities = set(default.of_type("AWS::SES::EmailIdentity"))
+    (config_set,) = default.of_type("AWS::SES::ConfigurationSet")
+    assert referenced_ids(resources) == identities | {config_set}
+    assert "*" not in as_list(resources)
+    # No other function may send
+    for name, function in litemx_functions(default).items():
+        if name != "sender":
+            assert not any(
+                a.startswith("ses:Send")
+                for s in function_statements(default, function)
+                for a in as_list(s["Action"])
+            )
+
+
+def test_smtp_provider_reads_its_secret_and_cannot_send_through_ses(variant):
+    sender = litemx_functions(variant)["sender"]
+    env = sender["Properties"]["Environment"]["Variables"]
+    assert env["OUTBOUND_PROVIDER"] == "smtp"
+    assert "SMTP_SECRET_ARN" in env
+    actions = {a for s in function_statements(variant, sender) for a in as_list(s["Action"])}
+    assert "secretsmanager:GetSecretValue" in actions
+    assert not {a for a in actions if a.startswith("ses:Send")}
+
+
+def test_buckets_are_reached_object_by_object(default):
+    functions = litemx_functions(default)
+    raw = default.logical_id(default.stack.inbound.bucket)
+    outbound = default.logical_id(default.stack.outbound.bucket)
+    assert actions_on(function_statements(default, functions["inbound"]), raw) == {"s3:GetObject"}
+    assert actions_on(function_statements(default, functions["sender"]), outbound) == {"s3:GetObject"}
+    assert actions_on(function_statements(default, functions["api"]), outbound) == {"s3:PutObject"}
+    for name in ("api", "sender", "feedback"):
+        assert not actions_on(function_statements(default, functions[name]), raw)

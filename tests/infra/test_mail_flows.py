@@ -1,0 +1,210 @@
+"""Inbound, outbound and feedback wiring: the properties that decide whether mail is lost or leaks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.infra.conftest import Synth
+from tests.infra.helpers import as_list, litemx_functions, referenced_ids
+
+FEEDBACK_EVENT_TYPES = {"bounce", "complaint", "delivery", "reject", "deliveryDelay"}
+
+
+def _props(synth: Synth, construct: Any) -> dict[str, Any]:
+    return synth.properties(construct)
+
+
+# --- inbound -----------------------------------------------------------------------------------------
+
+
+def test_receipt_rule_stores_to_s3_before_invoking_the_lambda(default):
+    (rule,) = default.of_type("AWS::SES::ReceiptRule").values()
+    actions = rule["Properties"]["Rule"]["Actions"]
+    assert [next(iter(a)) for a in actions] == ["S3Action", "LambdaAction"]
+    assert actions[0]["S3Action"]["BucketName"] == {"Ref": default.logical_id(default.stack.inbound.bucket)}
+    assert (
+        actions[1]["LambdaAction"]["FunctionArn"]["Fn::GetAtt"][0]
+        == litemx_functions(default)["inbound"]["LogicalId"]
+    )
+    assert actions[1]["LambdaAction"]["InvocationType"] == "Event"
+
+
+def test_receipt_rule_covers_the_domains_scans_and_requires_tls(variant):
+    (rule,) = variant.of_type("AWS::SES::ReceiptRule").values()
+    props = rule["Properties"]["Rule"]
+    assert props["Recipients"] == ["example.com", "example.org"]
+    assert props["ScanEnabled"] is True
+    assert props["TlsPolicy"] == "Require"
+    assert props["Enabled"] is True
+
+
+def test_raw_mail_bucket_is_private_encrypted_tls_only_with_lifecycle(default):
+    bucket = _props(default, default.stack.inbound.bucket)
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["LifecycleConfiguration"]["Rules"]
+    assert bucket["LoggingConfiguration"]["DestinationBucketName"] == {
+        "Ref": default.logical_id(default.stack.data.access_logs)
+    }
+
+
+def test_only_ses_of_this_account_may_write_raw_mail(default):
+    bucket_id = default.logical_id(default.stack.inbound.bucket)
+    (policy,) = [
+        p
+        for p in default.of_type("AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": bucket_id}
+    ]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    allows = [s for s in statements if s["Effect"] == "Allow"]
+    assert len(allows) == 1
+    (allow,) = allows
+    assert allow["Principal"] == {"Service": "ses.amazonaws.com"}
+    assert allow["Action"] == "s3:PutObject"
+    assert allow["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    denies = [s for s in statements if s["Effect"] == "Deny"]
+    assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies)
+
+
+def test_inbound_async_failures_go_to_a_dead_letter_queue(default):
+    function = litemx_functions(default)["inbound"]
+    dlq_id = default.logical_id(default.stack.inbound.dlq)
+    assert function["Properties"]["DeadLetterConfig"]["TargetArn"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
+
+
+def test_rule_set_activation_is_opt_in(default, variant):
+    def activations(synth: Synth) -> list[dict[str, Any]]:
+        return [
+            r
+            for r in synth.of_type("Custom::AWS").values()
+            if "setActiveReceiptRuleSet" in str(r["Properties"].get("Create", ""))
+        ]
+
+    assert activations(default) == []
+    (activation,) = activations(variant)
+    assert "setActiveReceiptRuleSet" in str(activation["Properties"]["Delete"])
+
+
+# --- outbound ----------------------------------------------------------------------------------------
+
+
+def _queue(synth: Synth, queue: Any) -> dict[str, Any]:
+    return _props(synth, queue)
+
+
+@pytest.mark.parametrize(("flow", "function"), [("outbound", "sender"), ("feedback", "feedback")])
+def test_work_queues_have_a_dlq_encryption_tls_and_visibility_6x_timeout(default, flow, function):
+    construct = getattr(default.stack, flow)
+    queue = _queue(default, construct.queue)
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": [default.logical_id(construct.dlq), "Arn"]
+    }
+    assert queue["SqsManagedSseEnabled"] is True
+    assert _queue(default, construct.dlq)["SqsManagedSseEnabled"] is True
+    timeout = litemx_functions(default)[function]["Properties"]["Timeout"]
+    assert queue["VisibilityTimeout"] >= 6 * timeout
+    queue_id = default.logical_id(construct.queue)
+    (policy,) = [
+        p
+        for p in default.of_type("AWS::SQS::QueuePolicy").values()
+        if {"Ref": queue_id} in p["Properties"]["Queues"]
+    ]
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+    )
+
+
+@pytest.mark.parametrize(("flow", "function"), [("outbound", "sender"), ("feedback", "feedback")])
+def test_queue_consumers_report_batch_item_failures(default, flow, function):
+    queue_id = default.logical_id(getattr(default.stack, flow).queue)
+    function_id = litemx_functions(default)[function]["LogicalId"]
+    (mapping,) = [
+        m["Properties"]
+        for m in default.of_type("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    ]
+    assert mapping["FunctionName"] == {"Ref": function_id}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+@pytest.mark.parametrize(("which", "concurrency"), [("default", 2), ("variant", 14)])
+def test_sender_concurrency_follows_the_ses_send_rate(request, which, concurrency):
+    synth = request.getfixturevalue(which)
+    queue_id = synth.logical_id(synth.stack.outbound.queue)
+    (mapping,) = [
+        m["Properties"]
+        for m in synth.of_type("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    ]
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": concurrency}
+
+
+def test_configuration_set_publishes_feedback_events_to_the_feedback_topic(default):
+    (destination,) = default.of_type("AWS::SES::ConfigurationSetEventDestination").values()
+    props = destination["Properties"]["EventDestination"]
+    assert set(props["MatchingEventTypes"]) == FEEDBACK_EVENT_TYPES
+    assert props["Enabled"] is True
+    assert props["SnsDestination"]["TopicARN"] == {"Ref": default.logical_id(default.stack.feedback.topic)}
+    (config_set,) = default.of_type("AWS::SES::ConfigurationSet").values()
+    assert config_set["Properties"]["ReputationOptions"]["ReputationMetricsEnabled"] is True
+
+
+def test_each_domain_is_an_identity_with_dkim_and_the_configuration_set(variant):
+    identities = [r["Properties"] for r in variant.of_type("AWS::SES::EmailIdentity").values()]
+    domains = [i for i in identities if "@" not in i["EmailIdentity"]]
+    assert sorted(i["EmailIdentity"] for i in domains) == ["example.com", "example.org"]
+    config_set_id = variant.logical_id(variant.stack.outbound.configuration_set)
+    for identity in domains:
+        assert identity["DkimAttributes"]["SigningEnabled"] is True
+        assert identity["ConfigurationSetAttributes"]["ConfigurationSetName"] == {"Ref": config_set_id}
+        assert identity["MailFromAttributes"]["MailFromDomain"] == f"bounce.{identity['EmailIdentity']}"
+    assert [i["EmailIdentity"] for i in identities if "@" in i["EmailIdentity"]] == ["tester@example.net"]
+
+
+def test_outbound_bucket_is_private_encrypted_and_expires(default):
+    bucket = _props(default, default.stack.outbound.bucket)
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert any(r.get("ExpirationInDays") == 30 for r in bucket["LifecycleConfiguration"]["Rules"])
+
+
+# --- feedback ----------------------------------------------------------------------------------------
+
+
+def test_feedback_topic_feeds_the_queue_raw_and_is_encrypted(default):
+    feedback = default.stack.feedback
+    topic_id, queue_id = default.logical_id(feedback.topic), default.logical_id(feedback.queue)
+    (subscription,) = [
+        s["Properties"]
+        for s in default.of_type("AWS::SNS::Subscription").values()
+        if s["Properties"]["TopicArn"] == {"Ref": topic_id}
+    ]
+    assert subscription["Protocol"] == "sqs"
+    assert subscription["Endpoint"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    assert subscription["RawMessageDelivery"] is True
+    assert _props(default, feedback.topic)["KmsMasterKeyId"]
+
+
+def test_ses_may_publish_feedback_only_from_our_configuration_set(default):
+    topic_id = default.logical_id(default.stack.feedback.topic)
+    (policy,) = [
+        p
+        for p in default.of_type("AWS::SNS::TopicPolicy").values()
+        if {"Ref": topic_id} in p["Properties"]["Topics"]
+    ]
+    (allow,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "ses.amazonaws.com"}
+    assert "AWS:SourceArn" in allow["Condition"]["StringEquals"]
+    config_set_id = default.logical_id(default.stack.outbound.configuration_set)
+    assert config_set_id in referenced_ids(allow["Condition"])
+
+
+def test_ses_can_use_the_feedback_topic_key(default):
+    key = _props(default, default.stack.feedback.key)
+    assert key["EnableKeyRotation"] is True
+    ses = [s for s in key["KeyPolicy"]["Statement"] if s.get("Principal") == {"Service": "ses.amazonaws.com"}]
+    assert ses
+    assert set(as_list(ses[0]["Action"])) == {"kms:GenerateDataKey", "kms:Decrypt"}
