@@ -1,15 +1,69 @@
-"""Placeholder sender handler: fails loudly until its issue replaces it."""
+"""The sender (send queue → this Lambda): each SQS record names one queued message; deliver it once.
+
+Partial batch failures: a record that must be retried (throttling, another delivery's lease) or that
+cannot be processed (a poison record) is reported failed, so only it returns to the queue; after the
+queue's maxReceiveCount it is parked in the DLQ. Throttled records back off exponentially.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from functions.wiring import runtime
+from litemx.outbound.aws import SqsSendQueue
+from litemx.outbound.delivery import RetryLaterError, deliver
 
 logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+BACKOFF_BASE_SECONDS = 10
+BACKOFF_MAX_SECONDS = 900
+
+
+class SendQueueMessage(BaseModel):
+    message_id: str
+
+
+def backoff_seconds(receive_count: int) -> int:
+    return int(min(BACKOFF_BASE_SECONDS * 2 ** max(receive_count - 1, 0), BACKOFF_MAX_SECONDS))
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> str:
+    queued = SendQueueMessage.model_validate_json(record.body)
+    rt = runtime()
+    try:
+        delivery = deliver(queued.message_id, rt.delivery)
+    except RetryLaterError as later:
+        count = int(record.attributes.approximate_receive_count or 1)
+        SqsSendQueue(rt.sqs, rt.settings.send_queue_url).defer(record.receipt_handle, backoff_seconds(count))
+        metrics.add_metric(name="SendRetried", unit=MetricUnit.Count, value=1)
+        logger.info("send deferred", message_id=queued.message_id, reason=str(later), receive_count=count)
+        raise
+    metrics.add_metric(name=f"Send{delivery.outcome.value.title()}", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "send finished",
+        message_id=delivery.message_id,
+        outcome=delivery.outcome.value,
+        reason=delivery.reason_code,
+    )
+    return delivery.outcome.value
 
 
 @logger.inject_lambda_context
-def handler(event: dict[str, Any], context: Any) -> Any:
-    logger.error("sender handler not implemented yet")
-    raise NotImplementedError("LiteMX sender handler not implemented yet")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

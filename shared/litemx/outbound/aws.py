@@ -30,3 +30,9 @@ class SqsSendQueue:
         self._client.send_message(
             QueueUrl=self._queue_url, MessageBody=json.dumps({"message_id": message_id})
         )
+
+    def defer(self, receipt_handle: str, seconds: int) -> None:
+        """Back off: the record becomes visible again only after `seconds`."""
+        self._client.change_message_visibility(
+            QueueUrl=self._queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
+        )

@@ -1,0 +1,49 @@
+"""Typed Lambda configuration, parsed once at each handler's edge from the function's environment.
+
+The CDK constructs set these variables from their resources' attributes; a missing one fails loudly here
+instead of falling back to a silent default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import fields
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from litemx.storage.tables import TableNames
+
+
+class OutboundSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    outbound_bucket: str = Field(alias="OUTBOUND_BUCKET")
+    send_queue_url: str = Field(alias="SEND_QUEUE_URL")
+    provider: Literal["ses", "smtp"] = Field(alias="OUTBOUND_PROVIDER", default="ses")
+    ses_configuration_set: str | None = Field(alias="SES_CONFIGURATION_SET", default=None)
+    # auto: ask SES (GetAccount); sandbox/production: an operator's (or the local system's) override.
+    sandbox_mode: Literal["auto", "sandbox", "production"] = Field(alias="SES_SANDBOX_MODE", default="auto")
+    max_message_bytes: int = Field(alias="MAX_MESSAGE_BYTES", default=10 * 1024 * 1024, gt=0)
+    smtp_host: str | None = Field(alias="SMTP_HOST", default=None)
+    smtp_port: int = Field(alias="SMTP_PORT", default=587)
+    smtp_starttls: bool = Field(alias="SMTP_STARTTLS", default=True)
+    smtp_username: str | None = Field(alias="SMTP_USERNAME", default=None)
+    smtp_password: str | None = Field(alias="SMTP_PASSWORD", default=None)
+    smtp_secret_arn: str | None = Field(alias="SMTP_SECRET_ARN", default=None)
+    smtp_verify_tls: bool = Field(alias="SMTP_VERIFY_TLS", default=True)
+    send_lease_seconds: int = Field(alias="SEND_LEASE_SECONDS", default=120, gt=0)
+
+
+def table_names(environ: Mapping[str, str] | None = None) -> TableNames:
+    """TABLE_<ROLE> for every table of the model; KeyError names the missing variable."""
+    env = os.environ if environ is None else environ
+    missing = [f"TABLE_{f.name.upper()}" for f in fields(TableNames) if f"TABLE_{f.name.upper()}" not in env]
+    if missing:
+        raise KeyError(f"missing environment: {', '.join(missing)}")
+    return TableNames(**{f.name: env[f"TABLE_{f.name.upper()}"] for f in fields(TableNames)})
+
+
+def outbound_settings(environ: Mapping[str, str] | None = None) -> OutboundSettings:
+    return OutboundSettings.model_validate(dict(os.environ if environ is None else environ))

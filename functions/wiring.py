@@ -1,0 +1,154 @@
+"""Builds the outbound services' dependencies from settings: the one place clients are created.
+
+Built lazily on first use (not at import), and cached per process like any Lambda client.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+from typing import Any
+
+import boto3
+
+from functions.settings import OutboundSettings, outbound_settings, table_names
+from litemx.audit.store import AuditStore
+from litemx.clock import SystemClock
+from litemx.directory.store import DirectoryStore
+from litemx.messages.store import MessageStore
+from litemx.outbound.aws import S3BlobStore, SqsSendQueue
+from litemx.outbound.delivery import DeliveryDeps
+from litemx.outbound.service import OutboundDeps
+from litemx.policy.models import OPEN_PROVIDER, ProviderGate
+from litemx.policy.store import DynamoPolicyStore
+from litemx.providers.base import OutboundProvider, ProviderStatus
+from litemx.providers.ses import SesProvider
+from litemx.providers.smtp import SmtpProvider, SmtpSettings
+from litemx.quotas.store import QuotaStore
+from litemx.storage.tables import bind_tables
+
+PROVIDER_STATUS_TTL_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: OutboundSettings
+    outbound: OutboundDeps
+    delivery: DeliveryDeps
+    directory: DirectoryStore
+    quotas: QuotaStore
+    sqs: Any
+
+
+@cache
+def runtime() -> Runtime:
+    bind_tables(table_names())
+    settings = outbound_settings()
+    clock = SystemClock()
+    s3, sqs = boto3.client("s3"), boto3.client("sqs")
+    policy, messages, blobs, audit = (
+        DynamoPolicyStore(),
+        MessageStore(),
+        S3BlobStore(s3, settings.outbound_bucket),
+        AuditStore(),
+    )
+    quotas = QuotaStore()
+    return Runtime(
+        settings=settings,
+        outbound=OutboundDeps(
+            policy=policy,
+            messages=messages,
+            blobs=blobs,
+            queue=SqsSendQueue(sqs, settings.send_queue_url),
+            quotas=quotas,
+            audit=audit,
+            clock=clock,
+            max_message_bytes=settings.max_message_bytes,
+        ),
+        delivery=DeliveryDeps(
+            messages=messages,
+            blobs=blobs,
+            provider=provider(settings),
+            policy=policy,
+            quotas=quotas,
+            audit=audit,
+            clock=clock,
+            lease=timedelta(seconds=settings.send_lease_seconds),
+        ),
+        directory=DirectoryStore(),
+        quotas=quotas,
+        sqs=sqs,
+    )
+
+
+def provider(settings: OutboundSettings) -> OutboundProvider:
+    if settings.provider == "smtp":
+        return SmtpProvider(_smtp_settings(settings))
+    return SesProvider(boto3.client("sesv2"), settings.ses_configuration_set)
+
+
+def _smtp_settings(settings: OutboundSettings) -> SmtpSettings:
+    if not settings.smtp_host:
+        raise KeyError("OUTBOUND_PROVIDER=smtp needs SMTP_HOST")
+    username, password = settings.smtp_username, settings.smtp_password
+    if settings.smtp_secret_arn:
+        secret = boto3.client("secretsmanager").get_secret_value(SecretId=settings.smtp_secret_arn)
+        values = json.loads(secret["SecretString"])
+        username, password = values.get("username", username), values.get("password", password)
+    return SmtpSettings(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        starttls=settings.smtp_starttls,
+        username=username,
+        password=password,
+        verify_tls=settings.smtp_verify_tls,
+    )
+
+
+_status_cache: dict[str, tuple[float, ProviderStatus]] = {}
+
+
+def provider_status() -> ProviderStatus:
+    """The provider's state, asked at most once a minute per process (SES GetAccount is rate limited)."""
+    cached = _status_cache.get("status")
+    if cached is not None and time.monotonic() - cached[0] < PROVIDER_STATUS_TTL_SECONDS:
+        return cached[1]
+    settings = runtime().settings
+    current = runtime().delivery.provider
+    if isinstance(current, SesProvider):
+        status = current.status(boto3.client("ses"))
+    elif isinstance(current, SmtpProvider):
+        status = current.status()
+    else:  # pragma: no cover - only the two adapters exist
+        raise TypeError(type(current).__name__)
+    if settings.sandbox_mode != "auto":
+        status = ProviderStatus(
+            **{
+                **status.__dict__,
+                "sandboxed": settings.sandbox_mode == "sandbox",
+                "detail": "set by SES_SANDBOX_MODE",
+            }
+        )
+    _status_cache["status"] = (time.monotonic(), status)
+    return status
+
+
+def provider_gate() -> ProviderGate:
+    status = provider_status()
+    if not status.sandboxed:
+        return OPEN_PROVIDER
+    identities = frozenset(status.verified_identities)
+    return ProviderGate(
+        sandboxed=True,
+        verified_recipients=frozenset(i for i in identities if "@" in i),
+        verified_domains=frozenset(i for i in identities if "@" not in i),
+    )
+
+
+def reset_for_tests() -> None:
+    """Forget clients and cached status (tests change the environment between cases)."""
+    runtime.cache_clear()
+    _status_cache.clear()
