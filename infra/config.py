@@ -20,6 +20,9 @@ _DOMAIN_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+_HOST = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*$"
+)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # The values CloudWatch Logs accepts for a log group's retention.
 RETENTION_DAYS = (
@@ -56,8 +59,11 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class SmtpSettings:
-    """Where the SMTP relay's host, port, user and password live (a Secrets Manager secret)."""
+    """The SMTP relay: host and port in plain configuration, username and password in a Secrets Manager
+    secret (a JSON object with `username` and `password`)."""
 
+    host: str
+    port: int
     secret: str
 
     @property
@@ -214,15 +220,20 @@ class _Reader:
     def _smtp(self, provider: OutboundProvider) -> SmtpSettings | None:
         value = self._raw("smtpSecret")
         if provider == "ses":
-            if value not in (None, ""):
-                raise self._fail("smtpSecret", value, "no value while outboundProvider is 'ses'")
+            for key in ("smtpSecret", "smtpHost", "smtpPort"):
+                if self._raw(key) not in (None, ""):
+                    raise self._fail(key, self._raw(key), "no value while outboundProvider is 'ses'")
             return None
         expected = "the name or full ARN of the Secrets Manager secret holding the SMTP relay settings"
         if not isinstance(value, str) or not (
             _SECRET_ARN.match(value) or (not value.startswith("arn:") and _SECRET_NAME.match(value))
         ):
             raise self._fail("smtpSecret", value, expected)
-        return SmtpSettings(secret=value)
+        return SmtpSettings(
+            host=self._match("smtpHost", _HOST, "the SMTP relay's host name, e.g. 'smtp.example.net'"),
+            port=self._int("smtpPort", default=587, low=1, high=65_535),
+            secret=value,
+        )
 
     def _list(self, key: str, *, required: bool) -> list[str]:
         value = self._raw(key)

@@ -26,8 +26,8 @@ class LiteMXStack(Stack):
             description=f"LiteMX mailbox email platform ({config.environment})",
         )
         Tags.of(self).add("litemx:environment", config.environment)
-        factory = FunctionFactory(self, "Functions", config=config, assets=assets)
         self.data = Data(self, "Data")
+        factory = FunctionFactory(self, "Functions", config=config, assets=assets, tables=self.data.tables)
         self.feedback = Feedback(self, "Feedback", config=config, factory=factory, data=self.data)
         self.outbound = Outbound(
             self,
@@ -44,8 +44,7 @@ class LiteMXStack(Stack):
             config=config,
             factory=factory,
             data=self.data,
-            send_queue=self.outbound.queue,
-            outbound_bucket=self.outbound.bucket,
+            outbound=self.outbound,
         )
         self.functions = [
             self.api.function,

@@ -8,14 +8,13 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from infra.config import LiteMXConfig
 from infra.constructs.data import Data
 from infra.constructs.function import FunctionFactory, log_retention
+from infra.constructs.outbound import Outbound
 
 API_TIMEOUT = Duration.seconds(10)
 
@@ -29,8 +28,7 @@ class Api(Construct):
         config: LiteMXConfig,
         factory: FunctionFactory,
         data: Data,
-        send_queue: sqs.IQueue,
-        outbound_bucket: s3.Bucket,
+        outbound: Outbound,
     ) -> None:
         super().__init__(scope, construct_id)
         self.function = factory.create(
@@ -41,13 +39,15 @@ class Api(Construct):
             timeout=API_TIMEOUT,
         )
         fn = self.function
-        fn.use_table(data.table("directory"), "read")
-        fn.use_table(data.table("suppression"), "read")
-        for role in ("usage", "audit", "messages", "idempotency"):
+        # Submitting writes contacts (directory), counters (usage) and audit in one transaction.
+        for role in ("directory", "usage", "audit", "messages", "idempotency"):
             fn.use_table(data.table(role), "read_write")
-        fn.use_queue_sender("SEND_QUEUE_URL", send_queue)
-        fn.use_bucket_objects("OUTBOUND_BUCKET", outbound_bucket, "*", "s3:PutObject")
-        fn.set_env("OUTBOUND_PROVIDER", config.outbound_provider)
+        # Policy inputs: suppression list, recent reputation, and received mail (replies, mailbox listing).
+        for role in ("suppression", "reputation", "inbound"):
+            fn.use_table(data.table(role), "read")
+        fn.use_queue_sender("SEND_QUEUE_URL", outbound.queue)
+        fn.use_bucket_objects("OUTBOUND_BUCKET", outbound.bucket, "*", "s3:PutObject")
+        outbound.use_provider(fn, send=False)
 
         self.access_logs = logs.LogGroup(
             self,

@@ -69,7 +69,7 @@ class Feedback(Construct):
             timeout=FEEDBACK_TIMEOUT,
             memory_size=256,
         )
-        for role in ("suppression", "messages", "directory"):
+        for role in ("suppression", "messages", "directory", "feedback", "reputation"):
             self.function.use_table(data.table(role), "read_write")
         self.function.use_table(data.table("audit"), "write")
         # Feedback about another account's mail must not suppress anything here (see ses-facts).

@@ -1,12 +1,13 @@
 """The one place Lambda defaults live: runtime, architecture, tracing, logs, code asset, layer, env.
 
 Each handler is then a few lines in its own construct: `factory.create(...)` and the `use_*` calls that
-grant exactly what it needs and publish the matching environment variable, so the environment a handler
-reads and the permissions its role has cannot drift apart.
+grant exactly what it needs. Every function knows every table's name (`TABLE_<ROLE>`, read by
+`functions.settings.table_names`), but its role reaches only the tables granted through `use_table`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -112,6 +113,7 @@ class LiteMXFunction(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.name = name
+        self.tables: dict[str, Access] = {}
         self.log_group = logs.LogGroup(
             self,
             "Logs",
@@ -147,6 +149,7 @@ class LiteMXFunction(Construct):
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "LOG_LEVEL": factory.config.log_level,
                 "LITEMX_ENVIRONMENT": factory.config.environment,
+                **{table.env_var: table.table.table_name for table in factory.tables.values()},
             },
         )
         NagSuppressions.add_resource_suppressions(
@@ -155,8 +158,8 @@ class LiteMXFunction(Construct):
                 NagPackSuppression(
                     id="AwsSolutions-IAM5",
                     reason="Resource '*' only for actions IAM cannot scope to a resource: X-Ray "
-                    "PutTraceSegments/PutTelemetryRecords for active tracing (every function), and "
-                    "ses:GetAccount (sender); the infra tests pin which actions may use it",
+                    "PutTraceSegments/PutTelemetryRecords for active tracing (every function), read-only "
+                    "SES account status (api, sender); the infra tests pin which actions may use it",
                     applies_to=["Resource::*"],
                 )
             ],
@@ -187,7 +190,7 @@ class LiteMXFunction(Construct):
             table.table.grant_write_data(self.role)
         else:
             table.table.grant_read_write_data(self.role)
-        self.set_env(table.env_var, table.table.table_name)
+        self.tables[table.role] = access
         self._acknowledge_index_wildcard(table)
 
     def use_bucket_objects(self, env_var: str, bucket: s3.Bucket, keys: str, *actions: str) -> None:
@@ -232,11 +235,18 @@ class FunctionFactory(Construct):
     """Owns the shared code asset (functions/ + litemx) and the dependency layer; builds functions."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: LiteMXConfig, assets: FunctionAssets
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: LiteMXConfig,
+        assets: FunctionAssets,
+        tables: Mapping[str, NamedTable],
     ) -> None:
         super().__init__(scope, construct_id)
         assets.check()
         self.config = config
+        self.tables = tables
         self.code = lambda_.Code.from_asset(str(assets.code_dir), exclude=ASSET_EXCLUDES)
         self.layer = lambda_.LayerVersion(
             self,

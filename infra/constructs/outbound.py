@@ -18,13 +18,16 @@ from constructs import Construct
 
 from infra.config import LiteMXConfig
 from infra.constructs.data import Data
-from infra.constructs.function import FunctionFactory
+from infra.constructs.function import FunctionFactory, LiteMXFunction
 from infra.constructs.queues import queue_with_dlq
 
 SENDER_TIMEOUT = Duration.seconds(30)
 # The lowest maximum concurrency an SQS event source accepts.
 _MIN_EVENT_SOURCE_CONCURRENCY = 2
 
+SES_STATUS_ACTIONS = frozenset(
+    {"ses:GetAccount", "ses:ListIdentities", "ses:GetIdentityVerificationAttributes"}
+)
 FEEDBACK_EVENTS = (
     ses.EmailSendingEvent.BOUNCE,
     ses.EmailSendingEvent.COMPLAINT,
@@ -57,6 +60,7 @@ class Outbound(Construct):
         feedback_topic: sns.ITopic,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.config = config
         self.bucket = s3.Bucket(
             self,
             "Bucket",
@@ -115,6 +119,7 @@ class Outbound(Construct):
             for index, address in enumerate(config.verified_recipients)
         }
 
+        self.smtp_secret = self._smtp_secret(config)
         self.function = factory.create(
             self,
             "Sender",
@@ -124,14 +129,15 @@ class Outbound(Construct):
         )
         fn = self.function
         fn.use_bucket_objects("OUTBOUND_BUCKET", self.bucket, "*", "s3:GetObject")
+        # Re-queues a message whose send must wait (throttling, lease held by another attempt).
+        fn.use_queue_sender("SEND_QUEUE_URL", self.queue)
         fn.use_table(data.table("messages"), "read_write")
         fn.use_table(data.table("directory"), "read")
         fn.use_table(data.table("suppression"), "read")
-        fn.use_table(data.table("usage"), "write")
+        fn.use_table(data.table("usage"), "read_write")
         fn.use_table(data.table("audit"), "write")
-        fn.set_env("SES_CONFIGURATION_SET", self.configuration_set.configuration_set_name)
-        fn.set_env("OUTBOUND_PROVIDER", config.outbound_provider)
-        self._grant_provider(config)
+        fn.use_table(data.table("reputation"), "read_write")
+        self.use_provider(fn, send=True)
         fn.function.add_event_source(
             sources.SqsEventSource(
                 self.queue,
@@ -141,21 +147,54 @@ class Outbound(Construct):
             )
         )
 
-    def _grant_provider(self, config: LiteMXConfig) -> None:
-        role = self.function.role
-        # Sending quota and sandbox state, so the sender can refuse clearly instead of failing opaquely.
-        role.add_to_principal_policy(iam.PolicyStatement(actions=["ses:GetAccount"], resources=["*"]))
-        reasons = [
-            NagPackSuppression(
-                id="AwsSolutions-IAM5",
-                reason="ses:GetAccount (sending quota, sandbox and enforcement status) has no "
-                "resource-level permissions",
-                applies_to=["Resource::*"],
+    def use_provider(self, fn: LiteMXFunction, *, send: bool) -> None:
+        """Provider settings and status for `fn`; the right to send only where `send` (the sender)."""
+        fn.set_env("OUTBOUND_PROVIDER", self.config.outbound_provider)
+        fn.set_env("SES_CONFIGURATION_SET", self.configuration_set.configuration_set_name)
+        # Sandbox state, quota and verified identities, so LiteMX can refuse clearly instead of failing
+        # opaquely at SES. None of these SES actions can be scoped to a resource.
+        fn.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=sorted(SES_STATUS_ACTIONS),
+                resources=["*"],
             )
-        ]
-        if config.outbound_provider == "ses":
+        )
+        NagSuppressions.add_resource_suppressions(
+            fn.role,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason="Read-only SES account status (ses:GetAccount, ses:ListIdentities, "
+                    "ses:GetIdentityVerificationAttributes) has no resource-level permissions",
+                    applies_to=["Resource::*"],
+                )
+            ],
+            apply_to_children=True,
+        )
+        if self.smtp_secret is not None:
+            smtp = self.config.smtp
+            assert smtp is not None
+            fn.set_env("SMTP_HOST", smtp.host)
+            fn.set_env("SMTP_PORT", str(smtp.port))
+            fn.set_env("SMTP_SECRET_ARN", self.smtp_secret.secret_arn)
+            self.smtp_secret.grant_read(fn.role)
+            if not smtp.is_arn:
+                NagSuppressions.add_resource_suppressions(
+                    fn.role,
+                    [
+                        NagPackSuppression(
+                            id="AwsSolutions-IAM5",
+                            reason="A secret named rather than given by full ARN ends in a random "
+                            "6-character suffix: Secrets Manager's documented '-??????' pattern matches "
+                            "that one secret",
+                            applies_to=[f"Resource::{self.smtp_secret.secret_arn}-??????"],
+                        )
+                    ],
+                    apply_to_children=True,
+                )
+        elif send:
             identities = [*self.identities.values(), *self.recipient_identities.values()]
-            role.add_to_principal_policy(
+            fn.role.add_to_principal_policy(
                 iam.PolicyStatement(
                     actions=["ses:SendEmail", "ses:SendRawEmail"],
                     resources=[
@@ -168,22 +207,10 @@ class Outbound(Construct):
                     ],
                 )
             )
-        else:
-            assert config.smtp is not None
-            secret = (
-                secretsmanager.Secret.from_secret_complete_arn(self, "SmtpSecret", config.smtp.secret)
-                if config.smtp.is_arn
-                else secretsmanager.Secret.from_secret_name_v2(self, "SmtpSecret", config.smtp.secret)
-            )
-            secret.grant_read(role)
-            self.function.set_env("SMTP_SECRET_ARN", secret.secret_arn)
-            if not config.smtp.is_arn:
-                reasons.append(
-                    NagPackSuppression(
-                        id="AwsSolutions-IAM5",
-                        reason="A secret named rather than given by full ARN ends in a random 6-character "
-                        "suffix: Secrets Manager's documented '-??????' pattern matches that one secret",
-                        applies_to=[f"Resource::{secret.secret_arn}-??????"],
-                    )
-                )
-        NagSuppressions.add_resource_suppressions(role, reasons, apply_to_children=True)
+
+    def _smtp_secret(self, config: LiteMXConfig) -> secretsmanager.ISecret | None:
+        if config.smtp is None:
+            return None
+        if config.smtp.is_arn:
+            return secretsmanager.Secret.from_secret_complete_arn(self, "SmtpSecret", config.smtp.secret)
+        return secretsmanager.Secret.from_secret_name_v2(self, "SmtpSecret", config.smtp.secret)

@@ -87,6 +87,7 @@ def variant(synth_with: Callable[..., Synth]) -> Synth:
     return synth_with(
         outboundProvider="smtp",
         smtpSecret="litemx/smtp-relay",
+        smtpHost="smtp.example.net",
         activateRuleSet=True,
         domains=["example.com", "example.org"],
         verifiedRecipients=["tester@example.net"],

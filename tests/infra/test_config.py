@@ -59,6 +59,7 @@ def test_cli_string_values_are_accepted():
         ("logRetentionDays", 42, "retention periods"),
         ("logLevel", "TRACE", "one of DEBUG"),
         ("smtpSecret", "litemx/smtp", "no value while outboundProvider is 'ses'"),
+        ("smtpHost", "smtp.example.net", "no value while outboundProvider is 'ses'"),
     ],
 )
 def test_bad_values_fail_with_a_clear_message(key, value, message):
@@ -67,9 +68,11 @@ def test_bad_values_fail_with_a_clear_message(key, value, message):
     assert message in str(raised.value)
 
 
-def test_smtp_provider_needs_its_secret_reference():
+def test_smtp_provider_needs_its_secret_reference_and_host():
     with pytest.raises(ConfigError, match="smtpSecret"):
-        config(outboundProvider="smtp")
+        config(outboundProvider="smtp", smtpHost="smtp.example.net")
+    with pytest.raises(ConfigError, match="smtpHost"):
+        config(outboundProvider="smtp", smtpSecret="litemx/smtp")
 
 
 @pytest.mark.parametrize(
@@ -80,9 +83,10 @@ def test_smtp_provider_needs_its_secret_reference():
     ],
 )
 def test_smtp_secret_by_name_or_arn(secret, is_arn):
-    cfg = config(outboundProvider="smtp", smtpSecret=secret)
+    cfg = config(outboundProvider="smtp", smtpSecret=secret, smtpHost="smtp.example.net")
     assert cfg.smtp is not None
     assert cfg.smtp.is_arn is is_arn
+    assert cfg.smtp.port == 587
 
 
 def test_cdk_json_context_is_valid():

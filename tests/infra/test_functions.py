@@ -1,7 +1,8 @@
 """Every Lambda: Python 3.12 on arm64, traced, its own log group and role, and the env/permission contract.
 
-The contract below is what each handler may rely on: a `TABLE_*` variable exists exactly when the role may
-use that table, with the access listed. Changing what a function touches means changing this table.
+Every function gets every `TABLE_*` name (functions.settings.table_names reads them all), but its role may
+use only the tables listed below, with the access listed. Changing what a function touches means changing
+this table.
 """
 
 from __future__ import annotations
@@ -23,14 +24,31 @@ from tests.infra.helpers import (
 
 R, W, RW = "read", "write", "read_write"
 TABLES = {
-    "api": {"directory": R, "suppression": R, "usage": RW, "audit": RW, "messages": RW, "idempotency": RW},
-    "sender": {"messages": RW, "directory": R, "suppression": R, "usage": W, "audit": W},
-    "inbound": {"inbound": W, "directory": RW, "audit": W},
-    "feedback": {"suppression": RW, "messages": RW, "directory": RW, "audit": W},
+    "api": {
+        "directory": RW,
+        "usage": RW,
+        "audit": RW,
+        "messages": RW,
+        "idempotency": RW,
+        "suppression": R,
+        "reputation": R,
+        "inbound": R,
+    },
+    "sender": {"messages": RW, "directory": R, "suppression": R, "usage": RW, "audit": W, "reputation": RW},
+    "inbound": {"inbound": RW, "directory": RW, "audit": W},
+    "feedback": {
+        "suppression": RW,
+        "messages": RW,
+        "directory": RW,
+        "feedback": RW,
+        "reputation": RW,
+        "audit": W,
+    },
 }
+PROVIDER_ENV = {"OUTBOUND_PROVIDER", "SES_CONFIGURATION_SET"}
 OTHER_ENV = {
-    "api": {"SEND_QUEUE_URL", "OUTBOUND_BUCKET", "OUTBOUND_PROVIDER"},
-    "sender": {"OUTBOUND_BUCKET", "SES_CONFIGURATION_SET", "OUTBOUND_PROVIDER"},
+    "api": {"SEND_QUEUE_URL", "OUTBOUND_BUCKET", *PROVIDER_ENV},
+    "sender": {"SEND_QUEUE_URL", "OUTBOUND_BUCKET", *PROVIDER_ENV},
     "inbound": {"RAW_MAIL_BUCKET"},
     "feedback": {"SES_SENDING_ACCOUNT_ID", "SES_CONFIGURATION_SET"},
 }
@@ -42,6 +60,8 @@ UNSCOPABLE = {
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
     "ses:GetAccount",
+    "ses:ListIdentities",
+    "ses:GetIdentityVerificationAttributes",
     "ses:SetActiveReceiptRuleSet",
 }
 
@@ -96,7 +116,7 @@ def test_each_function_has_its_own_role_and_log_group_with_retention(default):
 @pytest.mark.parametrize("name", sorted(TABLES))
 def test_environment_is_exactly_the_contract(default, name):
     env = litemx_functions(default)[name]["Properties"]["Environment"]["Variables"]
-    expected = COMMON_ENV | OTHER_ENV[name] | {table_env_var(role) for role in TABLES[name]}
+    expected = COMMON_ENV | OTHER_ENV[name] | {table_env_var(role) for role in default.stack.data.tables}
     assert set(env) == expected
 
 
@@ -115,6 +135,7 @@ def test_table_env_vars_and_grants_match(default, name):
         assert (actions >= WRITES) is (access in (W, RW)), (role, actions)
     # And no table is reachable without its environment variable
     all_tables = set(default.of_type("AWS::DynamoDB::Table"))
+    assert {env[table_env_var(role)]["Ref"] for role in default.stack.data.tables} == all_tables
     named = {env[table_env_var(role)]["Ref"] for role in TABLES[name]}
     for table_id in all_tables - named:
         assert not actions_on(statements, table_id), table_id
@@ -163,14 +184,26 @@ def test_ses_send_is_limited_to_our_identities_and_configuration_set(default):
             )
 
 
-def test_smtp_provider_reads_its_secret_and_cannot_send_through_ses(variant):
-    sender = litemx_functions(variant)["sender"]
-    env = sender["Properties"]["Environment"]["Variables"]
+@pytest.mark.parametrize("name", ["api", "sender"])
+def test_smtp_provider_reads_its_secret_and_cannot_send_through_ses(variant, name):
+    function = litemx_functions(variant)[name]
+    env = function["Properties"]["Environment"]["Variables"]
     assert env["OUTBOUND_PROVIDER"] == "smtp"
+    assert env["SMTP_HOST"] == "smtp.example.net"
+    assert env["SMTP_PORT"] == "587"
     assert "SMTP_SECRET_ARN" in env
-    actions = {a for s in function_statements(variant, sender) for a in as_list(s["Action"])}
+    actions = {a for s in function_statements(variant, function) for a in as_list(s["Action"])}
     assert "secretsmanager:GetSecretValue" in actions
     assert not {a for a in actions if a.startswith("ses:Send")}
+
+
+def test_inbound_and_feedback_know_nothing_of_the_provider(variant):
+    for name in ("inbound", "feedback"):
+        function = litemx_functions(variant)[name]
+        env = function["Properties"]["Environment"]["Variables"]
+        assert not {"SMTP_SECRET_ARN", "SMTP_HOST", "OUTBOUND_PROVIDER"} & set(env)
+        actions = {a for s in function_statements(variant, function) for a in as_list(s["Action"])}
+        assert not {a for a in actions if a.startswith(("ses:", "secretsmanager:"))}
 
 
 def test_buckets_are_reached_object_by_object(default):
