@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from litemx.audit.models import AuditRecord
-from litemx.directory.models import Account, Domain, Mailbox, Scope, Status, Token, Verification
+from litemx.directory.models import Account, Domain, EntityKind, Mailbox, Scope, Status, Token, Verification
+from litemx.directory.store import StatusChange
 from litemx.directory.tokens import hash_secret, make_secret
+from litemx.errors import NotFoundError
+from litemx.messages.models import TRANSITIONS, MessageStatus
 from litemx.plans import Plan
 from litemx.policy.models import QuotaExceededError, Snapshot, SnapshotKeys
 from litemx.quotas.models import CounterReservation
+from litemx.reputation.models import Increment, Tally
 from litemx.suppression.models import GLOBAL_SCOPE, SuppressionEntry
 
 ACCOUNT_ID = "acc-000000000001"
@@ -83,3 +88,139 @@ def standard_world(
         secret_hash=hash_secret(secret),
     )
     return store, secret
+
+
+# ---- feedback, reputation and directory fakes (issue 5) ----
+
+
+@dataclass
+class FakeSuppression:
+    entries: dict[tuple[str, str], SuppressionEntry] = field(default_factory=dict)
+
+    def add(self, entry: SuppressionEntry) -> SuppressionEntry:
+        self.entries[(entry.scope, entry.address)] = entry
+        return entry
+
+    def remove(self, scope: str, address: str) -> SuppressionEntry:
+        try:
+            return self.entries.pop((scope, address))
+        except KeyError:
+            raise NotFoundError(f"{address} is not suppressed in scope {scope}") from None
+
+    def get(self, scope: str, address: str) -> SuppressionEntry | None:
+        return self.entries.get((scope, address))
+
+    def list(self, scope: str, limit: int = 100) -> list[SuppressionEntry]:
+        return sorted((e for (s, _), e in self.entries.items() if s == scope), key=lambda e: e.address)[
+            :limit
+        ]
+
+
+@dataclass
+class FakeMessages:
+    """Message statuses by id; applies feedback like the real store (transitions, once per event)."""
+
+    statuses: dict[str, MessageStatus] = field(default_factory=dict)
+    applied: list[tuple[str, MessageStatus, str]] = field(default_factory=list)
+
+    def apply_feedback(
+        self, message_id: str, status: MessageStatus, event_id: str, *, at: datetime, detail: str
+    ) -> bool:
+        current = self.statuses.get(message_id)
+        if current is None or status not in TRANSITIONS[current]:
+            return False
+        if any(event == event_id for mid, _, event in self.applied if mid == message_id):
+            return False
+        self.statuses[message_id] = status
+        self.applied.append((message_id, status, event_id))
+        return True
+
+
+@dataclass
+class FakeLedger:
+    events: set[str] = field(default_factory=set)
+    soft: dict[str, set[str]] = field(default_factory=dict)
+    buckets: dict[str, Tally] = field(default_factory=dict)
+
+    def add_soft_bounce(self, address: str, marker: str, *, expires_at: datetime) -> tuple[str, ...]:
+        self.soft.setdefault(address, set()).add(marker)
+        return tuple(sorted(self.soft[address]))
+
+    def record_once(
+        self, event_id: str, kind: str, *, at: datetime, expires_at: datetime, counts: Sequence[Increment]
+    ) -> bool:
+        if event_id in self.events:
+            return False
+        self.events.add(event_id)
+        for increment in counts:
+            self.buckets[increment.key] = self.buckets.get(increment.key, Tally()) + increment.tally
+        return True
+
+    def tallies(self, keys: Sequence[str]) -> dict[str, Tally]:
+        return {key: self.buckets[key] for key in keys if key in self.buckets}
+
+
+@dataclass
+class FakeDirectory:
+    """Accounts and mailboxes with status changes, enough for the reputation and inbound paths."""
+
+    accounts: dict[str, Account] = field(default_factory=dict)
+    mailboxes: dict[str, Mailbox] = field(default_factory=dict)
+    correspondents: dict[tuple[str, str], int] = field(default_factory=dict)
+    changes: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+    def get_mailbox(self, address: str) -> Mailbox:
+        try:
+            return self.mailboxes[address]
+        except KeyError:
+            raise NotFoundError(f"mailbox {address} does not exist") from None
+
+    def get_account(self, account_id: str) -> Account:
+        try:
+            return self.accounts[account_id]
+        except KeyError:
+            raise NotFoundError(f"account {account_id} does not exist") from None
+
+    def create_account(self, account: Account, *, now: datetime) -> Account:
+        self.accounts[account.account_id] = account
+        return account
+
+    def create_token(self, token: Token, *, now: datetime) -> Token:
+        return token
+
+    def set_status(self, kind: EntityKind, entity_id: str, status: str, reason: str) -> StatusChange:
+        if kind is EntityKind.MAILBOX:
+            box = self.get_mailbox(entity_id)
+            self.mailboxes[entity_id] = replace(box, status=Status(status), status_reason=reason)
+            account_id = box.account_id
+        elif kind is EntityKind.ACCOUNT:
+            account = self.get_account(entity_id)
+            self.accounts[entity_id] = replace(account, status=Status(status), status_reason=reason)
+            account_id = entity_id
+        else:
+            raise NotImplementedError(kind)
+        self.changes.append((kind.value, entity_id, status, reason))
+        return StatusChange(kind, entity_id, account_id, status, reason)
+
+    def record_correspondent(self, mailbox: str, address: str, *, now: datetime) -> None:
+        key = (mailbox, address)
+        self.correspondents[key] = self.correspondents.get(key, 0) + 1
+
+
+@dataclass
+class FakeAudit:
+    records: list[AuditRecord] = field(default_factory=list)
+
+    def record(self, record: AuditRecord) -> None:
+        self.records.append(record)
+
+    def events(self) -> list[str]:
+        return [r.event for r in self.records]
+
+
+def directory_world() -> FakeDirectory:
+    """The account and mailbox of `standard_world`, as a directory."""
+    directory = FakeDirectory()
+    directory.accounts[ACCOUNT_ID] = Account(account_id=ACCOUNT_ID, name="Example", plan=Plan.FREE)
+    directory.mailboxes[MAILBOX] = Mailbox(address=MAILBOX, account_id=ACCOUNT_ID, domain="example.com")
+    return directory

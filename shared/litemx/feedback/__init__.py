@@ -1,0 +1,1 @@
+"""SES feedback: bounces, complaints and deliveries become suppression, message status and reputation."""

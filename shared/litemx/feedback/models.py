@@ -1,0 +1,98 @@
+"""Feedback events (what SES reported) and outcomes (what LiteMX did about them)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from litemx.reputation.models import Disabled
+
+# SES message tags the sender sets on every message, so that feedback finds its way back.
+TAG_ACCOUNT = "litemx-account"
+TAG_MAILBOX = "litemx-mailbox"
+TAG_MESSAGE = "litemx-message"
+
+
+class FeedbackKind(StrEnum):
+    BOUNCE = "bounce"
+    COMPLAINT = "complaint"
+    DELIVERY = "delivery"
+    SEND = "send"
+
+
+@dataclass(frozen=True)
+class FeedbackRecipient:
+    address: str  # canonical (lower-case) form
+    status: str = ""
+    diagnostic: str = ""
+
+
+@dataclass(frozen=True)
+class FeedbackEvent:
+    """One SES notification, whichever format carried it."""
+
+    event_id: str  # SES feedbackId, or derived for deliveries and sends
+    kind: FeedbackKind
+    type_name: str
+    at: datetime
+    ses_message_id: str
+    sent_at: datetime
+    sending_account_id: str
+    source_arn: str
+    source: str
+    tags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    recipients: tuple[FeedbackRecipient, ...] = ()
+    bounce_type: str | None = None
+    bounce_subtype: str | None = None
+    complaint_feedback_type: str | None = None
+    complaint_subtype: str | None = None
+
+    def tag(self, name: str) -> str | None:
+        values = self.tags.get(name) or ()
+        return values[0] if values else None
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Whose mail this deployment sends: feedback about anyone else's mail is ignored."""
+
+    account_id: str
+    configuration_set: str | None = None
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Which LiteMX account, mailbox and message a notification is about (any may be unknown)."""
+
+    account_id: str | None
+    mailbox: str | None
+    message_id: str | None
+
+
+class Action(StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"  # the same feedback id was applied before
+    FOREIGN = "foreign"  # about mail this deployment did not send
+    IGNORED = "ignored"  # understood, nothing to do (e.g. a `not-spam` complaint)
+
+
+@dataclass(frozen=True)
+class Suppressed:
+    scope: str
+    address: str
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class FeedbackOutcome:
+    event_id: str
+    kind: FeedbackKind
+    action: Action
+    attribution: Attribution | None = None
+    suppressed: tuple[Suppressed, ...] = ()
+    message_status: str | None = None  # the status the message moved to, if it moved
+    counted: bool = False  # reputation counters moved (first time this event was seen)
+    disabled: tuple[Disabled, ...] = ()
+    note: str = ""

@@ -1,0 +1,62 @@
+"""Feedback bookkeeping in DynamoDB: applied event ids, transient bounces per address, and the reputation
+counters that move with them (pynamodb stays in here)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from litemx.reputation.models import Increment
+from litemx.storage.tables import FeedbackEventRecord, ReputationBucket, SoftBounceRecord
+
+
+def event_key(event_id: str) -> str:
+    return f"event#{event_id}"
+
+
+def soft_key(address: str) -> str:
+    return f"soft#{address}"
+
+
+class DynamoFeedbackLedger:
+    def __init__(self, region: str | None = None) -> None:
+        self._connection = Connection(region=region)
+
+    def add_soft_bounce(self, address: str, marker: str, *, expires_at: datetime) -> tuple[str, ...]:
+        record = SoftBounceRecord(soft_key(address))
+        record.update(
+            actions=[
+                SoftBounceRecord.bounces.add({marker}),
+                SoftBounceRecord.expires_at.set(int(expires_at.timestamp())),
+            ]
+        )
+        return tuple(sorted(record.bounces or ()))
+
+    def record_once(
+        self, event_id: str, kind: str, *, at: datetime, expires_at: datetime, counts: Sequence[Increment]
+    ) -> bool:
+        seen = FeedbackEventRecord(
+            event_key(event_id), kind=kind, at=at, expires_at=int(expires_at.timestamp())
+        )
+        try:
+            with TransactWrite(connection=self._connection) as transaction:
+                transaction.save(seen, condition=FeedbackEventRecord.key.does_not_exist())
+                for increment in counts:
+                    tally = increment.tally
+                    actions = [
+                        getattr(ReputationBucket, name).add(value)
+                        for name, value in vars(tally).items()
+                        if value
+                    ]
+                    actions.append(ReputationBucket.expires_at.set(int(increment.expires_at.timestamp())))
+                    transaction.update(ReputationBucket(increment.key), actions=actions)
+        except TransactWriteError as error:
+            reasons = error.cancellation_reasons or []
+            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+                return False
+            raise
+        return True

@@ -1,0 +1,1 @@
+"""Received mail: routing to mailboxes, the per-mailbox index, correspondents and the read API."""

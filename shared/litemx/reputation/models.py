@@ -1,0 +1,110 @@
+"""Rolling 24 h sending outcomes per mailbox and per account, and the thresholds that disable them.
+
+Outcomes are counted in hourly buckets (`mailbox#<box>#<YYYY-MM-DDTHH>`); the window is the current hour
+and the 23 before it. LiteMX disables well below SES's own review thresholds (5% bounces, 0.1%
+complaints) because one tenant's pause would stop every tenant's outbound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+
+WINDOW_HOURS = 24
+# Buckets outlive the window a little so that a late read still explains a disablement.
+BUCKET_RETENTION = timedelta(days=3)
+MAILBOX, ACCOUNT = "mailbox", "account"
+
+
+@dataclass(frozen=True)
+class Tally:
+    sends: int = 0
+    deliveries: int = 0
+    hard_bounces: int = 0
+    soft_bounces: int = 0
+    complaints: int = 0
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
+
+    @property
+    def attempted(self) -> int:
+        """Recipients sent to. Send events count them directly; where they are not published, every
+        delivery or bounce still proves an attempt."""
+        return max(self.sends, self.deliveries + self.hard_bounces + self.soft_bounces)
+
+    def rate(self, count: int) -> float:
+        return count / self.attempted if self.attempted else 0.0
+
+
+@dataclass(frozen=True)
+class Increment:
+    """What one feedback event adds to one bucket."""
+
+    key: str
+    tally: Tally
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Defaults from the sending policy; a deployment may configure its own."""
+
+    mailbox_complaints: int = 2
+    mailbox_hard_bounce_rate: float = 0.05
+    mailbox_min_sends: int = 20
+    account_complaint_rate: float = 0.001
+    account_hard_bounce_rate: float = 0.05
+    account_min_sends: int = 100
+
+
+@dataclass(frozen=True)
+class Disabled:
+    kind: str  # MAILBOX or ACCOUNT
+    entity_id: str
+    reason: str
+
+
+def hour_label(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H")
+
+
+def bucket_key(kind: str, entity_id: str, at: datetime) -> str:
+    return f"{kind}#{entity_id}#{hour_label(at)}"
+
+
+def window_keys(kind: str, entity_id: str, now: datetime) -> list[str]:
+    return [bucket_key(kind, entity_id, now - timedelta(hours=h)) for h in range(WINDOW_HOURS)]
+
+
+def increments(kind: str, entity_id: str, at: datetime, tally: Tally) -> Increment:
+    return Increment(bucket_key(kind, entity_id, at), tally, at + BUCKET_RETENTION)
+
+
+def mailbox_verdict(tally: Tally, thresholds: Thresholds) -> str | None:
+    """Why a mailbox must be disabled, or None."""
+    if tally.complaints >= thresholds.mailbox_complaints:
+        return f"{tally.complaints} complaints in 24 h (limit {thresholds.mailbox_complaints})"
+    return _bounce_verdict(tally, thresholds.mailbox_hard_bounce_rate, thresholds.mailbox_min_sends)
+
+
+def account_verdict(tally: Tally, thresholds: Thresholds) -> str | None:
+    """Why an account must be disabled, or None."""
+    if tally.attempted < thresholds.account_min_sends:
+        return None
+    rate = tally.rate(tally.complaints)
+    if tally.complaints and rate >= thresholds.account_complaint_rate:
+        return (
+            f"complaint rate {rate:.2%} over {tally.attempted} sends in 24 h "
+            f"(limit {thresholds.account_complaint_rate:.2%})"
+        )
+    return _bounce_verdict(tally, thresholds.account_hard_bounce_rate, thresholds.account_min_sends)
+
+
+def _bounce_verdict(tally: Tally, limit: float, min_sends: int) -> str | None:
+    if tally.attempted < min_sends or not tally.hard_bounces:
+        return None
+    rate = tally.rate(tally.hard_bounces)
+    if rate >= limit:
+        return f"hard-bounce rate {rate:.2%} over {tally.attempted} sends in 24 h (limit {limit:.2%})"
+    return None

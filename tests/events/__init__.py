@@ -1,0 +1,46 @@
+"""SES and AWS sample events used by the tests, loaded from the JSON files beside this module."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+EVENTS = Path(__file__).resolve().parent
+DEPLOYMENT_ACCOUNT = "123456789012"  # the sendingAccountId in every sample notification
+CONFIGURATION_SET = "litemx-test-feedback"
+
+
+def load(name: str) -> Any:
+    return json.loads((EVENTS / name).read_text())
+
+
+def feedback(
+    name: str, *, account_id: str = "", message_id: str = "", mailbox: str = "box0@example.com", **mail: Any
+) -> dict[str, Any]:
+    """A sample SES notification, with LiteMX's tags (event-publishing format) filled in and any `mail`
+    fields replaced."""
+    document: dict[str, Any] = load(f"feedback/{name}.json")
+    tags = document["mail"].get("tags")
+    if tags is not None:
+        tags["litemx-account"] = [account_id]
+        tags["litemx-message"] = [message_id]
+        tags["litemx-mailbox"] = [mailbox]
+    mail.setdefault("source", mailbox)
+    document["mail"].update(mail)
+    return document
+
+
+def sns_envelope(message: dict[str, Any] | str, *, message_id: str = "sns-1") -> dict[str, Any]:
+    """The SNS envelope SQS receives without raw delivery: `Message` is a JSON string."""
+    return {
+        "Type": "Notification",
+        "MessageId": message_id,
+        "TopicArn": f"arn:aws:sns:us-east-1:{DEPLOYMENT_ACCOUNT}:litemx-feedback",
+        "Message": message if isinstance(message, str) else json.dumps(message),
+        "Timestamp": "2026-11-24T10:00:05.000Z",
+        "SignatureVersion": "1",
+        "Signature": "EXAMPLE",
+        "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-example.pem",
+        "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
+    }

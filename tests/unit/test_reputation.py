@@ -1,0 +1,167 @@
+"""Automatic disablement: rolling 24 h rates per mailbox and account, below SES's own thresholds."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from litemx.clock import FixedClock
+from litemx.directory.models import Status
+from litemx.feedback.logic import FeedbackPorts, handle_feedback
+from litemx.feedback.models import Deployment, FeedbackEvent, FeedbackKind, FeedbackRecipient
+from litemx.reputation.logic import enforce
+from litemx.reputation.models import (
+    ACCOUNT,
+    MAILBOX,
+    Tally,
+    Thresholds,
+    account_verdict,
+    bucket_key,
+    mailbox_verdict,
+)
+from tests.events import DEPLOYMENT_ACCOUNT
+from tests.fakes import (
+    ACCOUNT_ID,
+    T0,
+    FakeAudit,
+    FakeDirectory,
+    FakeLedger,
+    FakeMessages,
+    FakeSuppression,
+    directory_world,
+)
+from tests.fakes import MAILBOX as BOX
+
+DEFAULTS = Thresholds()
+
+
+@pytest.mark.parametrize(
+    ("tally", "disabled"),
+    [
+        (Tally(sends=1, complaints=1), False),
+        (Tally(sends=1, complaints=2), True),
+        (Tally(sends=19, hard_bounces=5), False),  # too few sends to judge a rate
+        (Tally(sends=20, hard_bounces=1), True),  # 5.00%
+        (Tally(sends=21, hard_bounces=1), False),  # 4.76%
+        (Tally(deliveries=19, hard_bounces=1), True),  # no Send events: deliveries + bounces are attempts
+    ],
+)
+def test_mailbox_thresholds(tally, disabled):
+    assert (mailbox_verdict(tally, DEFAULTS) is not None) is disabled
+
+
+@pytest.mark.parametrize(
+    ("tally", "disabled"),
+    [
+        (Tally(sends=99, complaints=5, hard_bounces=50), False),
+        (Tally(sends=1000, complaints=1), True),  # 0.10%
+        (Tally(sends=1001, complaints=1), False),
+        (Tally(sends=100, hard_bounces=5), True),
+        (Tally(sends=100, hard_bounces=4), False),
+    ],
+)
+def test_account_thresholds(tally, disabled):
+    assert (account_verdict(tally, DEFAULTS) is not None) is disabled
+
+
+def test_thresholds_are_configurable():
+    strict = Thresholds(mailbox_complaints=1)
+    assert mailbox_verdict(Tally(sends=1, complaints=1), strict) is not None
+
+
+def _world() -> tuple[FakeLedger, FakeDirectory, FakeAudit]:
+    ledger, directory, audit = FakeLedger(), directory_world(), FakeAudit()
+    return ledger, directory, audit
+
+
+def test_the_window_is_the_last_24_hours():
+    # Given one complaint 25 hours ago and one now
+    ledger, directory, audit = _world()
+    ledger.buckets[bucket_key(MAILBOX, BOX, T0 - timedelta(hours=25))] = Tally(sends=1, complaints=1)
+    ledger.buckets[bucket_key(MAILBOX, BOX, T0)] = Tally(sends=1, complaints=1)
+    # When the mailbox is judged
+    disabled = enforce(
+        mailbox=BOX,
+        account_id=ACCOUNT_ID,
+        reader=ledger,
+        directory=directory,
+        audit=audit,
+        clock=FixedClock(T0),
+        thresholds=DEFAULTS,
+    )
+    # Then only one complaint is within the window: nothing is disabled
+    assert disabled == ()
+    # And an hour-old complaint is still inside it
+    ledger.buckets[bucket_key(MAILBOX, BOX, T0 - timedelta(hours=23))] = Tally(complaints=1)
+    disabled = enforce(
+        mailbox=BOX,
+        account_id=ACCOUNT_ID,
+        reader=ledger,
+        directory=directory,
+        audit=audit,
+        clock=FixedClock(T0),
+        thresholds=DEFAULTS,
+    )
+    assert [d.kind for d in disabled] == ["mailbox"]
+
+
+def test_an_account_over_its_rates_is_disabled_and_audited():
+    ledger, directory, audit = _world()
+    ledger.buckets[bucket_key(ACCOUNT, ACCOUNT_ID, T0)] = Tally(sends=200, hard_bounces=10)
+    disabled = enforce(
+        mailbox=None,
+        account_id=ACCOUNT_ID,
+        reader=ledger,
+        directory=directory,
+        audit=audit,
+        clock=FixedClock(T0),
+        thresholds=DEFAULTS,
+    )
+    assert [(d.kind, d.entity_id) for d in disabled] == [("account", ACCOUNT_ID)]
+    assert directory.accounts[ACCOUNT_ID].status is Status.DISABLED
+    assert audit.events() == ["account.disable"]
+    assert audit.records[0].actor == "reputation"
+
+
+def complaint(n: int) -> FeedbackEvent:
+    return FeedbackEvent(
+        event_id=f"complaint-{n}",
+        kind=FeedbackKind.COMPLAINT,
+        type_name="Complaint",
+        at=T0 + timedelta(minutes=n),
+        ses_message_id=f"ses-{n}",
+        sent_at=T0,
+        sending_account_id=DEPLOYMENT_ACCOUNT,
+        source_arn="",
+        source=BOX,
+        tags={"litemx-account": (ACCOUNT_ID,), "litemx-mailbox": (BOX,)},
+        recipients=(),
+        complaint_feedback_type="abuse",
+    )
+
+
+def test_two_complaints_disable_the_mailbox_once_with_audit():
+    # Given a mailbox that sent to two people
+    ledger, directory, audit = _world()
+    ports = FeedbackPorts(FakeSuppression(), FakeMessages(), ledger, ledger, directory, audit)
+    clock = FixedClock(T0 + timedelta(hours=1))
+    deployment = Deployment(account_id=DEPLOYMENT_ACCOUNT)
+
+    def apply(n: int):
+        event = replace(complaint(n), recipients=(FeedbackRecipient(f"person{n}@outside.test"),))
+        return handle_feedback(event, ports=ports, deployment=deployment, clock=clock)
+
+    # When the first complains, nothing is disabled
+    assert apply(1).disabled == ()
+    # When the second complains, the mailbox is disabled, with a reason and an audit entry
+    second = apply(2)
+    assert [(d.kind, d.entity_id) for d in second.disabled] == [("mailbox", BOX)]
+    assert directory.mailboxes[BOX].status is Status.DISABLED
+    assert "2 complaints in 24 h" in (directory.mailboxes[BOX].status_reason or "")
+    assert audit.events() == ["mailbox.disable"]
+    # And a third complaint (or a redelivery) does not disable it again
+    assert apply(3).disabled == ()
+    assert apply(2).disabled == ()
+    assert audit.events() == ["mailbox.disable"]
