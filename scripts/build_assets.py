@@ -39,7 +39,7 @@ PLATFORM = (
     "3.12",
     "--only-binary=:all:",
 )
-BUILDER_VERSION = "1"  # bump when the layer's layout or filtering changes
+BUILDER_VERSION = "2"  # bump when the layer's layout or filtering changes
 _SKIP_DIRS = {"__pycache__", "bin"}
 _SKIP_SUFFIXES = (".pyc", ".pyo")
 _EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -87,6 +87,16 @@ def _files(top: Path) -> Iterator[Path]:
             yield path
 
 
+def _content(name: str, path: Path) -> bytes:
+    data = path.read_bytes()
+    if name.endswith(".dist-info/RECORD"):
+        # Console scripts (dropped with bin/) carry the builder's interpreter path in their shebang, so
+        # their RECORD lines would differ from one machine to the next.
+        lines = data.decode().splitlines(keepends=True)
+        data = "".join(line for line in lines if not line.startswith("../")).encode()
+    return data
+
+
 def deterministic_zip(entries: Iterable[tuple[str, Path]], destination: Path) -> None:
     tmp = destination.with_suffix(".tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
@@ -94,7 +104,7 @@ def deterministic_zip(entries: Iterable[tuple[str, Path]], destination: Path) ->
             info = zipfile.ZipInfo(name, date_time=_EPOCH)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
-            archive.writestr(info, path.read_bytes())
+            archive.writestr(info, _content(name, path))
     tmp.replace(destination)
 
 

@@ -1,0 +1,66 @@
+"""The Docker-free asset builder: same inputs, byte-identical layer zip (so CDK asset hashes are stable)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import zipfile
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _builder() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("build_assets", ROOT / "scripts" / "build_assets.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _tree(base: Path, shebang: str, mtime: int) -> Path:
+    files = {
+        "python/pkg/__init__.py": "VALUE = 1\n",
+        "python/pkg/__pycache__/__init__.cpython-312.pyc": "stale",
+        "python/bin/jp.py": f"#!{shebang}\n",
+        "python/pkg-1.0.dist-info/RECORD": (
+            f"pkg/__init__.py,sha256=abc,10\n../../bin/jp.py,sha256={shebang},9\n"
+        ),
+    }
+    for name, text in files.items():
+        path = base / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        os.utime(path, (mtime, mtime))
+    return base
+
+
+def test_layer_zip_is_byte_identical_across_builders(tmp_path):
+    # Given the same packages installed by two machines (other interpreter path, other file times)
+    builder = _builder()
+    first = _tree(tmp_path / "a", "/home/one/.venv/bin/python", 1_000_000_000)
+    second = _tree(tmp_path / "b", "/srv/two/.venv/bin/python", 1_700_000_000)
+    # When each is zipped
+    for tree in (first, second):
+        builder.deterministic_zip(
+            ((f.relative_to(tree).as_posix(), f) for f in builder._files(tree)), tree / "x.zip"
+        )
+    # Then the archives are identical, without bytecode, console scripts or their RECORD lines
+    assert (first / "x.zip").read_bytes() == (second / "x.zip").read_bytes()
+    with zipfile.ZipFile(first / "x.zip") as archive:
+        assert archive.namelist() == ["python/pkg-1.0.dist-info/RECORD", "python/pkg/__init__.py"]
+        assert b"../" not in archive.read("python/pkg-1.0.dist-info/RECORD")
+
+
+def test_lock_pins_every_distribution_exactly():
+    lines = [
+        line
+        for line in (ROOT / "infra" / "lambda-requirements.lock").read_text().splitlines()
+        if not line.startswith("#")
+    ]
+    assert lines
+    assert all("==" in line for line in lines)
+    names = {line.split("==")[0] for line in lines}
+    assert {"aws_lambda_powertools", "pynamodb", "boto3", "botocore", "pydantic"} <= names
