@@ -44,12 +44,11 @@ def test_layer_zip_is_byte_identical_across_builders(tmp_path):
     second = _tree(tmp_path / "b", "/srv/two/.venv/bin/python", 1_700_000_000)
     # When each is zipped
     for tree in (first, second):
-        builder.deterministic_zip(
-            ((f.relative_to(tree).as_posix(), f) for f in builder._files(tree)), tree / "x.zip"
-        )
+        entries = [(f.relative_to(tree).as_posix(), f) for f in builder._files(tree)]
+        builder.deterministic_zip(entries, tree.with_suffix(".zip"))
     # Then the archives are identical, without bytecode, console scripts or their RECORD lines
-    assert (first / "x.zip").read_bytes() == (second / "x.zip").read_bytes()
-    with zipfile.ZipFile(first / "x.zip") as archive:
+    assert first.with_suffix(".zip").read_bytes() == second.with_suffix(".zip").read_bytes()
+    with zipfile.ZipFile(first.with_suffix(".zip")) as archive:
         assert archive.namelist() == ["python/pkg-1.0.dist-info/RECORD", "python/pkg/__init__.py"]
         assert b"../" not in archive.read("python/pkg-1.0.dist-info/RECORD")
 
