@@ -87,7 +87,7 @@ def runtime() -> Runtime:
 def provider(settings: OutboundSettings) -> OutboundProvider:
     if settings.provider == "smtp":
         return SmtpProvider(_smtp_settings(settings))
-    return SesProvider(boto3.client("sesv2"), settings.ses_configuration_set)
+    return SesProvider(boto3.client("sesv2"), settings.ses_configuration_set, boto3.client("ses"))
 
 
 def _smtp_settings(settings: OutboundSettings) -> SmtpSettings:
@@ -117,13 +117,7 @@ def provider_status() -> ProviderStatus:
     if cached is not None and time.monotonic() - cached[0] < PROVIDER_STATUS_TTL_SECONDS:
         return cached[1]
     settings = runtime().settings
-    current = runtime().delivery.provider
-    if isinstance(current, SesProvider):
-        status = current.status(boto3.client("ses"))
-    elif isinstance(current, SmtpProvider):
-        status = current.status()
-    else:  # pragma: no cover - only the two adapters exist
-        raise TypeError(type(current).__name__)
+    status = runtime().delivery.provider.status()
     if settings.sandbox_mode != "auto":
         status = ProviderStatus(
             **{

@@ -24,7 +24,8 @@ from litemx.outbound.delivery import RetryLaterError, deliver
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose every record failed is reported like any partial failure, not raised: same retries.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 BACKOFF_BASE_SECONDS = 10
 BACKOFF_MAX_SECONDS = 900

@@ -39,6 +39,8 @@ class OutboundProvider(Protocol):
         self, raw: bytes, *, sender: str, recipients: tuple[str, ...], tags: Mapping[str, str]
     ) -> SendResult: ...
 
+    def status(self) -> ProviderStatus: ...
+
 
 @dataclass(frozen=True)
 class ProviderStatus:

@@ -29,9 +29,12 @@ def _tag_value(value: str) -> str:
 class SesProvider:
     name = "ses"
 
-    def __init__(self, client: Any, configuration_set: str | None) -> None:
+    def __init__(
+        self, client: Any, configuration_set: str | None, identities_client: Any | None = None
+    ) -> None:
         self._client = client  # a boto3 sesv2 client
         self._configuration_set = configuration_set
+        self._identities = identities_client  # a boto3 ses (v1) client, to list verified identities
 
     def send(
         self, raw: bytes, *, sender: str, recipients: tuple[str, ...], tags: Mapping[str, str]
@@ -50,9 +53,9 @@ class SesProvider:
             raise _translate(error) from error
         return SendResult(provider=self.name, provider_message_id=str(response["MessageId"]))
 
-    def status(self, ses_v1: Any | None = None) -> ProviderStatus:
+    def status(self) -> ProviderStatus:
         """Sandbox and quota from SESv2 GetAccount; the call may be unavailable (then: unknown)."""
-        verified = _verified_identities(ses_v1) if ses_v1 is not None else ()
+        verified = _verified_identities(self._identities) if self._identities is not None else ()
         try:
             account = self._client.get_account()
         except ClientError as error:

@@ -1,0 +1,289 @@
+"""End to end on the local AWS: API Gateway v2 events into the real api handler, the SQS message read
+back from the real queue into the real sender handler, the sent raw message read back from moto's SES."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from functions import wiring
+from litemx.directory import admin
+from litemx.directory.models import EntityKind
+from litemx.plans import LimitOverrides
+from litemx.providers.base import ProviderThrottledError, SendResult
+from tests.integration.outbound import Pipeline, make_pipeline
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def pipeline(tables, local_aws, monkeypatch) -> Iterator[Pipeline]:
+    yield make_pipeline(tables, local_aws, monkeypatch)
+    wiring.reset_for_tests()
+
+
+def test_a_message_goes_from_the_api_through_the_queue_to_ses(pipeline: Pipeline) -> None:
+    # Given a send with Unicode subject, an IDN recipient, a Bcc and an attachment
+    answer = pipeline.send(
+        {
+            "to": ["Alice@Outside.test", "jurgen@bücher.example"],
+            "bcc": ["hidden@outside.test"],
+            "subject": "Grüße aus Köln",
+            "text": "Hallo — see attached.",
+            "html": "<p>Hallo</p>",
+            "attachments": [{"filename": "notes.txt", "content_type": "text/plain", "content": "aGVsbG8="}],
+        }
+    )
+
+    # Then it is queued, with usage per cap counted in recipients
+    assert answer.status == 202, answer.body
+    message_id = answer.body["id"]
+    assert answer.body["status"] == "queued"
+    assert {u["cap"]: u["used"] for u in answer.body["usage"]} == {
+        "mailbox_day": 3,
+        "account_day": 3,
+        "account_month": 3,
+    }
+
+    # And the queue carries only the message id
+    batch = pipeline.receive()
+    assert [m["Body"] for m in batch] == [f'{{"message_id": "{message_id}"}}']
+
+    # When the sender consumes that batch
+    assert pipeline.run_sender(batch) == []
+
+    # Then SES got one raw message with the right headers, Bcc only in the envelope
+    [sent] = pipeline.sent_raw()
+    parsed = email.message_from_string(sent["raw_data"], policy=email.policy.default)
+    assert parsed["From"] == "box0@example.com"
+    assert parsed["To"] == "Alice@outside.test, jurgen@xn--bcher-kva.example"
+    assert parsed["Subject"] == "Grüße aus Köln"
+    assert parsed["Bcc"] is None
+    assert parsed["Message-ID"].endswith("@example.com>")
+    assert parsed["Date"] is not None
+    assert "hidden@outside.test" in sent["destinations"]
+    assert [p.get_filename() for p in parsed.iter_attachments()] == ["notes.txt"]
+
+    # And the status API reports it sent with the provider's id
+    status = pipeline.api(
+        "GET", f"/v1/messages/{message_id}", token=pipeline.world.secrets["box0@example.com"]
+    )
+    assert status.status == 200
+    assert status.body["status"] == "sent"
+    assert status.body["provider_message_id"] == sent["id"]
+
+
+def test_quota_at_cap_answers_429_with_retry_after(tables, local_aws, monkeypatch) -> None:
+    pipeline = make_pipeline(tables, local_aws, monkeypatch)
+    pipeline.world = replace(pipeline.world)
+    pipeline.world.directory.set_plan(
+        pipeline.world.account.account_id, pipeline.world.account.plan, LimitOverrides(mailbox_day=2)
+    )
+    assert pipeline.send({"to": ["a@outside.test", "b@outside.test"], "text": "hi"}).status == 202
+
+    refused = pipeline.send({"to": ["c@outside.test"], "text": "hi"})
+
+    assert refused.status == 429
+    assert refused.body["error"]["code"] == "quota_exceeded.mailbox_day"
+    assert refused.body["error"]["cap"]["limit"] == 2
+    assert int(refused.headers["Retry-After"]) > 0
+    assert pipeline.queue_depth(pipeline.queue_url) == 1
+
+
+def test_idempotency_key_replays_the_first_answer_and_queues_once(pipeline: Pipeline) -> None:
+    body = {"to": ["alice@outside.test"], "subject": "Once", "text": "only once"}
+    first = pipeline.send(body, headers={"Idempotency-Key": "k-1"})
+    again = pipeline.send(body, headers={"Idempotency-Key": "k-1"})
+
+    assert first.status == again.status == 202
+    assert again.body["id"] == first.body["id"]
+    assert pipeline.queue_depth(pipeline.queue_url) == 1
+    usage = pipeline.api("GET", "/v1/usage", token=pipeline.world.secrets["box0@example.com"])
+    assert {u["cap"]: u["used"] for u in usage.body["usage"]}["mailbox_day"] == 1
+
+    different = pipeline.send({**body, "text": "something else"}, headers={"Idempotency-Key": "k-1"})
+    assert different.status == 409
+    assert different.body["error"]["code"] == "idempotency_key_reused"
+
+
+def test_the_same_sqs_record_delivered_twice_sends_once(pipeline: Pipeline) -> None:
+    assert pipeline.send({"to": ["alice@outside.test"], "text": "hi"}).status == 202
+    batch = pipeline.receive()
+    from functions.sender import handler
+    from tests.apigw import FakeLambdaContext
+    from tests.integration.outbound import _record
+
+    event = {"Records": [_record(m) for m in batch]}
+    assert handler.handler(event, FakeLambdaContext())["batchItemFailures"] == []
+    assert handler.handler(event, FakeLambdaContext())["batchItemFailures"] == []
+
+    assert len(pipeline.sent_raw()) == 1
+
+
+class _ThrottlesTwice:
+    """A provider that answers 'Maximum sending rate exceeded' twice, then sends through SES."""
+
+    def __init__(self, real: Any) -> None:
+        self.real, self.name, self.calls = real, real.name, 0
+
+    def send(self, raw: bytes, **kwargs: Any) -> SendResult:
+        self.calls += 1
+        if self.calls <= 2:
+            raise ProviderThrottledError("provider_throttled", "Maximum sending rate exceeded.")
+        result: SendResult = self.real.send(raw, **kwargs)
+        return result
+
+    def status(self) -> Any:
+        return self.real.status()
+
+
+def test_a_provider_that_throttles_twice_then_succeeds_sends_once(tables, local_aws, monkeypatch) -> None:
+    real_provider = wiring.provider
+    flaky: list[_ThrottlesTwice] = []
+
+    def flaky_provider(settings: Any) -> _ThrottlesTwice:
+        flaky.append(_ThrottlesTwice(real_provider(settings)))
+        return flaky[-1]
+
+    monkeypatch.setattr(wiring, "provider", flaky_provider)
+    pipeline = make_pipeline(tables, local_aws, monkeypatch)
+    answer = pipeline.send({"to": ["alice@outside.test"], "text": "hi"})
+
+    failures = [pipeline.drain() for _ in range(3)]
+
+    assert [len(f) for f in failures] == [1, 1, 0]
+    assert len(pipeline.sent_raw()) == 1
+    assert flaky[0].calls == 3
+    status = pipeline.api(
+        "GET", f"/v1/messages/{answer.body['id']}", token=pipeline.world.secrets["box0@example.com"]
+    )
+    assert status.body["status"] == "sent"
+    assert pipeline.queue_depth(pipeline.queue_url) == 0
+
+
+def test_a_poison_message_is_parked_in_the_dlq(pipeline: Pipeline) -> None:
+    pipeline.sqs.send_message(QueueUrl=pipeline.queue_url, MessageBody="this is not a send request")
+
+    for _ in range(3):
+        assert len(pipeline.drain()) == 1
+    assert pipeline.receive() == []  # the 4th receive moves it to the DLQ
+
+    parked = pipeline.sqs.receive_message(QueueUrl=pipeline.dlq_url, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in parked] == ["this is not a send request"]
+    assert pipeline.sent_raw() == []
+
+
+def test_a_mailbox_disabled_after_queueing_cancels_and_gives_quota_back(pipeline: Pipeline) -> None:
+    world = pipeline.world
+    token = world.secrets["box0@example.com"]
+    answer = pipeline.send({"to": ["a@outside.test", "b@outside.test"], "text": "hi"})
+    admin.set_enabled(
+        world.directory,
+        world.audit,
+        world.clock,
+        kind=EntityKind.MAILBOX,
+        entity_id="box0@example.com",
+        enabled=False,
+        reason="complaints",
+        actor="operator",
+    )
+
+    assert pipeline.drain() == []
+
+    status = pipeline.api("GET", f"/v1/messages/{answer.body['id']}", token=token)
+    assert status.body["status"] == "cancelled"
+    assert status.body["reason"]["code"] == "mailbox_disabled"
+    assert pipeline.sent_raw() == []
+    usage = pipeline.api("GET", "/v1/usage", token=token)
+    assert {u["cap"]: u["used"] for u in usage.body["usage"]} == {
+        "mailbox_day": 0,
+        "account_day": 0,
+        "account_month": 0,
+    }
+
+
+def test_sandbox_refuses_unverified_recipients_with_a_clear_reason(tables, local_aws, monkeypatch) -> None:
+    import boto3
+
+    pipeline = make_pipeline(tables, local_aws, monkeypatch, SES_SANDBOX_MODE="sandbox")
+    boto3.client("ses").verify_email_identity(EmailAddress="friend@outside.test")
+
+    refused = pipeline.send({"to": ["stranger@outside.test"], "text": "hi"})
+    allowed = pipeline.send({"to": ["Friend@outside.test"], "text": "hi"})
+
+    assert refused.status == 422
+    assert refused.body["error"]["code"] == "outbound_blocked.provider_sandbox"
+    assert "production access is pending" in refused.body["error"]["message"]
+    assert allowed.status == 202
+    status = pipeline.api("GET", "/v1/status", token=pipeline.world.secrets["box0@example.com"])
+    assert status.body["sandboxed"] is True
+    assert status.body["inbound"] == "enabled"
+
+
+def test_errors_are_codes_and_sentences(tables, local_aws, monkeypatch) -> None:
+    pipeline = make_pipeline(tables, local_aws, monkeypatch, MAX_MESSAGE_BYTES="2000")
+    token = pipeline.world.secrets["box0@example.com"]
+    cases = {
+        "no token": (
+            pipeline.api(
+                "POST", "/v1/messages", body={"from": "box0@example.com", "to": ["a@x.test"], "text": "x"}
+            ),
+            401,
+            "token_invalid",
+        ),
+        "malformed": (
+            pipeline.api("POST", "/v1/messages", body={"to": "nope"}, token=token),
+            400,
+            "malformed_request",
+        ),
+        "too large": (
+            pipeline.send({"to": ["a@outside.test"], "text": "x" * 5000}),
+            413,
+            "message_too_large",
+        ),
+        "bulk": (
+            pipeline.send({"to": ["a@outside.test"], "text": "x", "headers": {"Precedence": "bulk"}}),
+            422,
+            "bulk_headers",
+        ),
+        "other account's message": (
+            pipeline.api("GET", "/v1/messages/msg-nope", token=token),
+            404,
+            "not_found",
+        ),
+    }
+    for name, (answer, status, code) in cases.items():
+        assert (answer.status, answer.body["error"]["code"]) == (status, code), name
+        assert answer.body["error"]["message"], name
+
+
+def test_dry_run_reserves_and_queues_nothing(pipeline: Pipeline) -> None:
+    token = pipeline.world.secrets["box0@example.com"]
+    check = pipeline.api(
+        "POST",
+        "/v1/policy/check",
+        body={"from": "box0@example.com", "to": ["a@outside.test"], "text": "x"},
+        token=token,
+    )
+    assert check.status == 200
+    assert check.body["allowed"] is True
+    assert pipeline.queue_depth(pipeline.queue_url) == 0
+    usage = pipeline.api("GET", "/v1/usage", token=token)
+    assert {u["cap"]: u["used"] for u in usage.body["usage"]}["account_day"] == 0
+
+
+def test_openapi_document_is_served(pipeline: Pipeline) -> None:
+    document = pipeline.api("GET", "/v1/openapi.json")
+    assert document.status == 200
+    assert {
+        "/v1/messages",
+        "/v1/messages/{message_id}",
+        "/v1/usage",
+        "/v1/policy/check",
+        "/v1/status",
+    } <= set(document.body["paths"])
