@@ -1,0 +1,243 @@
+"""Feedback end to end on the local AWS: SES notifications published to a real SNS topic, delivered to a
+real SQS queue, received and fed to the real feedback handler; effects read back from DynamoDB Local."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from litemx.directory.models import Status
+from litemx.messages.models import MessageStatus, OutboundMessage
+from litemx.messages.store import MessageStore
+from litemx.storage.tables import TableNames
+from litemx.suppression.models import GLOBAL_SCOPE
+from litemx_local.world import World, build_world
+from tests.events import (
+    CONFIGURATION_SET,
+    DEPLOYMENT_ACCOUNT,
+    FakeLambdaContext,
+    feedback,
+    sqs_lambda_event,
+)
+
+pytestmark = pytest.mark.integration
+RECIPIENT = "recipient@outside.test"
+
+
+@dataclass
+class FeedbackLoop:
+    world: World
+    topic_arn: str
+    queue_url: str
+    queue_arn: str
+    sns: Any
+    sqs: Any
+
+    def publish(self, document: dict[str, Any] | str) -> None:
+        message = document if isinstance(document, str) else json.dumps(document)
+        self.sns.publish(TopicArn=self.topic_arn, Message=message)
+
+    def run(self) -> list[str]:
+        """Receive one batch from the real queue, hand it to the real handler, delete what succeeded."""
+        received = self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+        ).get("Messages", [])
+        assert received, "nothing reached the queue"
+        from functions.feedback import handler
+
+        result = handler.handler(sqs_lambda_event(received, self.queue_arn), FakeLambdaContext())
+        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+        for message in received:
+            if message["MessageId"] not in failed:
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return sorted(failed)
+
+    def sent_message(self, message_id: str, recipients: tuple[str, ...] = (RECIPIENT,)) -> None:
+        now = self.world.clock.now()
+        MessageStore().create(
+            OutboundMessage(
+                message_id=message_id,
+                account_id=self.world.account.account_id,
+                mailbox=self.world.mailboxes[0].address,
+                token_id="tok-000000000001",
+                recipients=recipients,
+                status=MessageStatus.SENT,
+                created_at=now,
+                updated_at=now,
+                raw_key=f"outbound/{message_id}",
+            )
+        )
+
+    def notification(self, name: str, message_id: str = "msg-1", **mail: Any) -> dict[str, Any]:
+        return feedback(
+            name,
+            account_id=self.world.account.account_id,
+            message_id=message_id,
+            mailbox=self.world.mailboxes[0].address,
+            **mail,
+        )
+
+
+def _environment(tables: TableNames) -> dict[str, str]:
+    env = {f"TABLE_{role.upper()}": name for role, name in vars(tables).items()}
+    return env | {
+        "SES_SENDING_ACCOUNT_ID": DEPLOYMENT_ACCOUNT,
+        "SES_CONFIGURATION_SET": CONFIGURATION_SET,
+        "POWERTOOLS_SERVICE_NAME": "litemx-feedback",
+        "POWERTOOLS_METRICS_NAMESPACE": "LiteMX",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+
+
+@pytest.fixture(params=[False, True], ids=["sns-envelope", "raw-delivery"])
+def loop(request, tables: TableNames, monkeypatch) -> Iterator[FeedbackLoop]:
+    for key, value in _environment(tables).items():
+        monkeypatch.setenv(key, value)
+    # Imported once the environment is set: Powertools reads its service and namespace when created.
+    from functions.feedback import handler
+
+    handler.runtime.cache_clear()
+    sns, sqs = boto3.client("sns"), boto3.client("sqs")
+    topic_arn = sns.create_topic(Name="litemx-feedback")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="litemx-feedback")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(
+        TopicArn=topic_arn,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"RawMessageDelivery": "true" if request.param else "false"},
+    )
+    yield FeedbackLoop(build_world(tables), topic_arn, queue_url, queue_arn, sns, sqs)
+    handler.runtime.cache_clear()
+
+
+@pytest.mark.parametrize("fmt", ["event", "identity"])
+def test_permanent_bounce_suppresses_globally_and_bounces_the_message(loop, fmt):
+    # Given a sent message
+    loop.sent_message("msg-1")
+    # When SES reports a permanent General bounce through SNS and SQS
+    loop.publish(loop.notification(f"{fmt}-bounce-permanent-general"))
+    assert loop.run() == []
+    # Then the address is suppressed for everyone, with subtype, diagnostic and feedback id
+    entry = loop.world.suppression.get(GLOBAL_SCOPE, RECIPIENT)
+    assert entry is not None
+    assert "General" in entry.reason
+    assert "550 5.1.1" in entry.reason
+    assert entry.source.startswith("ses-feedback:0100018f1a2b3c4d-aaaaaaaa")
+    # And the message is bounced when the notification names it (event publishing carries the tags)
+    expected = MessageStatus.BOUNCED if fmt == "event" else MessageStatus.SENT
+    assert MessageStore().get("msg-1").status is expected
+    # And the next send to that address is refused
+    decision = loop.world.send([RECIPIENT])
+    assert decision.code == "recipient_suppressed"
+
+
+@pytest.mark.parametrize("fmt", ["event", "identity"])
+def test_transient_mailbox_full_bounces_suppress_only_after_three_in_seven_days(loop, fmt):
+    # Given two transient bounces (distinct feedback ids, two days apart)
+    for n in range(2):
+        document = loop.notification(f"{fmt}-bounce-transient-mailboxfull")
+        document["bounce"]["feedbackId"] = f"soft-{n}"
+        document["bounce"]["timestamp"] = f"2026-11-2{n + 1}T10:00:00.000Z"
+        loop.publish(document)
+    assert loop.run() == []
+    # Then the address is not suppressed yet
+    assert loop.world.suppression.get(GLOBAL_SCOPE, RECIPIENT) is None
+    # When a third arrives within 7 days
+    document = loop.notification(f"{fmt}-bounce-transient-mailboxfull")
+    document["bounce"]["feedbackId"] = "soft-2"
+    loop.publish(document)
+    assert loop.run() == []
+    # Then it is suppressed, for 7 days
+    entry = loop.world.suppression.get(GLOBAL_SCOPE, RECIPIENT)
+    assert entry is not None
+    assert entry.expires_at is not None
+    assert entry.expires_at - entry.created_at == timedelta(days=7)
+
+
+@pytest.mark.parametrize("fmt", ["event", "identity"])
+def test_abuse_complaint_suppresses_for_the_account_and_marks_the_message(loop, fmt):
+    loop.sent_message("msg-1")
+    loop.publish(loop.notification(f"{fmt}-complaint-abuse"))
+    assert loop.run() == []
+    account_id = loop.world.account.account_id
+    assert loop.world.suppression.get(account_id, RECIPIENT) is not None
+    assert loop.world.suppression.get(GLOBAL_SCOPE, RECIPIENT) is None
+    expected = MessageStatus.COMPLAINED if fmt == "event" else MessageStatus.SENT
+    assert MessageStore().get("msg-1").status is expected
+
+
+def test_delivery_marks_the_message_delivered(loop):
+    loop.sent_message("msg-1")
+    loop.publish(loop.notification("event-delivery"))
+    assert loop.run() == []
+    assert MessageStore().get("msg-1").status is MessageStatus.DELIVERED
+    assert loop.world.suppression.list(GLOBAL_SCOPE) == []
+
+
+def test_a_redelivered_notification_is_applied_once(loop):
+    # Given a complaint applied once
+    loop.sent_message("msg-1")
+    document = loop.notification("event-complaint-abuse")
+    loop.publish(document)
+    assert loop.run() == []
+    # When the same notification arrives again, in both formats
+    loop.publish(document)
+    loop.publish(loop.notification("identity-complaint-abuse"))
+    assert loop.run() == []
+    # Then the mailbox's reputation counted one complaint, and it is still enabled (2 disable it)
+    mailbox = loop.world.directory.get_mailbox(loop.world.mailboxes[0].address)
+    assert mailbox.status is Status.ACTIVE
+
+
+def test_malformed_and_unknown_records_are_acknowledged_without_holding_back_the_batch(loop):
+    # Given a batch mixing garbage, an SNS message that is not JSON, an unknown type, and a real bounce
+    loop.sqs.send_message(QueueUrl=loop.queue_url, MessageBody="}{ not json")
+    loop.publish("this is not JSON")
+    loop.publish({"eventType": "Open", "mail": {"messageId": "x"}, "open": {}})
+    loop.publish({"notificationType": "Bounce", "mail": {"messageId": "no-bounce-object"}})
+    loop.publish(loop.notification("event-bounce-permanent-general"))
+    # When the handler processes it
+    failed = loop.run()
+    # Then no record is failed (nothing will be retried into a poison loop) and the bounce was applied
+    assert failed == []
+    assert loop.world.suppression.get(GLOBAL_SCOPE, RECIPIENT) is not None
+    assert loop.sqs.receive_message(QueueUrl=loop.queue_url).get("Messages", []) == []
+
+
+def test_feedback_about_another_accounts_mail_suppresses_nothing(loop):
+    loop.publish(loop.notification("event-bounce-permanent-general", sendingAccountId="999999999999"))
+    assert loop.run() == []
+    assert loop.world.suppression.list(GLOBAL_SCOPE) == []
+
+
+def test_two_complaints_disable_the_mailbox_and_the_next_send_is_refused(loop):
+    # Given a mailbox that is allowed to send
+    box = loop.world.mailboxes[0].address
+    assert loop.world.send(["someone@outside.test"]).allowed
+    # When two of its recipients complain
+    for n in range(2):
+        document = loop.notification("event-complaint-abuse", message_id=f"msg-{n}")
+        document["complaint"]["feedbackId"] = f"complaint-{n}"
+        document["complaint"]["complainedRecipients"] = [{"emailAddress": f"person{n}@outside.test"}]
+        loop.publish(document)
+    assert loop.run() == []
+    # Then the mailbox is disabled, with the reason, by the reputation actor, in the audit trail
+    mailbox = loop.world.directory.get_mailbox(box)
+    assert mailbox.status is Status.DISABLED
+    assert "2 complaints in 24 h" in (mailbox.status_reason or "")
+    trail = loop.world.audit.list(loop.world.account.account_id)
+    assert [(r.event, r.actor) for r in trail if r.event == "mailbox.disable"] == [
+        ("mailbox.disable", "reputation")
+    ]
+    # And the very next send is refused
+    decision = loop.world.send(["someone-else@outside.test"])
+    assert decision.code == "mailbox_disabled"
