@@ -71,3 +71,11 @@ clean:
 	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache
 
 -include make/infra.mk
+
+# The API's OpenAPI document, generated from the handler's routes and models.
+docs/openapi.json: $(VENV)/.installed functions/api/handler.py functions/api/models.py
+	$(PY) -c "from functions.api.handler import openapi_document; import json; \
+	print(json.dumps(json.loads(openapi_document()), indent=2))" > $@
+
+.PHONY: openapi
+openapi: docs/openapi.json

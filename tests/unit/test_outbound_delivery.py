@@ -1,0 +1,218 @@
+"""The sender's state machine against in-memory fakes: once-only sends, retries, cancellations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+import pytest
+
+from litemx.audit.models import AuditRecord
+from litemx.clock import FixedClock
+from litemx.directory.models import Status
+from litemx.errors import NotFoundError
+from litemx.messages.models import TRANSITIONS, MessageStatus, OutboundMessage, ReservedCounter
+from litemx.outbound.delivery import DeliveryDeps, Outcome, RetryLaterError, deliver
+from litemx.providers.base import (
+    ProviderBlockedError,
+    ProviderRejectedError,
+    ProviderStatus,
+    ProviderThrottledError,
+    SendResult,
+)
+from tests.fakes import ACCOUNT_ID, MAILBOX, T0, TOKEN_ID, standard_world
+
+
+@dataclass
+class FakeMessages:
+    messages: dict[str, OutboundMessage] = field(default_factory=dict)
+
+    def create(self, message: OutboundMessage) -> OutboundMessage:
+        self.messages[message.message_id] = message
+        return message
+
+    def get(self, message_id: str) -> OutboundMessage:
+        if message_id not in self.messages:
+            raise NotFoundError(message_id)
+        return self.messages[message_id]
+
+    def claim(self, message_id: str, *, now: datetime, lease: timedelta) -> OutboundMessage | None:
+        current = self.get(message_id)
+        expired = (
+            current.status is MessageStatus.SENDING
+            and current.lease_until is not None
+            and current.lease_until < now
+        )
+        if current.status is not MessageStatus.QUEUED and not expired:
+            return None
+        claimed = replace(
+            current, status=MessageStatus.SENDING, lease_until=now + lease, attempts=current.attempts + 1
+        )
+        self.messages[message_id] = claimed
+        return claimed
+
+    def transition(
+        self, message: OutboundMessage, status: MessageStatus, *, now: datetime, **fields: str | None
+    ):
+        if (
+            self.messages[message.message_id].status is not message.status
+            or status not in TRANSITIONS[message.status]
+        ):
+            return None
+        changes = {k: v for k, v in fields.items() if v is not None}
+        moved = replace(message, status=status, updated_at=now, **changes)  # type: ignore[arg-type]
+        self.messages[message.message_id] = moved
+        return moved
+
+
+@dataclass
+class FakeProvider:
+    failures: list[Exception] = field(default_factory=list)
+    sent: list[tuple[str, tuple[str, ...], dict[str, str]]] = field(default_factory=list)
+    name: str = "fake"
+
+    def send(
+        self, raw: bytes, *, sender: str, recipients: tuple[str, ...], tags: Mapping[str, str]
+    ) -> SendResult:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append((sender, recipients, dict(tags)))
+        return SendResult("fake", f"fake-{len(self.sent)}")
+
+    def status(self) -> ProviderStatus:
+        return ProviderStatus("fake", sandboxed=False, sending_enabled=True)
+
+
+@dataclass
+class FakeQuotas:
+    released: list[ReservedCounter] = field(default_factory=list)
+
+    def release(self, counters: Iterable[ReservedCounter]) -> None:
+        self.released.extend(counters)
+
+
+@dataclass
+class FakeAudit:
+    records: list[AuditRecord] = field(default_factory=list)
+
+    def record(self, record: AuditRecord) -> None:
+        self.records.append(record)
+
+
+class FakeBlobs:
+    def put(self, key: str, data: bytes) -> None:  # pragma: no cover - not used by delivery
+        raise AssertionError
+
+    def get(self, key: str) -> bytes:
+        return b"From: support@example.com\r\n\r\nhi"
+
+
+def _setup(*failures: Exception):
+    world, _ = standard_world()
+    messages, provider, quotas, audit = (
+        FakeMessages(),
+        FakeProvider(list(failures)),
+        FakeQuotas(),
+        FakeAudit(),
+    )
+    message = OutboundMessage(
+        message_id="msg-1",
+        account_id=ACCOUNT_ID,
+        mailbox=MAILBOX,
+        token_id=TOKEN_ID,
+        recipients=("alice@outside.test",),
+        status=MessageStatus.QUEUED,
+        created_at=T0,
+        updated_at=T0,
+        raw_key="k",
+        reserved=(ReservedCounter("c1", 1),),
+    )
+    messages.create(message)
+    deps = DeliveryDeps(
+        messages=messages,
+        blobs=FakeBlobs(),
+        provider=provider,
+        policy=world,
+        quotas=quotas,
+        audit=audit,
+        clock=FixedClock(T0),
+        lease=timedelta(minutes=2),
+    )
+    return deps, world, messages, provider, quotas, audit
+
+
+def test_sends_once_even_when_delivered_twice() -> None:
+    deps, _, messages, provider, _, audit = _setup()
+    assert deliver("msg-1", deps).outcome is Outcome.SENT
+    assert deliver("msg-1", deps).outcome is Outcome.DUPLICATE
+    assert len(provider.sent) == 1
+    assert provider.sent[0][2] == {
+        "litemx-account": ACCOUNT_ID,
+        "litemx-mailbox": MAILBOX,
+        "litemx-message": "msg-1",
+    }
+    assert messages.get("msg-1").status is MessageStatus.SENT
+    assert [r.event for r in audit.records] == ["message.sent"]
+
+
+def test_throttling_requeues_and_retries_later() -> None:
+    deps, _, messages, provider, quotas, _ = _setup(ProviderThrottledError("provider_throttled", "slow down"))
+    with pytest.raises(RetryLaterError):
+        deliver("msg-1", deps)
+    assert messages.get("msg-1").status is MessageStatus.QUEUED
+    assert deliver("msg-1", deps).outcome is Outcome.SENT
+    assert len(provider.sent) == 1
+    assert quotas.released == []
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ProviderRejectedError("provider_rejected", "MessageRejected"),
+        ProviderBlockedError("outbound_blocked.provider_paused", "paused"),
+    ],
+)
+def test_permanent_failures_fail_with_reason_and_give_quota_back(failure: Exception) -> None:
+    deps, _, messages, _, quotas, _ = _setup(failure)
+    delivery = deliver("msg-1", deps)
+    assert delivery.outcome is Outcome.FAILED
+    assert messages.get("msg-1").reason_code == getattr(failure, "code", None)
+    assert quotas.released == [ReservedCounter("c1", 1)]
+
+
+def test_a_live_lease_of_another_delivery_means_retry_later() -> None:
+    deps, _, messages, provider, _, _ = _setup()
+    messages.messages["msg-1"] = replace(
+        messages.get("msg-1"), status=MessageStatus.SENDING, lease_until=T0 + timedelta(seconds=30)
+    )
+    with pytest.raises(RetryLaterError):
+        deliver("msg-1", deps)
+    assert provider.sent == []
+
+
+def test_an_expired_lease_is_taken_over() -> None:
+    """The documented window: the previous holder died; its send may be repeated."""
+    deps, _, messages, provider, _, _ = _setup()
+    messages.messages["msg-1"] = replace(
+        messages.get("msg-1"), status=MessageStatus.SENDING, lease_until=T0 - timedelta(seconds=1)
+    )
+    assert deliver("msg-1", deps).outcome is Outcome.SENT
+    assert len(provider.sent) == 1
+
+
+def test_unknown_message_is_a_poison_record() -> None:
+    deps, *_ = _setup()
+    with pytest.raises(NotFoundError):
+        deliver("msg-unknown", deps)
+
+
+def test_kill_switches_after_queueing_cancel_and_give_back() -> None:
+    deps, world, messages, provider, quotas, audit = _setup()
+    world.accounts[ACCOUNT_ID] = replace(world.accounts[ACCOUNT_ID], status=Status.DISABLED)
+    delivery = deliver("msg-1", deps)
+    assert (delivery.outcome, delivery.reason_code) == (Outcome.CANCELLED, "account_disabled")
+    assert messages.get("msg-1").status is MessageStatus.CANCELLED
+    assert provider.sent == []
+    assert quotas.released == [ReservedCounter("c1", 1)]
+    assert [r.event for r in audit.records] == ["message.cancelled"]
