@@ -1,0 +1,1 @@
+"""`litemx`, the operator command line (not shipped to Lambda)."""
