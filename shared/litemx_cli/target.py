@@ -73,10 +73,14 @@ def clear_local_state() -> None:
 def read_local_state() -> Target:
     path = local_state_path()
     if not path.exists():
-        raise TargetError("LiteMX is not running locally: start it with `litemx local up`, or pass --stack NAME")
+        raise TargetError(
+            "LiteMX is not running locally: start it with `litemx local up`, or pass --stack NAME"
+        )
     target = Target.from_json(path.read_text(encoding="utf-8"))
     if target.pid is not None and not _alive(target.pid):
-        raise TargetError(f"the local system (pid {target.pid}) is gone: start it again with `litemx local up`")
+        raise TargetError(
+            f"the local system (pid {target.pid}) is gone: start it again with `litemx local up`"
+        )
     return target
 
 
