@@ -1,0 +1,424 @@
+"""`litemx local up`: the whole LiteMX system on this machine.
+
+The local AWS (DynamoDB Local and moto server) holds the AWS side, with the same resources the stack
+creates. The real Lambda handlers run in this process: an HTTP server on 127.0.0.1 turns requests into
+API Gateway v2 events for the api handler; pollers feed real SQS batches from the send and feedback queues
+to the sender and feedback handlers (acting as the event source mappings: successes deleted, failures left
+to their visibility timeout); an SMTP listener stores each message in S3 and invokes the inbound handler
+with an SES receipt event, as SES's receipt rule (S3 action, then Lambda) would. State lives only as long
+as the process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email import policy as email_policy
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import boto3
+from litemx_cli.target import Target, clear_local_state, write_local_state
+
+from litemx.storage.tables import TableNames
+from litemx_local.aws import REGION, LocalAws
+
+ACCOUNT_ID = "123456789012"  # moto's account
+PREFIX = "litemx-local"
+RAW_MAIL_PREFIX = "inbound/"
+POLL_WAIT_SECONDS = 1
+
+
+@dataclass
+class LambdaContext:
+    function_name: str
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+@dataclass
+class Resources:
+    tables: TableNames
+    raw_bucket: str
+    outbound_bucket: str
+    send_queue: str
+    send_dlq: str
+    feedback_queue: str
+    feedback_dlq: str
+    feedback_topic: str
+    configuration_set: str
+
+
+def create_resources(aws: LocalAws) -> Resources:
+    """What the CDK stack creates, created on the local AWS."""
+    tables = TableNames.with_prefix(PREFIX)
+    aws.create_tables(tables)
+    s3, sqs, sns, ses = boto3.client("s3"), boto3.client("sqs"), boto3.client("sns"), boto3.client("ses")
+    raw_bucket, outbound_bucket = f"{PREFIX}-raw-mail", f"{PREFIX}-outbound"
+    for bucket in (raw_bucket, outbound_bucket):
+        s3.create_bucket(Bucket=bucket)
+    send_dlq, send_queue = _queue_with_dlq(sqs, f"{PREFIX}-send", visibility=180)
+    feedback_dlq, feedback_queue = _queue_with_dlq(sqs, f"{PREFIX}-feedback", visibility=60)
+    topic = sns.create_topic(Name=f"{PREFIX}-feedback")["TopicArn"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=feedback_queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(
+        TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"}
+    )
+    configuration_set = f"{PREFIX}-outbound"
+    ses.create_configuration_set(ConfigurationSet={"Name": configuration_set})
+    ses.create_receipt_rule_set(RuleSetName=f"{PREFIX}-inbound")
+    return Resources(
+        tables=tables,
+        raw_bucket=raw_bucket,
+        outbound_bucket=outbound_bucket,
+        send_queue=send_queue,
+        send_dlq=send_dlq,
+        feedback_queue=feedback_queue,
+        feedback_dlq=feedback_dlq,
+        feedback_topic=topic,
+        configuration_set=configuration_set,
+    )
+
+
+def _queue_with_dlq(sqs: Any, name: str, *, visibility: int) -> tuple[str, str]:
+    dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue = sqs.create_queue(
+        QueueName=name,
+        Attributes={
+            "VisibilityTimeout": str(visibility),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
+        },
+    )["QueueUrl"]
+    return dlq, queue
+
+
+def function_environment(resources: Resources) -> dict[str, str]:
+    """The environment the stack gives its functions (see infra/constructs), for the local resources."""
+    env = {f"TABLE_{name.upper()}": value for name, value in vars(resources.tables).items()}
+    env.update(
+        RAW_MAIL_BUCKET=resources.raw_bucket,
+        RAW_MAIL_PREFIX=RAW_MAIL_PREFIX,
+        OUTBOUND_BUCKET=resources.outbound_bucket,
+        SEND_QUEUE_URL=resources.send_queue,
+        OUTBOUND_PROVIDER="ses",
+        SES_CONFIGURATION_SET=resources.configuration_set,
+        SES_SENDING_ACCOUNT_ID=ACCOUNT_ID,
+        SES_SANDBOX_MODE=os.environ.get("SES_SANDBOX_MODE", "production"),
+        POWERTOOLS_SERVICE_NAME="litemx-local",
+        POWERTOOLS_METRICS_NAMESPACE="LiteMX",
+        POWERTOOLS_TRACE_DISABLED="true",
+        POWERTOOLS_LOG_LEVEL=os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+        POWERTOOLS_METRICS_DISABLED="true",
+    )
+    return env
+
+
+# ---- the API: HTTP on 127.0.0.1 -> API Gateway v2 events -> the api handler ----
+
+
+def api_event(method: str, raw_path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    parts = urlsplit(raw_path)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": parts.path,
+        "rawQueryString": parts.query,
+        "queryStringParameters": query or None,
+        "headers": {k.lower(): v for k, v in headers.items()},
+        "requestContext": {
+            "accountId": ACCOUNT_ID,
+            "apiId": "local",
+            "domainName": "127.0.0.1",
+            "http": {
+                "method": method,
+                "path": parts.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": headers.get("User-Agent", ""),
+            },
+            "requestId": uuid.uuid4().hex,
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": datetime.now(UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(time.time() * 1000),
+        },
+        "body": body.decode("utf-8", errors="replace") if body else None,
+        "isBase64Encoded": False,
+    }
+
+
+def _api_handler_class(invoke: Callable[[dict[str, Any]], dict[str, Any]]) -> type[BaseHTTPRequestHandler]:
+    class ApiHandler(BaseHTTPRequestHandler):
+        server_version = "LiteMX-local"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            result = invoke(api_event(self.command, self.path, dict(self.headers.items()), body))
+            payload = (result.get("body") or "").encode()
+            self.send_response(int(result.get("statusCode", HTTPStatus.INTERNAL_SERVER_ERROR)))
+            for name, value in (result.get("headers") or {}).items():
+                self.send_header(name, str(value))
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return None
+
+    return ApiHandler
+
+
+# ---- queues: pollers acting as the SQS event source mappings ----
+
+
+def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": {},
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": REGION,
+    }
+
+
+@dataclass
+class QueuePoller:
+    name: str
+    queue_url: str
+    handler: Callable[[dict[str, Any], Any], Any]
+    stop: threading.Event
+    processed: int = 0
+
+    def run(self) -> None:
+        sqs = boto3.client("sqs")
+        arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        while not self.stop.is_set():
+            self.poll_once(sqs, arn)
+
+    def poll_once(self, sqs: Any, arn: str) -> int:
+        messages = sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=POLL_WAIT_SECONDS,
+            AttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return 0
+        event = {"Records": [sqs_record(m, arn) for m in messages]}
+        response = self.handler(event, LambdaContext(self.name)) or {}
+        failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        self.processed += len(messages) - len(failed)
+        return len(messages)
+
+
+# ---- inbound: SMTP -> S3 (the receipt rule's S3 action) -> the inbound handler (its Lambda action) ----
+
+
+def receipt_event(message_id: str, raw: bytes, mail_from: str, recipients: list[str]) -> dict[str, Any]:
+    """The event SES gives a receipt-rule Lambda action: headers and verdicts, no body."""
+    parsed = message_from_bytes(raw, policy=email_policy.default)
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    headers = [{"name": name, "value": str(value)} for name, value in parsed.items()]
+
+    def addresses(name: str) -> list[str]:
+        value = parsed.get(name)
+        return [str(value)] if value else []
+
+    verdict = {"status": "PASS"}
+    return {
+        "Records": [
+            {
+                "eventSource": "aws:ses",
+                "eventVersion": "1.0",
+                "ses": {
+                    "mail": {
+                        "timestamp": now,
+                        "source": mail_from,
+                        "messageId": message_id,
+                        "destination": recipients,
+                        "headersTruncated": False,
+                        "headers": headers,
+                        "commonHeaders": {
+                            "returnPath": mail_from,
+                            "from": addresses("From"),
+                            "to": addresses("To"),
+                            "date": str(parsed.get("Date", "")),
+                            "messageId": str(parsed.get("Message-ID", "")),
+                            "subject": str(parsed.get("Subject", "")),
+                        },
+                    },
+                    "receipt": {
+                        "timestamp": now,
+                        "processingTimeMillis": 1,
+                        "recipients": recipients,
+                        "spamVerdict": verdict,
+                        "virusVerdict": verdict,
+                        "spfVerdict": verdict,
+                        "dkimVerdict": verdict,
+                        "dmarcVerdict": verdict,
+                        "action": {
+                            "type": "Lambda",
+                            "functionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{PREFIX}-inbound",
+                            "invocationType": "Event",
+                        },
+                    },
+                },
+            }
+        ]
+    }
+
+
+class InboundSmtp:
+    """aiosmtpd handler: what SES does with a message its receipt rule accepts."""
+
+    def __init__(self, bucket: str, deliver: Callable[[dict[str, Any]], Any]) -> None:
+        self.bucket = bucket
+        self.deliver = deliver
+        self.received = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        raw: bytes = envelope.original_content or envelope.content
+        message_id = uuid.uuid4().hex
+        boto3.client("s3").put_object(Bucket=self.bucket, Key=f"{RAW_MAIL_PREFIX}{message_id}", Body=raw)
+        self.deliver(receipt_event(message_id, raw, envelope.mail_from, list(envelope.rcpt_tos)))
+        self.received += 1
+        return f"250 Ok: queued as {message_id}"
+
+
+@dataclass
+class LocalSystem:
+    """Everything `litemx local up` runs; also used in-process by the demo and the tests."""
+
+    api_port: int = 8080
+    smtp_port: int = 2525
+    aws: LocalAws = field(default_factory=LocalAws)
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+    resources: Resources | None = None
+    target: Target | None = None
+    _http: ThreadingHTTPServer | None = None
+    _smtp: Any = None
+
+    def start(self) -> Target:
+        self.aws.start()
+        os.environ.update(self.aws.environment())
+        self.resources = create_resources(self.aws)
+        os.environ.update(function_environment(self.resources))
+        from functions import wiring
+        from functions.api import handler as api
+        from functions.feedback import handler as feedback
+        from functions.inbound import handler as inbound
+        from functions.sender import handler as sender
+
+        wiring.reset_for_tests()
+        self._http = ThreadingHTTPServer(
+            ("127.0.0.1", self.api_port), _api_handler_class(lambda e: api.handler(e, LambdaContext("api")))
+        )
+        self.api_port = self._http.server_address[1]
+        self._thread("api", self._http.serve_forever)
+        for name, url, fn in (
+            ("sender", self.resources.send_queue, sender.handler),
+            ("feedback", self.resources.feedback_queue, feedback.handler),
+        ):
+            poller = QueuePoller(name, url, fn, self.stop_event)
+            self._thread(f"poll-{name}", poller.run)
+        self._start_smtp(lambda event: inbound.handler(event, LambdaContext("inbound")))
+        self.target = Target(
+            name="local",
+            region=REGION,
+            api_url=f"http://127.0.0.1:{self.api_port}",
+            tables=self.resources.tables,
+            queues={
+                "send": self.resources.send_queue,
+                "send_dlq": self.resources.send_dlq,
+                "feedback": self.resources.feedback_queue,
+                "feedback_dlq": self.resources.feedback_dlq,
+            },
+            buckets={"raw_mail": self.resources.raw_bucket, "outbound": self.resources.outbound_bucket},
+            configuration_set=self.resources.configuration_set,
+            env=self.aws.environment(),
+            smtp=f"127.0.0.1:{self.smtp_port}",
+            pid=os.getpid(),
+        )
+        return self.target
+
+    def _start_smtp(self, deliver: Callable[[dict[str, Any]], Any]) -> None:
+        from aiosmtpd.controller import Controller
+
+        assert self.resources is not None
+        self._smtp = Controller(
+            InboundSmtp(self.resources.raw_bucket, deliver), hostname="127.0.0.1", port=self.smtp_port
+        )
+        self._smtp.start()
+
+    def _thread(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self._smtp is not None:
+            self._smtp.stop()
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+        for thread in self.threads:
+            thread.join(timeout=POLL_WAIT_SECONDS + 5)
+        self.aws.stop()
+
+
+def run(api_port: int, smtp_port: int) -> int:
+    """Start everything, print where it listens, run until Ctrl-C or SIGTERM, stop cleanly."""
+    system = LocalSystem(api_port=api_port, smtp_port=smtp_port)
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    try:
+        target = system.start()
+        state = write_local_state(target)
+        print("LiteMX is running on this machine (state lives as long as this process; Ctrl-C stops it)")
+        print(f"  API            {target.api_url}  (OpenAPI: {target.api_url}/v1/openapi.json)")
+        print(f"  SMTP inbound   {target.smtp}")
+        print(f"  DynamoDB Local {system.aws.dynamodb_endpoint}")
+        print(f"  moto (SES, SNS, SQS, S3) {system.aws.moto_endpoint}")
+        print(f"  CLI state      {state}  (other `litemx` commands use it)", flush=True)
+        stopping.wait()
+        print("stopping ...", flush=True)
+        return 0
+    finally:
+        clear_local_state()
+        system.stop()
