@@ -1,15 +1,102 @@
-"""Placeholder inbound handler: fails loudly until its issue replaces it."""
+"""Inbound (SES receipt rule: S3 action, then this Lambda): file each received message into its mailboxes.
+
+SES invokes asynchronously; an exception makes Lambda retry and then park the event in the DLQ, and the
+raw message stays in S3, so nothing is lost. Storing is idempotent on the SES message id, so retries and
+duplicate invocations are harmless.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.inbound.settings import InboundSettings, inbound_settings
+from functions.settings import table_names
+from litemx.clock import SystemClock
+from litemx.directory.store import DirectoryStore
+from litemx.inbound.events import SesReceiptEvent, receipts
+from litemx.inbound.logic import receive
+from litemx.inbound.models import DeliveryOutcome, Folder
+from litemx.inbound.store import DynamoInboundIndex, S3RawMail
+from litemx.storage.tables import bind_tables
 
 logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: InboundSettings
+    raw: S3RawMail
+    index: DynamoInboundIndex
+    directory: DirectoryStore
+    clock: SystemClock
+
+
+@cache
+def runtime() -> Runtime:
+    """Built on first use, not at import; cached for the life of the process."""
+    bind_tables(table_names())
+    settings = inbound_settings()
+    return Runtime(
+        settings=settings,
+        raw=S3RawMail(boto3.client("s3"), settings.raw_mail_bucket),
+        index=DynamoInboundIndex(),
+        directory=DirectoryStore(),
+        clock=SystemClock(),
+    )
+
+
+def _observe(outcome: DeliveryOutcome) -> None:
+    logger.info(
+        "mail received",
+        ses_message_id=outcome.ses_message_id,
+        folder=outcome.folder.value,
+        stored=list(outcome.stored),
+        duplicates=list(outcome.duplicates),
+        correspondents=len(outcome.correspondents),
+        flags=sorted(flag.value for flag in outcome.flags),
+    )
+    if outcome.unknown_recipients:
+        logger.warning(
+            "mail for unknown recipients not stored",
+            ses_message_id=outcome.ses_message_id,
+            recipients=list(outcome.unknown_recipients),
+        )
+    metrics.add_metric(name="InboundStored", unit=MetricUnit.Count, value=len(outcome.stored))
+    metrics.add_metric(
+        name="InboundUnknownRecipients", unit=MetricUnit.Count, value=len(outcome.unknown_recipients)
+    )
+    if outcome.duplicates:
+        metrics.add_metric(name="InboundDuplicates", unit=MetricUnit.Count, value=len(outcome.duplicates))
+    if outcome.folder is not Folder.INBOX:
+        metrics.add_metric(name=f"Inbound{outcome.folder.value.title()}", unit=MetricUnit.Count, value=1)
 
 
 @logger.inject_lambda_context
-def handler(event: dict[str, Any], context: Any) -> Any:
-    logger.error("inbound handler not implemented yet")
-    raise NotImplementedError("LiteMX inbound handler not implemented yet")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=SesReceiptEvent)
+def handler(event: SesReceiptEvent, context: LambdaContext) -> dict[str, Any]:
+    rt = runtime()
+    for receipt in receipts(event):
+        outcome = receive(
+            receipt,
+            raw=rt.raw,
+            location=rt.settings.location,
+            index=rt.index,
+            directory=rt.directory,
+            clock=rt.clock,
+            max_parse_bytes=rt.settings.max_parse_bytes,
+        )
+        _observe(outcome)
+    # Only read when SES invokes synchronously (RequestResponse): let the receipt rule go on.
+    return {"disposition": "CONTINUE"}

@@ -74,3 +74,30 @@ class FakeLambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 30_000
+
+
+def mime(name: str) -> bytes:
+    """A raw message of the MIME corpus."""
+    return (EVENTS / "mime" / f"{name}.eml").read_bytes()
+
+
+def receipt_event(
+    message_id: str,
+    recipients: list[str],
+    *,
+    source: str = "alice@sender.test",
+    timestamp: str = "2026-11-24T09:59:59.123Z",
+    dmarc_policy: str | None = None,
+    **verdicts: str,
+) -> dict[str, Any]:
+    """The SES receipt-rule Lambda event for one message; `verdicts` override spam=, virus=, spf=,
+    dkim=, dmarc= (PASS by default)."""
+    event: dict[str, Any] = load("ses/receipt-lambda-event.json")
+    ses = event["Records"][0]["ses"]
+    ses["mail"].update(messageId=message_id, destination=recipients, source=source, timestamp=timestamp)
+    ses["receipt"]["recipients"] = recipients
+    for name, status in verdicts.items():
+        ses["receipt"][f"{name}Verdict"] = {"status": status}
+    if dmarc_policy is not None:
+        ses["receipt"]["dmarcPolicy"] = dmarc_policy
+    return event

@@ -1,0 +1,76 @@
+"""The SES receipt-rule Lambda event, parsed tolerantly into `Receipt`s.
+
+Powertools' SesModel requires fields real mail may lack (a Message-ID, a To header) and ignores the DKIM
+verdict and the DMARC policy, so LiteMX declares the parts it uses; anything else SES sends is ignored.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from litemx.inbound.models import Receipt, Verdicts
+
+
+class _Tolerant(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class SesVerdict(_Tolerant):
+    status: str = "GRAY"
+
+
+class SesReceiptInfo(_Tolerant):
+    timestamp: datetime | None = None
+    recipients: list[str]
+    spamVerdict: SesVerdict = Field(default_factory=SesVerdict)
+    virusVerdict: SesVerdict = Field(default_factory=SesVerdict)
+    spfVerdict: SesVerdict = Field(default_factory=SesVerdict)
+    dkimVerdict: SesVerdict = Field(default_factory=SesVerdict)
+    dmarcVerdict: SesVerdict = Field(default_factory=SesVerdict)
+    dmarcPolicy: str | None = None
+
+
+class SesReceivedMail(_Tolerant):
+    timestamp: datetime
+    messageId: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    source: str = ""
+    destination: list[str] = Field(default_factory=list)
+
+
+class SesReceiptMessage(_Tolerant):
+    mail: SesReceivedMail
+    receipt: SesReceiptInfo
+
+
+class SesReceiptRecord(_Tolerant):
+    eventSource: str = "aws:ses"
+    ses: SesReceiptMessage
+
+
+class SesReceiptEvent(_Tolerant):
+    Records: list[SesReceiptRecord]
+
+
+def receipts(event: SesReceiptEvent) -> list[Receipt]:
+    found = []
+    for record in event.Records:
+        mail, receipt = record.ses.mail, record.ses.receipt
+        found.append(
+            Receipt(
+                ses_message_id=mail.messageId,
+                received_at=mail.timestamp,
+                recipients=tuple(receipt.recipients),
+                envelope_sender=mail.source,
+                verdicts=Verdicts(
+                    spam=receipt.spamVerdict.status,
+                    virus=receipt.virusVerdict.status,
+                    spf=receipt.spfVerdict.status,
+                    dkim=receipt.dkimVerdict.status,
+                    dmarc=receipt.dmarcVerdict.status,
+                    dmarc_policy=receipt.dmarcPolicy,
+                ),
+            )
+        )
+    return found

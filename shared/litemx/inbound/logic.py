@@ -1,0 +1,212 @@
+"""Receiving: route each envelope recipient to its mailbox, index the message there, learn correspondents.
+
+SES has already stored the raw message in S3 (the receipt rule's S3 action runs first); the receipt event
+carries verdicts and headers but no body. Routing is case-insensitive and ignores plus-addressing
+(`user+tag@` → `user@`). Unknown recipients are reported, never stored. Storing is idempotent on the SES
+message id: a redelivered event writes nothing twice and learns no correspondent twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from litemx.addresses import normalize_address
+from litemx.clock import Clock
+from litemx.directory.models import Mailbox
+from litemx.errors import NotFoundError
+from litemx.inbound import mime
+from litemx.inbound.models import (
+    LISTED_FOLDERS,
+    DeliveryOutcome,
+    Flag,
+    Folder,
+    InboundMessage,
+    InvalidCursorError,
+    MailboxMismatchError,
+    MessageDetail,
+    MessageNotFoundError,
+    Page,
+    ParsedHeaders,
+    Receipt,
+    public_id,
+)
+
+DEFAULT_MAX_PARSE_BYTES = 10 * 1024 * 1024
+RAW_URL_LIFETIME = timedelta(minutes=5)
+MAX_PAGE = 100
+
+
+class RawMail(Protocol):
+    """The raw-mail bucket (the only reader of S3 objects)."""
+
+    def size(self, key: str) -> int: ...
+    def read(self, key: str, *, max_bytes: int | None = None) -> bytes:
+        """The object, or only its first `max_bytes` (a ranged GET)."""
+        ...
+
+    def presign(self, key: str, *, expires_in: timedelta) -> str: ...
+
+
+class MailboxDirectory(Protocol):
+    def get_mailbox(self, address: str) -> Mailbox: ...
+    def record_correspondent(self, mailbox: str, address: str, *, now: datetime) -> None: ...
+
+
+class InboundIndex(Protocol):
+    def add(self, message: InboundMessage) -> bool:
+        """Store an index entry (and its Message-ID marker); False when it was already stored."""
+        ...
+
+    def get(self, mailbox: str, message_id: str) -> InboundMessage | None: ...
+    def list(self, mailbox: str, folder: Folder, *, limit: int, cursor: str | None) -> Page: ...
+
+
+@dataclass(frozen=True)
+class RawLocation:
+    bucket: str
+    prefix: str  # the receipt rule's S3 object key prefix
+
+    def key(self, ses_message_id: str) -> str:
+        return f"{self.prefix}{ses_message_id}"
+
+
+def route(address: str) -> str | None:
+    """The mailbox address an envelope recipient names: canonical, without its +tag."""
+    canonical = normalize_address(address)
+    if canonical is None:
+        return None
+    local, _, domain = canonical.rpartition("@")
+    return f"{local.partition('+')[0] or local}@{domain}"
+
+
+def receive(
+    receipt: Receipt,
+    *,
+    raw: RawMail,
+    location: RawLocation,
+    index: InboundIndex,
+    directory: MailboxDirectory,
+    clock: Clock,
+    max_parse_bytes: int = DEFAULT_MAX_PARSE_BYTES,
+) -> DeliveryOutcome:
+    key = location.key(receipt.ses_message_id)
+    size = raw.size(key)
+    headers = _read_headers(raw, key, size, receipt.envelope_sender, max_parse_bytes)
+    folder = receipt.verdicts.folder()
+    flags = set(headers.flags)
+    if receipt.verdicts.dmarc == "FAIL":
+        flags.add(Flag.SPOOF_SUSPECT)
+    outcome = DeliveryOutcome(ses_message_id=receipt.ses_message_id, folder=folder, flags=frozenset(flags))
+    mailboxes, unknown = _resolve(receipt.recipients, directory)
+    stored, duplicates, learned = [], [], []
+    for mailbox in mailboxes:
+        entry = InboundMessage(
+            mailbox=mailbox,
+            message_id=public_id(receipt.received_at, receipt.ses_message_id),
+            ses_message_id=receipt.ses_message_id,
+            folder=folder,
+            received_at=receipt.received_at,
+            headers=headers,
+            size=size,
+            bucket=location.bucket,
+            raw_key=key,
+            verdicts=receipt.verdicts,
+            flags=frozenset(flags),
+        )
+        if not index.add(entry):
+            duplicates.append(mailbox)
+            continue
+        stored.append(mailbox)
+        correspondent = _correspondent(entry, mailbox)
+        if correspondent is not None:
+            directory.record_correspondent(mailbox, correspondent, now=clock.now())
+            learned.append((mailbox, correspondent))
+    return replace(
+        outcome,
+        stored=tuple(stored),
+        duplicates=tuple(duplicates),
+        unknown_recipients=tuple(unknown),
+        correspondents=tuple(learned),
+    )
+
+
+def _read_headers(
+    raw: RawMail, key: str, size: int, envelope_sender: str, max_parse_bytes: int
+) -> ParsedHeaders:
+    if size <= max_parse_bytes:
+        return mime.read_headers(raw.read(key), whole=True, envelope_sender=envelope_sender)
+    head = raw.read(key, max_bytes=mime.HEADER_READ_BYTES)
+    return mime.read_headers(head, whole=False, envelope_sender=envelope_sender)
+
+
+def _resolve(recipients: Sequence[str], directory: MailboxDirectory) -> tuple[list[str], list[str]]:
+    mailboxes: list[str] = []
+    unknown: list[str] = []
+    for recipient in recipients:
+        address = route(recipient)
+        try:
+            mailbox = directory.get_mailbox(address).address if address else None
+        except NotFoundError:
+            mailbox = None
+        if mailbox is None:
+            unknown.append(recipient)
+        elif mailbox not in mailboxes:
+            mailboxes.append(mailbox)
+    return mailboxes, unknown
+
+
+def _correspondent(entry: InboundMessage, mailbox: str) -> str | None:
+    """Who becomes a correspondent: the From address of a clean, human message."""
+    headers = entry.headers
+    if entry.folder is not Folder.INBOX or Flag.SPOOF_SUSPECT in entry.flags:
+        return None
+    if headers.auto_generated or headers.bounce or not headers.from_address:
+        return None
+    if headers.from_address == mailbox:
+        return None
+    return headers.from_address
+
+
+# ---- the read API ----
+
+
+def check_owner(token_mailbox: str, address: str) -> str:
+    """The mailbox a `read` token may read: only its own."""
+    requested = normalize_address(address) or address.strip().lower()
+    if requested != token_mailbox:
+        raise MailboxMismatchError(f"This token may read only {token_mailbox}, not {requested}.")
+    return requested
+
+
+def list_messages(
+    index: InboundIndex, mailbox: str, *, folder: Folder, limit: int, cursor: str | None
+) -> Page:
+    if folder not in LISTED_FOLDERS:
+        raise InvalidCursorError(f"folder {folder.value} is not listed")
+    return index.list(mailbox, folder, limit=max(1, min(limit, MAX_PAGE)), cursor=cursor)
+
+
+def message_detail(
+    index: InboundIndex,
+    raw: RawMail,
+    mailbox: str,
+    message_id: str,
+    *,
+    now: datetime,
+    max_parse_bytes: int = DEFAULT_MAX_PARSE_BYTES,
+    url_lifetime: timedelta = RAW_URL_LIFETIME,
+) -> MessageDetail:
+    entry = index.get(mailbox, message_id)
+    if entry is None or entry.folder not in LISTED_FOLDERS:
+        raise MessageNotFoundError(f"{mailbox} has no message {message_id}")
+    url = raw.presign(entry.raw_key, expires_in=url_lifetime)
+    detail = MessageDetail(message=entry, raw_url=url, raw_url_expires_at=now + url_lifetime)
+    if entry.size > max_parse_bytes:
+        head = raw.read(entry.raw_key, max_bytes=mime.HEADER_READ_BYTES)
+        return replace(detail, headers=mime.header_list(head), parts_omitted=True)
+    body = raw.read(entry.raw_key)
+    text, html, attachments = mime.read_parts(body)
+    return replace(detail, headers=mime.header_list(body), text=text, html=html, attachments=attachments)

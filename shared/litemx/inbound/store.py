@@ -1,0 +1,175 @@
+"""Inbound storage: the per-mailbox index in DynamoDB and the raw-mail bucket in S3 (pynamodb and boto3
+stay in here)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import timedelta
+from typing import Any
+
+from pynamodb.exceptions import PutError
+
+from litemx.inbound.models import (
+    Flag,
+    Folder,
+    InboundMessage,
+    InvalidCursorError,
+    Page,
+    ParsedHeaders,
+    Verdicts,
+    id_time,
+)
+from litemx.storage.tables import InboundMessageIdRecord, InboundMessageRecord
+
+RFC_ID_PREFIX = "rfcid#"
+
+
+def listed_sk(folder: Folder, message_id: str) -> str:
+    return f"{folder.value}#{message_id}"
+
+
+def rfc_id_sk(rfc_message_id: str) -> str:
+    return f"{RFC_ID_PREFIX}{rfc_message_id}"
+
+
+def _record(message: InboundMessage) -> InboundMessageRecord:
+    headers = message.headers
+    return InboundMessageRecord(
+        message.mailbox,
+        listed_sk(message.folder, message.message_id),
+        ses_message_id=message.ses_message_id,
+        folder=message.folder.value,
+        received_at=message.received_at,
+        from_address=headers.from_address,
+        from_header=headers.from_header,
+        to=list(headers.to),
+        cc=list(headers.cc),
+        subject=headers.subject,
+        rfc_message_id=headers.message_id,
+        in_reply_to=headers.in_reply_to,
+        references=list(headers.references),
+        size=message.size,
+        bucket=message.bucket,
+        raw_key=message.raw_key,
+        verdicts=json.dumps(message.verdicts.as_dict(), sort_keys=True),
+        flags={flag.value for flag in message.flags} or None,
+    )
+
+
+def _message(record: InboundMessageRecord) -> InboundMessage:
+    verdicts = json.loads(record.verdicts)
+    flags = frozenset(Flag(f) for f in (record.flags or ()) if f in Flag.__members__.values())
+    return InboundMessage(
+        mailbox=record.mailbox,
+        message_id=record.sk.partition("#")[2],
+        ses_message_id=record.ses_message_id,
+        folder=Folder(record.folder),
+        received_at=record.received_at,
+        headers=ParsedHeaders(
+            from_address=record.from_address,
+            from_header=record.from_header,
+            to=_strings(record.to),
+            cc=_strings(record.cc),
+            subject=record.subject,
+            message_id=record.rfc_message_id,
+            in_reply_to=record.in_reply_to,
+            references=_strings(record.references),
+            flags=flags,
+        ),
+        size=int(record.size),
+        bucket=record.bucket,
+        raw_key=record.raw_key,
+        verdicts=Verdicts(**verdicts),
+        flags=flags,
+    )
+
+
+def _strings(values: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in (values or ()))
+
+
+class DynamoInboundIndex:
+    def add(self, message: InboundMessage) -> bool:
+        rfc_id = message.headers.message_id
+        if rfc_id and message.folder is not Folder.QUARANTINE:
+            # Written first and unconditionally (idempotent): a crash before the entry just redoes it.
+            InboundMessageIdRecord(
+                message.mailbox,
+                rfc_id_sk(rfc_id),
+                listed_sk=listed_sk(message.folder, message.message_id),
+                received_at=message.received_at,
+            ).save()
+        try:
+            _record(message).save(condition=InboundMessageRecord.sk.does_not_exist())
+        except PutError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def get(self, mailbox: str, message_id: str) -> InboundMessage | None:
+        keys = [(mailbox, listed_sk(folder, message_id)) for folder in Folder]
+        found = list(InboundMessageRecord.batch_get(keys, consistent_read=True))
+        return _message(found[0]) if found else None
+
+    def list(self, mailbox: str, folder: Folder, *, limit: int, cursor: str | None) -> Page:
+        prefix = f"{folder.value}#"
+        start = _decode_cursor(cursor, mailbox, prefix) if cursor else None
+        results = InboundMessageRecord.query(
+            mailbox,
+            InboundMessageRecord.sk.startswith(prefix),
+            scan_index_forward=False,
+            limit=limit,
+            last_evaluated_key=start,
+            consistent_read=True,
+        )
+        messages = tuple(_message(record) for record in results)
+        last: dict[str, Any] | None = results.last_evaluated_key
+        return Page(messages=messages, cursor=_encode_cursor(last["sk"]["S"]) if last else None)
+
+
+def _encode_cursor(sk: str) -> str:
+    return base64.urlsafe_b64encode(sk.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def _decode_cursor(cursor: str, mailbox: str, prefix: str) -> dict[str, Any]:
+    try:
+        sk = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidCursorError("the cursor is not one this API returned") from None
+    if not sk.startswith(prefix):
+        raise InvalidCursorError("the cursor belongs to another folder")
+    return {"mailbox": {"S": mailbox}, "sk": {"S": sk}}
+
+
+class S3RawMail:
+    """The raw-mail bucket; boto3's S3 client is passed in from the handler's edge."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._client = client
+        self.bucket = bucket
+
+    def size(self, key: str) -> int:
+        return int(self._client.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+
+    def read(self, key: str, *, max_bytes: int | None = None) -> bytes:
+        extra = {"Range": f"bytes=0-{max_bytes - 1}"} if max_bytes is not None else {}
+        body = self._client.get_object(Bucket=self.bucket, Key=key, **extra)["Body"]
+        try:
+            data: bytes = body.read()
+        finally:
+            body.close()
+        return data
+
+    def presign(self, key: str, *, expires_in: timedelta) -> str:
+        url: str = self._client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": key},
+            ExpiresIn=int(expires_in.total_seconds()),
+        )
+        return url
+
+
+__all__ = ["DynamoInboundIndex", "S3RawMail", "id_time", "listed_sk", "rfc_id_sk"]

@@ -1,0 +1,322 @@
+"""Inbound: routing, verdicts, correspondents, idempotency, and the MIME corpus read tolerantly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+
+from litemx.clock import FixedClock
+from litemx.directory.models import Mailbox
+from litemx.inbound import mime
+from litemx.inbound.events import SesReceiptEvent, receipts
+from litemx.inbound.logic import (
+    RawLocation,
+    check_owner,
+    message_detail,
+    receive,
+    route,
+)
+from litemx.inbound.models import (
+    Flag,
+    Folder,
+    InboundMessage,
+    MailboxMismatchError,
+    MessageNotFoundError,
+    Page,
+    Receipt,
+)
+from tests.events import mime as corpus
+from tests.events import receipt_event
+from tests.fakes import ACCOUNT_ID, T0, FakeDirectory
+
+BOX = "box0@example.com"
+LOCATION = RawLocation(bucket="raw-mail", prefix="inbound/")
+
+
+@dataclass
+class FakeRawMail:
+    objects: dict[str, bytes] = field(default_factory=dict)
+    reads: list[tuple[str, int | None]] = field(default_factory=list)
+
+    def size(self, key: str) -> int:
+        return len(self.objects[key])
+
+    def read(self, key: str, *, max_bytes: int | None = None) -> bytes:
+        self.reads.append((key, max_bytes))
+        data = self.objects[key]
+        return data if max_bytes is None else data[:max_bytes]
+
+    def presign(self, key: str, *, expires_in: timedelta) -> str:
+        return f"https://raw-mail.example/{key}?expires={int(expires_in.total_seconds())}"
+
+
+@dataclass
+class FakeIndex:
+    entries: dict[tuple[str, str], InboundMessage] = field(default_factory=dict)
+
+    def add(self, message: InboundMessage) -> bool:
+        key = (message.mailbox, message.message_id)
+        if key in self.entries:
+            return False
+        self.entries[key] = message
+        return True
+
+    def get(self, mailbox: str, message_id: str) -> InboundMessage | None:
+        return self.entries.get((mailbox, message_id))
+
+    def list(self, mailbox: str, folder: Folder, *, limit: int, cursor: str | None) -> Page:
+        found = sorted(
+            (m for (box, _), m in self.entries.items() if box == mailbox and m.folder is folder),
+            key=lambda m: m.message_id,
+            reverse=True,
+        )
+        return Page(messages=tuple(found[:limit]), cursor=None)
+
+
+class Inbox:
+    def __init__(self, *boxes: str) -> None:
+        self.raw = FakeRawMail()
+        self.index = FakeIndex()
+        self.directory = FakeDirectory()
+        for box in boxes or (BOX,):
+            self.directory.mailboxes[box] = Mailbox(address=box, account_id=ACCOUNT_ID, domain="example.com")
+
+    def deliver(
+        self, raw: bytes, recipients: list[str], *, ses_id: str = "ses0001", max_parse=10_000_000, **kw
+    ):
+        self.raw.objects[LOCATION.key(ses_id)] = raw
+        (receipt,) = receipts(SesReceiptEvent.model_validate(receipt_event(ses_id, recipients, **kw)))
+        return receive(
+            receipt,
+            raw=self.raw,
+            location=LOCATION,
+            index=self.index,
+            directory=self.directory,
+            clock=FixedClock(T0),
+            max_parse_bytes=max_parse,
+        )
+
+    def only(self) -> InboundMessage:
+        (entry,) = self.index.entries.values()
+        return entry
+
+
+# ---- routing ----
+
+
+@pytest.mark.parametrize(
+    ("recipient", "mailbox"),
+    [
+        ("box0@example.com", BOX),
+        ("Box0@EXAMPLE.com", BOX),
+        ("box0+news@example.com", BOX),
+        ("BOX0+Some.Tag@Example.COM", BOX),
+        ("not an address", None),
+    ],
+)
+def test_recipients_route_case_insensitively_without_their_plus_tag(recipient, mailbox):
+    assert route(recipient) == mailbox
+
+
+def test_a_message_is_indexed_once_per_mailbox_and_unknown_recipients_are_reported():
+    # Given two mailboxes
+    inbox = Inbox(BOX, "box1@example.com")
+    # When a message names both (one twice, with a tag) and a stranger
+    outcome = inbox.deliver(
+        corpus("multipart-alternative"),
+        ["box0+news@example.com", "BOX0@example.com", "box1@example.com", "nobody@example.com"],
+    )
+    # Then each mailbox gets one entry, and the stranger is reported, not stored
+    assert outcome.stored == (BOX, "box1@example.com")
+    assert outcome.unknown_recipients == ("nobody@example.com",)
+    assert {box for box, _ in inbox.index.entries} == {BOX, "box1@example.com"}
+
+
+def test_the_index_entry_carries_the_headers_size_key_and_verdicts():
+    inbox = Inbox()
+    raw = corpus("multipart-alternative")
+    inbox.deliver(raw, [BOX])
+    entry = inbox.only()
+    assert entry.folder is Folder.INBOX
+    assert entry.headers.from_address == "alice@sender.test"
+    assert entry.headers.to == ("box0+news@example.com",)
+    assert entry.headers.cc == ("carol@elsewhere.test",)
+    assert entry.headers.subject == "Lunch on Thursday?"
+    assert entry.headers.message_id == "lunch-1@sender.test"
+    assert entry.size == len(raw)
+    assert entry.raw_key == "inbound/ses0001"
+    assert entry.verdicts.as_dict() == {
+        "spam": "PASS",
+        "virus": "PASS",
+        "spf": "PASS",
+        "dkim": "PASS",
+        "dmarc": "PASS",
+    }
+    assert entry.message_id == "20261124T095959123000Z.ses0001"
+
+
+def test_a_redelivered_event_stores_nothing_twice():
+    inbox = Inbox()
+    first = inbox.deliver(corpus("multipart-alternative"), [BOX])
+    second = inbox.deliver(corpus("multipart-alternative"), [BOX])
+    assert first.stored == (BOX,)
+    assert second.stored == ()
+    assert second.duplicates == (BOX,)
+    assert inbox.directory.correspondents == {(BOX, "alice@sender.test"): 1}
+
+
+# ---- verdicts and correspondents ----
+
+
+@pytest.mark.parametrize(
+    ("verdicts", "folder", "learned"),
+    [
+        ({}, Folder.INBOX, True),
+        ({"virus": "FAIL"}, Folder.QUARANTINE, False),
+        ({"spam": "FAIL"}, Folder.SPAM, False),
+        ({"dmarc": "FAIL", "dmarc_policy": "reject"}, Folder.SPAM, False),
+        ({"dmarc": "FAIL", "dmarc_policy": "none"}, Folder.INBOX, False),  # spoof suspect: not learned
+        ({"spf": "FAIL", "dkim": "GRAY"}, Folder.INBOX, True),  # recorded, not judged
+    ],
+)
+def test_verdicts_choose_the_folder_and_whether_the_sender_becomes_a_correspondent(verdicts, folder, learned):
+    inbox = Inbox()
+    outcome = inbox.deliver(corpus("multipart-alternative"), [BOX], **verdicts)
+    assert outcome.folder is folder
+    assert inbox.only().folder is folder
+    assert ((BOX, "alice@sender.test") in inbox.directory.correspondents) is learned
+
+
+@pytest.mark.parametrize(
+    ("name", "source", "flag"),
+    [
+        ("auto-reply", "vacation@sender.test", Flag.AUTO_GENERATED),
+        ("bounce", "", Flag.BOUNCE),
+        ("multipart-alternative", "", Flag.AUTO_GENERATED),  # null envelope sender
+        ("multipart-alternative", "MAILER-DAEMON@sender.test", Flag.AUTO_GENERATED),
+    ],
+)
+def test_auto_generated_mail_and_bounces_make_no_correspondent(name, source, flag):
+    inbox = Inbox()
+    outcome = inbox.deliver(corpus(name), [BOX], source=source)
+    assert outcome.stored == (BOX,)
+    assert flag in outcome.flags
+    assert inbox.directory.correspondents == {}
+
+
+# ---- the MIME corpus ----
+
+
+def test_multipart_alternative_gives_text_and_html():
+    text, html, attachments = mime.read_parts(corpus("multipart-alternative"))
+    assert text == ("Shall we have lunch on Thursday?",)
+    assert "<b>lunch</b>" in html[0]
+    assert attachments == ()
+
+
+def test_attachments_are_listed_with_name_type_and_size():
+    inbox = Inbox()
+    outcome = inbox.deliver(corpus("attachment"), [BOX])
+    assert Flag.HAS_ATTACHMENTS in outcome.flags
+    _, _, attachments = mime.read_parts(corpus("attachment"))
+    assert [(a.filename, a.content_type, a.size) for a in attachments] == [
+        ("invoice.pdf", "application/pdf", 9 + 256 * 8)
+    ]
+
+
+def test_non_utf8_charsets_and_encoded_words_are_decoded():
+    latin = mime.read_headers(corpus("latin1"), whole=True, envelope_sender="andre@sender.test")
+    assert latin.subject == "Résumé et café"
+    assert latin.from_header == "André Müller <andre@sender.test>"
+    assert mime.read_parts(corpus("latin1"))[0] == ("Voilà mon résumé, merci pour le café.\r\n",)
+    japanese = mime.read_headers(corpus("encoded-words"), whole=True, envelope_sender="taro@sender.test")
+    assert japanese.subject == "会議の議事録 (réunion)"
+    assert japanese.from_address == "taro@sender.test"
+    assert mime.read_parts(corpus("encoded-words"))[0] == ("会議の議事録です。",)
+
+
+def test_an_unknown_charset_is_read_with_replacement_characters():
+    (text,), _, _ = mime.read_parts(corpus("unknown-charset"))
+    assert text.startswith("Bytes ")
+    assert "\ufffd" in text
+
+
+def test_broken_headers_are_stored_flagged_with_what_could_be_parsed():
+    inbox = Inbox()
+    outcome = inbox.deliver(corpus("broken-headers"), [BOX])
+    entry = inbox.only()
+    assert outcome.stored == (BOX,)
+    assert Flag.MALFORMED in entry.flags
+    assert entry.headers.message_id == "broken-1@sender.test"
+    assert entry.headers.to == ("box0@example.com",)
+    assert mime.read_parts(corpus("broken-headers"))[0][0].startswith("Part one")
+
+
+def test_a_missing_message_id_is_flagged():
+    inbox = Inbox()
+    outcome = inbox.deliver(corpus("no-message-id"), [BOX])
+    assert Flag.MISSING_MESSAGE_ID in outcome.flags
+    assert inbox.only().headers.message_id == ""
+
+
+def test_in_reply_to_and_references_are_kept_without_angle_brackets():
+    headers = mime.read_headers(corpus("reply"), whole=True, envelope_sender="alice@sender.test")
+    assert headers.in_reply_to == "0100018f-order-1@email.amazonses.com"
+    assert headers.references == ("thread-0@sender.test", "0100018f-order-1@email.amazonses.com")
+
+
+def test_a_message_over_the_parse_limit_is_indexed_from_a_ranged_read_of_its_headers():
+    # Given a message larger than the function may parse whole
+    inbox = Inbox()
+    big = corpus("attachment") + b"x" * 2_000_000
+    # When it arrives
+    outcome = inbox.deliver(big, [BOX], max_parse=1_000_000)
+    # Then only its header block was read, and it is indexed with the full size, flagged headers-only
+    assert inbox.raw.reads == [("inbound/ses0001", mime.HEADER_READ_BYTES)]
+    entry = inbox.only()
+    assert entry.size == len(big)
+    assert entry.headers.subject == "The invoice"
+    assert Flag.HEADERS_ONLY in outcome.flags
+
+
+def test_a_header_block_that_never_ends_is_flagged_truncated():
+    headers = mime.read_headers(b"Subject: " + b"a" * 300_000, whole=False)
+    assert Flag.HEADERS_TRUNCATED in headers.flags
+
+
+# ---- reading ----
+
+
+def test_a_token_reads_only_its_own_mailbox():
+    assert check_owner(BOX, "Box0@Example.com") == BOX
+    with pytest.raises(MailboxMismatchError):
+        check_owner(BOX, "box1@example.com")
+
+
+def test_message_detail_has_parts_attachments_and_a_short_lived_raw_url():
+    inbox = Inbox()
+    inbox.deliver(corpus("attachment"), [BOX])
+    entry = inbox.only()
+    detail = message_detail(inbox.index, inbox.raw, BOX, entry.message_id, now=T0)
+    assert detail.text == ("Invoice attached.",)
+    assert [a.filename for a in detail.attachments] == ["invoice.pdf"]
+    assert detail.raw_url == "https://raw-mail.example/inbound/ses0001?expires=300"
+    assert detail.raw_url_expires_at == T0 + timedelta(minutes=5)
+    assert ("Subject", "The invoice") in detail.headers
+
+
+def test_a_quarantined_message_is_never_served():
+    inbox = Inbox()
+    inbox.deliver(corpus("attachment"), [BOX], virus="FAIL")
+    with pytest.raises(MessageNotFoundError):
+        message_detail(inbox.index, inbox.raw, BOX, inbox.only().message_id, now=T0)
+
+
+def test_receipt_events_tolerate_missing_headers_and_keep_dkim_and_dmarc_policy():
+    event = receipt_event("abc123", [BOX], dkim="FAIL", dmarc="FAIL", dmarc_policy="reject")
+    del event["Records"][0]["ses"]["mail"]["commonHeaders"]
+    (receipt,) = receipts(SesReceiptEvent.model_validate(event))
+    assert isinstance(receipt, Receipt)
+    assert (receipt.verdicts.dkim, receipt.verdicts.dmarc_policy) == ("FAIL", "reject")
