@@ -1,0 +1,164 @@
+"""The read API on the local AWS: mail received through the real inbound handler, read back through the
+real api handler (API Gateway HTTP API v2 events) with `read` tokens."""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from litemx.directory import admin
+from litemx.directory.models import Scope
+from litemx.storage.tables import TableNames
+from litemx_local.world import World, build_world
+from tests.apigw import HttpAnswer, call, http_event
+from tests.events import mime
+from tests.events.mailroom import Mailroom, mailroom
+
+pytestmark = pytest.mark.integration
+BOX, OTHER = "box0@example.com", "box1@example.com"
+
+
+class Reader:
+    def __init__(self, world: World, room: Mailroom) -> None:
+        self.world, self.room = world, room
+        self.tokens = {
+            box.address: admin.issue_token(
+                world.directory,
+                world.audit,
+                world.clock,
+                mailbox=box,
+                scopes=frozenset({Scope.READ}),
+                actor="operator",
+            ).secret
+            for box in world.mailboxes
+        }
+
+    def get(self, path: str, *, token: str | None = None, **query: str) -> HttpAnswer:
+        from functions.api import handler
+
+        return call(handler.handler, http_event("GET", path, token=token, query=query or None))
+
+    def messages(self, box: str = BOX, **query: str) -> HttpAnswer:
+        return self.get(f"/v1/mailboxes/{box}/messages", token=self.tokens[box], **query)
+
+    def message(self, message_id: str, box: str = BOX) -> HttpAnswer:
+        return self.get(f"/v1/mailboxes/{box}/messages/{message_id}", token=self.tokens[box])
+
+
+@pytest.fixture
+def reader(tables: TableNames, monkeypatch) -> Iterator[Reader]:
+    extra = {"POWERTOOLS_SERVICE_NAME": "litemx-api"}
+    with mailroom(tables, monkeypatch, **extra) as room:
+        from functions.api import handler, mailbox_routes
+
+        if mailbox_routes.router.api_resolver is not handler.app:
+            handler.app.include_router(mailbox_routes.router)  # what the api handler does in production
+        mailbox_routes.runtime.cache_clear()
+        yield Reader(build_world(tables, mailboxes=2), room)
+        mailbox_routes.runtime.cache_clear()
+
+
+def ids(answer: HttpAnswer) -> list[str]:
+    return [m["subject"] for m in answer.body["messages"]]
+
+
+def test_messages_are_listed_newest_first_with_cursor_pagination(reader):
+    # Given five messages received a minute apart
+    for minute in range(5):
+        raw = mime("no-message-id").replace(b"No Message-ID here", f"Message {minute}".encode())
+        reader.room.receive(raw, [BOX], timestamp=f"2026-11-24T10:0{minute}:00.000Z")
+    # When they are listed two at a time
+    pages, cursor = [], None
+    while True:
+        answer = reader.messages(limit="2", **({"cursor": cursor} if cursor else {}))
+        assert answer.status == 200, answer.body
+        pages.append(ids(answer))
+        cursor = answer.body["next_cursor"]
+        if cursor is None:
+            break
+    # Then every message appears once, newest first
+    listed = [subject for page in pages for subject in page]
+    assert listed == [f"Message {m}" for m in (4, 3, 2, 1, 0)]
+    assert all(len(page) <= 2 for page in pages)
+
+
+def test_the_spam_folder_is_separate_and_viruses_are_never_listed(reader):
+    reader.room.receive(mime("multipart-alternative"), [BOX])
+    reader.room.receive(mime("latin1"), [BOX], spam="FAIL")
+    reader.room.receive(mime("attachment"), [BOX], virus="FAIL")
+    assert ids(reader.messages()) == ["Lunch on Thursday?"]
+    assert ids(reader.messages(folder="spam")) == ["Résumé et café"]
+    assert reader.messages(folder="quarantine").status == 400
+
+
+def test_a_summary_has_the_index_fields(reader):
+    reader.room.receive(mime("multipart-alternative"), ["box0+news@example.com"], spf="FAIL")
+    (summary,) = reader.messages().body["messages"]
+    assert summary["from"] == "Alice Example <Alice@Sender.test>"
+    assert summary["from_address"] == "alice@sender.test"
+    assert summary["to"] == ["box0+news@example.com"]
+    assert summary["cc"] == ["carol@elsewhere.test"]
+    assert summary["message_id"] == "lunch-1@sender.test"
+    assert summary["verdicts"]["spf"] == "FAIL"
+    assert summary["folder"] == "inbox"
+
+
+def test_a_message_in_full_with_parts_attachments_and_a_working_raw_url(reader):
+    # Given a received message with an attachment
+    raw = mime("attachment")
+    reader.room.receive(raw, [BOX])
+    (summary,) = reader.messages().body["messages"]
+    # When it is read
+    answer = reader.message(summary["id"])
+    # Then its parts, attachments and headers are there
+    assert answer.status == 200, answer.body
+    detail: dict[str, Any] = answer.body
+    assert detail["text"] == ["Invoice attached."]
+    assert detail["attachments"] == [
+        {"filename": "invoice.pdf", "content_type": "application/pdf", "size": 2057}
+    ]
+    assert {"name": "Subject", "value": "The invoice"} in detail["headers"]
+    assert detail["parts_omitted"] is False
+    # And the presigned URL serves the raw message byte for byte
+    with urllib.request.urlopen(detail["raw_url"], timeout=10) as response:  # noqa: S310 - moto on loopback
+        assert response.read() == raw
+
+
+def test_html_and_text_alternatives_are_both_served(reader):
+    reader.room.receive(mime("multipart-alternative"), [BOX])
+    (summary,) = reader.messages().body["messages"]
+    detail = reader.message(summary["id"]).body
+    assert detail["text"] == ["Shall we have lunch on Thursday?"]
+    assert "<b>lunch</b>" in detail["html"][0]
+
+
+@pytest.mark.parametrize(
+    ("token_of", "status", "code"),
+    [
+        (OTHER, 403, "token_mailbox_mismatch"),
+        ("send-token", 403, "scope_denied"),
+        ("none", 401, "token_invalid"),
+    ],
+)
+def test_only_a_read_token_of_that_mailbox_may_read_it(reader, token_of, status, code):
+    token = {"send-token": reader.world.secrets[BOX], "none": None}.get(token_of, reader.tokens.get(token_of))
+    answer = reader.get(f"/v1/mailboxes/{BOX}/messages", token=token)
+    assert (answer.status, answer.body["error"]["code"]) == (status, code)
+
+
+def test_unknown_quarantined_and_other_mailboxes_messages_are_not_found(reader):
+    reader.room.receive(mime("attachment"), [BOX], virus="FAIL")
+    reader.room.receive(mime("reply"), [OTHER])
+    (other,) = reader.messages(OTHER).body["messages"]
+    assert reader.message("20261124T000000000000Z.nosuchid").status == 404
+    assert reader.message(other["id"]).status == 404  # box0 asking for box1's message id
+    quarantined = reader.messages().body["messages"]
+    assert quarantined == []
+
+
+def test_a_forged_cursor_is_refused(reader):
+    answer = reader.messages(cursor="bm90LWEtY3Vyc29y")
+    assert (answer.status, answer.body["error"]["code"]) == (400, "invalid_cursor")
