@@ -1,0 +1,435 @@
+"""`make demo`: a narrated tour of the whole system, through its real HTTP and SMTP ports.
+
+Each step says what should happen, does it, and prints what did. The tour exits 0 only if every step
+behaved as narrated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import smtplib
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from typing import Any
+
+import boto3
+
+from litemx.audit.store import AuditStore
+from litemx.clock import SystemClock
+from litemx.directory import admin
+from litemx.directory.models import EntityKind, Scope, Verification
+from litemx.directory.store import DirectoryStore
+from litemx.plans import Plan
+from litemx_local.aws import REGION, free_port
+from litemx_local.system import ACCOUNT_ID, LocalSystem
+
+OPERATOR = "operator:demo"
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+class Http:
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def call(self, method: str, path: str, token: str, body: Any = None) -> Reply:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(  # noqa: S310 - the local API on 127.0.0.1
+            self.base + path,
+            method=method,
+            data=data,
+            headers={"Authorization": f"Bearer {token}", "content-type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                return Reply(response.status, json.loads(response.read() or b"null"), dict(response.headers))
+        except urllib.error.HTTPError as refused:
+            return Reply(refused.code, json.loads(refused.read() or b"null"), dict(refused.headers))
+
+
+class Tour:
+    def __init__(self, quiet: bool) -> None:
+        self.quiet, self.failures, self.count = quiet, 0, 0
+
+    def note(self, text: str) -> None:
+        if not self.quiet:
+            print(f"        {text}")
+
+    def step(self, narration: str, check: Callable[[], tuple[bool, str]]) -> None:
+        self.count += 1
+        try:
+            ok, detail = check()
+        except Exception as error:  # a step that crashes is a step that misbehaved; say why and go on
+            ok, detail = False, f"{type(error).__name__}: {error}"
+        self.failures += 0 if ok else 1
+        print(f"[{'ok ' if ok else 'FAIL'}] {self.count:2}. {narration}")
+        if detail and (not self.quiet or not ok):
+            print(f"        -> {detail}")
+
+
+def wait_for(probe: Callable[[], Any], timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.2)
+    return probe()
+
+
+def sent_mail(moto_endpoint: str) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(f"{moto_endpoint}/moto-api/data.json", timeout=10) as response:  # noqa: S310
+        return list(json.load(response)["ses"]["RawMessage"])
+
+
+def ses_event(
+    kind: str, message: dict[str, Any], account_id: str, mailbox: str, recipient: str, config_set: str
+) -> str:
+    """A configuration-set event as SES publishes it to the feedback topic."""
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    mail = {
+        "timestamp": now,
+        "source": mailbox,
+        "sourceArn": f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:identity/{mailbox.split('@')[1]}",
+        "sendingAccountId": ACCOUNT_ID,
+        "messageId": message["provider_message_id"],
+        "destination": [recipient],
+        "headersTruncated": False,
+        "tags": {
+            "ses:configuration-set": [config_set],
+            "litemx-account": [account_id],
+            "litemx-mailbox": [mailbox],
+            "litemx-message": [message["id"]],
+        },
+    }
+    feedback_id = f"{uuid.uuid4()}-000000"
+    if kind == "Bounce":
+        detail = {
+            "bounce": {
+                "bounceType": "Permanent",
+                "bounceSubType": "General",
+                "bouncedRecipients": [
+                    {
+                        "emailAddress": recipient,
+                        "action": "failed",
+                        "status": "5.1.1",
+                        "diagnosticCode": "smtp; 550 5.1.1 user unknown",
+                    }
+                ],
+                "timestamp": now,
+                "feedbackId": feedback_id,
+                "reportingMTA": "dsn; a1-2.smtp-out.amazonses.com",
+            }
+        }
+    else:
+        detail = {
+            "complaint": {
+                "complainedRecipients": [{"emailAddress": recipient}],
+                "timestamp": now,
+                "feedbackId": feedback_id,
+                "complaintFeedbackType": "abuse",
+                "userAgent": "ExampleCorp Feedback Loop (V0.01)",
+            }
+        }
+    return json.dumps({"eventType": kind, "mail": mail, **detail})
+
+
+def play(system: LocalSystem, tour: Tour) -> str:  # noqa: C901 - a script, read top to bottom
+    target = system.target
+    resources = system.resources
+    assert target is not None
+    assert resources is not None
+    http, clock = Http(target.api_url), SystemClock()
+    directory, audit = DirectoryStore(), AuditStore()
+    sns = boto3.client("sns")
+
+    # The operator sets up an account (Free), a verified domain, two mailboxes and their tokens.
+    account = admin.create_account(
+        directory, audit, clock, name="Acme Support", plan=Plan.FREE, actor=OPERATOR
+    )
+    directory.add_domain("acme.test", account.account_id, now=clock.now())
+    boto3.client("ses").verify_domain_identity(Domain="acme.test")
+    directory.set_verification("acme.test", Verification.VERIFIED)
+    support = directory.create_mailbox("support@acme.test", account.account_id, now=clock.now())
+    sales = directory.create_mailbox("sales@acme.test", account.account_id, now=clock.now())
+    reply_token = admin.issue_token(
+        directory,
+        audit,
+        clock,
+        mailbox=support,
+        actor=OPERATOR,
+        scopes=frozenset({Scope.SEND_REPLY, Scope.READ}),
+    ).secret
+    send_token = admin.issue_token(
+        directory, audit, clock, mailbox=sales, actor=OPERATOR, scopes=frozenset({Scope.SEND})
+    ).secret
+    tour.note(
+        f"account {account.account_id} (Free), domain acme.test (verified), mailboxes "
+        f"support@ (send:reply + read) and sales@ (send)"
+    )
+
+    host, port = (target.smtp or "").split(":")
+
+    def mail_in() -> tuple[bool, str]:
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = (
+            "Alice <alice@customer.test>",
+            "support@acme.test",
+            "Where is my order?",
+        )
+        message["Message-ID"] = "<order-4711@customer.test>"
+        message.set_content("Hello, my order 4711 has not arrived.")
+        with smtplib.SMTP(host, int(port), timeout=10) as smtp:
+            refused = smtp.send_message(message)
+        return not refused, f"accepted over SMTP on {target.smtp}"
+
+    tour.step("Alice (outside) mails support@acme.test over SMTP", mail_in)
+
+    listing: dict[str, Any] = {}
+
+    def read_inbox() -> tuple[bool, str]:
+        def listed() -> Reply | None:
+            reply = http.call("GET", "/v1/mailboxes/support@acme.test/messages", reply_token)
+            return reply if reply.status == 200 and (reply.body or {}).get("messages") else None
+
+        reply = wait_for(listed) or http.call("GET", "/v1/mailboxes/support@acme.test/messages", reply_token)
+        if reply.status != 200:
+            return False, f"{reply.status} {reply.body}"
+        listing.update(reply.body["messages"][0])
+        return listing.get(
+            "subject"
+        ) == "Where is my order?", f"{reply.status}: {listing.get('from')} — {listing.get('subject')}"
+
+    tour.step("support@ lists its inbox through the read API", read_inbox)
+
+    def reply_leaves() -> tuple[bool, str]:
+        answer = http.call(
+            "POST",
+            "/v1/messages",
+            reply_token,
+            {
+                "from": "support@acme.test",
+                "to": ["alice@customer.test"],
+                "subject": "Re: Where is my order?",
+                "text": "It ships today.",
+                "in_reply_to": "<order-4711@customer.test>",
+            },
+        )
+        if answer.status != 202:
+            return False, f"{answer.status} {answer.body}"
+        sent = wait_for(
+            lambda: [
+                m for m in sent_mail(system.aws.moto_endpoint) if "Re: Where is my order?" in m["raw_data"]
+            ]
+        )
+        return (
+            bool(sent),
+            f"202 queued, then read back from the local SES: {len(sent)} message(s) "
+            f"to {sent[0]['destinations'][0] if sent else '-'}",
+        )
+
+    tour.step("support@ replies with its send:reply token; the reply leaves", reply_leaves)
+
+    def refused(
+        method_token: str, body: dict[str, Any], status: int, code: str
+    ) -> Callable[[], tuple[bool, str]]:
+        def check() -> tuple[bool, str]:
+            answer = http.call("POST", "/v1/messages", method_token, body)
+            error = (answer.body or {}).get("error", {})
+            extra = f" (Retry-After {answer.headers.get('Retry-After')} s)" if answer.status == 429 else ""
+            return (answer.status, error.get("code")) == (
+                status,
+                code,
+            ), f"{answer.status} {error.get('code')}: {error.get('message')}{extra}"
+
+        return check
+
+    tour.step(
+        "A cold message with the reply-only token is refused",
+        refused(
+            reply_token,
+            {"from": "support@acme.test", "to": ["prospect@elsewhere.test"], "text": "Buy now"},
+            403,
+            "not_a_reply",
+        ),
+    )
+    tour.step(
+        "A newsletter-style message is refused",
+        refused(
+            send_token,
+            {
+                "from": "sales@acme.test",
+                "to": ["alice@customer.test"],
+                "subject": "November news",
+                "text": "...",
+                "headers": {"List-Unsubscribe": "<mailto:unsubscribe@acme.test>", "Precedence": "bulk"},
+            },
+            422,
+            "bulk_headers",
+        ),
+    )
+
+    ten = [f"client{i}@customer.test" for i in range(10)]
+    sales_messages: list[str] = []
+
+    def fill() -> tuple[bool, str]:
+        codes = []
+        for n in range(10):
+            answer = http.call(
+                "POST",
+                "/v1/messages",
+                send_token,
+                {
+                    "from": "sales@acme.test",
+                    "to": ten[: 9 if n == 9 else 10],
+                    "subject": f"Update {n}",
+                    "text": "Status update.",
+                },
+            )
+            codes.append(answer.status)
+            if answer.status == 202:
+                sales_messages.append(answer.body["id"])
+        return codes == [
+            202
+        ] * 10, f"10 messages, 99 recipients: {codes.count(202)} queued; the account has used 100 today"
+
+    tour.step("sales@ keeps its ten clients updated: 99 recipients in ten messages", fill)
+    tour.step(
+        "The next send finds the mailbox cap (Free: 100 recipients/day) exhausted: 429 and the reset time",
+        refused(
+            send_token,
+            {"from": "sales@acme.test", "to": ten, "text": "One more"},
+            429,
+            "quota_exceeded.mailbox_day",
+        ),
+    )
+
+    def message(message_id: str) -> dict[str, Any]:
+        def sent() -> dict[str, Any] | None:
+            body = http.call("GET", f"/v1/messages/{message_id}", send_token).body or {}
+            return body if body.get("status") == "sent" else None
+
+        return dict(wait_for(sent) or {})
+
+    def publish(kind: str, message_id: str, recipient: str) -> None:
+        body = ses_event(
+            kind,
+            message(message_id),
+            account.account_id,
+            "sales@acme.test",
+            recipient,
+            resources.configuration_set,
+        )
+        sns.publish(TopicArn=resources.feedback_topic, Message=body)
+
+    def check(to: str) -> Reply:
+        return http.call(
+            "POST", "/v1/policy/check", send_token, {"from": "sales@acme.test", "to": [to], "text": "x"}
+        )
+
+    def bounce() -> tuple[bool, str]:
+        publish("Bounce", sales_messages[0], "client3@customer.test")
+        answer = wait_for(
+            lambda: (r := check("client3@customer.test")).body.get("code") == "recipient_suppressed" and r
+        )
+        return (
+            bool(answer),
+            f"SES bounce -> SNS -> SQS -> feedback Lambda; a policy check now says "
+            f"{check('client3@customer.test').body.get('code')}",
+        )
+
+    tour.step("A permanent bounce notification suppresses client3@customer.test", bounce)
+
+    def complaints() -> tuple[bool, str]:
+        publish("Complaint", sales_messages[1], "client4@customer.test")
+        publish("Complaint", sales_messages[2], "client5@customer.test")
+        disabled = wait_for(lambda: directory.get_mailbox("sales@acme.test").status.value == "disabled")
+        return (
+            bool(disabled),
+            f"mailbox sales@ is now {directory.get_mailbox('sales@acme.test').status.value}: "
+            f"{directory.get_mailbox('sales@acme.test').status_reason}",
+        )
+
+    tour.step("Two complaints disable sales@ automatically", complaints)
+    tour.step(
+        "The next send from sales@ is refused",
+        refused(
+            send_token,
+            {"from": "sales@acme.test", "to": ["client1@customer.test"], "text": "Sorry"},
+            403,
+            "mailbox_disabled",
+        ),
+    )
+
+    def reenable() -> tuple[bool, str]:
+        admin.set_enabled(
+            directory,
+            audit,
+            clock,
+            kind=EntityKind.MAILBOX,
+            entity_id="sales@acme.test",
+            enabled=True,
+            reason="list cleaned, customer warned",
+            actor=OPERATOR,
+        )
+        answer = check("client1@customer.test")
+        return str(answer.body.get("code")).startswith("quota_exceeded."), (
+            f"sales@ is {directory.get_mailbox('sales@acme.test').status.value}; a check now meets only "
+            f"today's cap ({answer.body.get('code')})"
+        )
+
+    tour.step("The operator re-enables sales@", reenable)
+    return account.account_id
+
+
+def print_audit(account_id: str) -> None:
+    print("\nAudit trail of the tour (oldest first):")
+    for record in reversed(AuditStore().list(account_id, limit=500)):
+        what = record.reason_code or ", ".join(f"{k}={v}" for k, v in sorted(record.details.items()))
+        print(
+            f"  {record.at:%H:%M:%S} {record.event:18} {record.outcome:9} {record.recipients_count:>2} "
+            f"{(record.mailbox or ''):18} {what}"[:160]
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quiet", action="store_true", help="one line per step")
+    args = parser.parse_args()
+    started = time.monotonic()
+    tour = Tour(args.quiet)
+    print("LiteMX demo: the whole system on this machine, through its HTTP and SMTP ports")
+    system = LocalSystem(api_port=0, smtp_port=free_port())
+    try:
+        target = system.start()
+        tour.note(
+            f"API {target.api_url}, SMTP {target.smtp}, DynamoDB Local {system.aws.dynamodb_endpoint}, "
+            f"moto {system.aws.moto_endpoint}"
+        )
+        account_id = play(system, tour)
+        if not args.quiet:
+            print_audit(account_id)
+    finally:
+        system.stop()
+    verdict = (
+        "every step behaved as narrated" if tour.failures == 0 else f"{tour.failures} step(s) misbehaved"
+    )
+    print(f"\n{tour.count} steps, {verdict}, in {time.monotonic() - started:.1f} s")
+    return 0 if tour.failures == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
