@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
+from rich.table import Column
 
+from litemx.audit.models import AuditRecord
 from litemx.directory import admin
 from litemx.directory.models import EntityKind
 from litemx.plans import effective_limits
@@ -214,21 +216,27 @@ def audit(
     if as_json:
         emit_json(records)
         return
-    rows = [
-        (
-            when(r.at),
-            r.event,
-            r.outcome if r.reason_code is None else f"{r.outcome} {r.reason_code}",
-            r.actor,
-            r.mailbox or _detail(r.details),
-        )
-        for r in records
+    rows = [(when(r.at), r.event, r.outcome, r.actor, _what(r)) for r in records]
+    columns = [
+        Column("AT (UTC)", max_width=10),
+        Column("EVENT", overflow="fold"),
+        Column("OUTCOME", min_width=7),
+        Column("ACTOR", overflow="fold"),
+        Column("WHAT", overflow="fold", ratio=1),
     ]
-    show(table(f"Audit of {account_id}", ["AT (UTC)", "EVENT", "OUTCOME", "ACTOR", "WHAT"], rows))
+    show(table(f"Audit of {account_id}", columns, rows))
 
 
-def _detail(details: dict[str, str]) -> str:
-    return " ".join(f"{k}={v}" for k, v in sorted(details.items()))
+def _what(record: AuditRecord) -> str:
+    """The reason code first (what an operator looks for), then the mailbox or the action's details."""
+    parts = [record.reason_code] if record.reason_code else []
+    if record.mailbox:
+        parts.append(record.mailbox)
+        if record.recipients_count:
+            parts.append(f"({record.recipients_count} rcpt)")
+    else:
+        parts += [f"{k}={v}" for k, v in sorted(record.details.items())]
+    return " ".join(parts)
 
 
 # ---- provider ----

@@ -15,8 +15,9 @@ from enum import Enum
 from typing import Any, NoReturn
 
 import typer
+from rich import box
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 # Exit codes, documented in docs/cli.md.
 EXIT_REFUSED = 1  # the request was refused: not found, already exists, invalid, policy refusal
@@ -70,11 +71,23 @@ def when(value: datetime | None) -> str:
     return "-" if value is None else value.strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
-    """A compact table; long cells fold instead of pushing the table past the terminal width."""
-    grid = Table(title=title, title_justify="left", expand=False, pad_edge=False, header_style="bold")
-    for name in columns:
-        grid.add_column(name, overflow="fold")
+def table(title: str | None, columns: Sequence[str | Column], rows: Iterable[Sequence[Any]]) -> Table:
+    """A compact table without vertical rules; long cells wrap at spaces, then fold, instead of pushing
+    the table past the terminal width. A column given by name folds; a `Column` says for itself."""
+    grid = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+        header_style="bold",
+    )
+    for column in columns:
+        if isinstance(column, Column):
+            grid.columns.append(column)
+        else:
+            grid.add_column(column, overflow="fold")
     for row in rows:
         grid.add_row(*("-" if cell is None else str(cell) for cell in row))
     return grid
