@@ -150,9 +150,16 @@ def usage(
     }
     now = s.clock.now()
     # The account's counters are the same whichever mailbox names them; a placeholder suffices.
-    account_slots = counter_slots(account_id=account_id, mailbox="-", now=now)[1:]
+    account_slots = [
+        slot
+        for slot in counter_slots(account_id=account_id, mailbox="-", now=now)
+        if slot.cap in (Cap.ACCOUNT_DAY, Cap.ACCOUNT_MONTH)
+    ]
     mailbox_slots = {
-        m.address: counter_slots(account_id=account_id, mailbox=m.address, now=now)[0] for m in mailboxes
+        m.address: slot
+        for m in mailboxes
+        for slot in counter_slots(account_id=account_id, mailbox=m.address, now=now)
+        if slot.cap is Cap.MAILBOX_DAY
     }
     used = s.quotas.read([slot.key for slot in account_slots] + [slot.key for slot in mailbox_slots.values()])
     lines: list[tuple[str, CapUsage]] = [

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Annotated
 
 import typer
+from botocore.exceptions import BotoCoreError, ClientError
 
 from litemx.directory import admin
 from litemx.directory.models import Account, Scope, Token
@@ -14,7 +15,7 @@ from litemx.errors import AlreadyExistsError
 from litemx.plans import LimitOverrides, Plan, effective_limits
 from litemx_cli import operations
 from litemx_cli.dns import records_for
-from litemx_cli.output import emit_json, fields_table, out, show, table, when
+from litemx_cli.output import EXIT_UNAVAILABLE, emit_json, fail, fields_table, out, show, table, when
 from litemx_cli.ses_identity import IdentityState, SesIdentities
 from litemx_cli.session import session
 
@@ -196,8 +197,15 @@ def domain_add(
         if existing.account_id != account_id:
             raise
         name = existing.name
-    with out().status(f"asking SES to verify {name}..."):
-        state = SesIdentities(s.client("sesv2")).start_verification(name)
+    try:
+        with out().status(f"asking SES to verify {name}..."):
+            state = SesIdentities(s.client("sesv2")).start_verification(name)
+    except (ClientError, BotoCoreError) as problem:
+        fail(
+            f"domain {name} is registered, but SES did not start verification ({problem}); "
+            f"run `litemx domain add {name} --account {account_id}` again",
+            EXIT_UNAVAILABLE,
+        )
     _print_records(name, s.target.region, state, as_json)
 
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -296,3 +300,21 @@ def test_help_needs_no_target(litemx_home) -> None:
 
     assert result.exit_code == 0
     assert "suppression" in result.stdout
+
+
+def test_the_console_script_reports_in_one_line(tmp_path) -> None:
+    # Given: the installed `litemx` script, with no local system running
+    script = Path(sys.executable).with_name("litemx")
+    env = {**os.environ, "LITEMX_HOME": str(tmp_path), "USER": "tester"}
+
+    # When
+    missing = subprocess.run([script, "usage", "acc-000000000000"], capture_output=True, text=True, env=env)
+    usage_error = subprocess.run([script, "disable", "planet", "x"], capture_output=True, text=True, env=env)
+
+    # Then
+    assert missing.returncode == 3
+    assert missing.stderr.splitlines() == [
+        "error: LiteMX is not running locally: start it with `litemx local up`, or pass --stack NAME"
+    ]
+    assert missing.stdout == ""
+    assert usage_error.returncode == 2
