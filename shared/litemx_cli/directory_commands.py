@@ -10,7 +10,7 @@ import typer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from litemx.directory import admin
-from litemx.directory.models import Account, Scope, Token
+from litemx.directory.models import Account, Scope, Token, Verification
 from litemx.errors import AlreadyExistsError
 from litemx.plans import LimitOverrides, Plan, effective_limits
 from litemx_cli import operations
@@ -111,16 +111,19 @@ def account_show(
                 ("recipients/message", limit("recipients_per_message")),
             ]
         ),
+        "",
         table(
             "Domains",
             ["DOMAIN", "VERIFICATION", "STATUS"],
             [(d.name, d.verification.value, _status(d.status.value, d.status_reason)) for d in domains],
         ),
+        "",
         table(
             "Mailboxes",
             ["MAILBOX", "STATUS"],
             [(m.address, _status(m.status.value, m.status_reason)) for m in mailboxes],
         ),
+        "",
         table(
             "Tokens",
             ["TOKEN", "MAILBOX", "SCOPES", "STATUS", "EXPIRES"],
@@ -270,6 +273,15 @@ def domain_status(
             ]
         )
     )
+    if updated.verification is not Verification.VERIFIED:
+        records = records_for(updated.name, s.target.region, state.dkim_tokens)
+        show(
+            table(
+                "DNS records to publish",
+                ["TYPE", "NAME", "VALUE"],
+                [(r.type, r.name, r.value) for r in records],
+            )
+        )
 
 
 # ---- mailbox ----
