@@ -28,9 +28,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import boto3
-from litemx_cli.target import Target, clear_local_state, write_local_state
 
 from litemx.storage.tables import TableNames
+from litemx_cli.target import Target, clear_local_state, write_local_state
 from litemx_local.aws import REGION, LocalAws
 
 ACCOUNT_ID = "123456789012"  # moto's account

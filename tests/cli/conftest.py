@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from litemx_cli.main import app
-from litemx_cli.target import Target, write_local_state
 from typer.testing import CliRunner, Result
 
 from litemx.storage.tables import TableNames
+from litemx_cli.main import app
+from litemx_cli.target import Target, write_local_state
 from litemx_local.aws import REGION
 
 UNREACHABLE_API = "http://127.0.0.1:9"  # the discard port: nothing listens there

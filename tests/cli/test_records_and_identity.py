@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from litemx_cli.dns import DnsRecord, records_for
-from litemx_cli.ses_identity import SesIdentities
 
 from litemx.directory.models import Verification
 from litemx.errors import NotFoundError
+from litemx_cli.dns import DnsRecord, records_for
+from litemx_cli.ses_identity import SesIdentities
 
 
 def test_records_for_a_domain() -> None:

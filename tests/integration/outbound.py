@@ -70,7 +70,7 @@ class Pipeline:
         return self.run_sender(self.receive())
 
     def sent_raw(self) -> list[dict[str, Any]]:
-        with urllib.request.urlopen(f"{self.moto_endpoint}/moto-api/data.json") as response:  # noqa: S310
+        with urllib.request.urlopen(f"{self.moto_endpoint}/moto-api/data.json") as response:
             data = json.load(response)
         return list(data["ses"]["RawMessage"])
 

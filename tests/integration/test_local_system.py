@@ -13,8 +13,8 @@ from pathlib import Path
 
 import boto3
 import pytest
-from litemx_cli.target import Target
 
+from litemx_cli.target import Target
 from litemx_local.aws import free_port
 from litemx_local.world import build_world
 
