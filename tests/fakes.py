@@ -13,7 +13,7 @@ from litemx.directory.tokens import hash_secret, make_secret
 from litemx.errors import NotFoundError
 from litemx.messages.models import TRANSITIONS, MessageStatus
 from litemx.plans import Plan
-from litemx.policy.models import QuotaExceededError, Snapshot, SnapshotKeys
+from litemx.policy.models import ContactMark, QuotaExceededError, Snapshot, SnapshotKeys
 from litemx.quotas.models import CounterReservation
 from litemx.reputation.models import Increment, Tally
 from litemx.suppression.models import GLOBAL_SCOPE, SuppressionEntry
@@ -34,6 +34,9 @@ class FakePolicyStore:
     correspondents: set[tuple[str, str]] = field(default_factory=set)
     counters: dict[str, int] = field(default_factory=dict)
     audit: list[AuditRecord] = field(default_factory=list)
+    contacts: set[tuple[str, str]] = field(default_factory=set)  # (mailbox, address) written to before
+    received: set[tuple[str, str]] = field(default_factory=set)  # (mailbox, Message-ID) received
+    first_contact_overrides: dict[str, int] = field(default_factory=dict)
     reads: int = 0
 
     def load_snapshot(self, keys: SnapshotKeys) -> Snapshot:
@@ -51,9 +54,14 @@ class FakePolicyStore:
             ),
             correspondents=frozenset(r for r in keys.recipients if (keys.mailbox, r) in self.correspondents),
             counters={k: self.counters[k] for k in keys.counter_keys if k in self.counters},
+            contacted=frozenset(r for r in keys.recipients if (keys.mailbox, r) in self.contacts),
+            known_message_ids=frozenset(i for i in keys.message_ids if (keys.mailbox, i) in self.received),
+            first_contacts_override=self.first_contact_overrides.get(keys.account_id),
         )
 
-    def reserve(self, reservations: list[CounterReservation], audit: AuditRecord) -> None:
+    def reserve(
+        self, reservations: list[CounterReservation], audit: AuditRecord, contacts: Sequence[ContactMark] = ()
+    ) -> None:
         failed = {
             r.key: self.counters.get(r.key, 0)
             for r in reservations
@@ -63,6 +71,7 @@ class FakePolicyStore:
             raise QuotaExceededError(failed)
         for r in reservations:
             self.counters[r.key] = self.counters.get(r.key, 0) + r.amount
+        self.contacts |= {(c.mailbox, c.address) for c in contacts}
         self.audit.append(audit)
 
     def record(self, audit: AuditRecord) -> None:

@@ -15,11 +15,16 @@ from litemx.ids import new_request_id
 from litemx.plans import LimitOverrides, Plan
 from litemx.policy.logic import decide
 from litemx.policy.models import Decision, Mode, SendRequest
-from litemx.policy.store import DynamoPolicyStore
+from litemx.policy.overrides import set_first_contact_limit
+from litemx.policy.store import AccountPolicyStore, DynamoPolicyStore
 from litemx.storage.tables import TableNames
 from litemx.suppression.store import SuppressionStore
 
 DEFAULT_START = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+# The cap and concurrency tests, the demo and the benchmark write to hundreds of new addresses a day; they
+# lift the first-contact cap (through the audited operator override) unless a test asks for the plan's.
+LIFTED_FIRST_CONTACTS = 1_000_000
+PLAN_FIRST_CONTACTS = None
 
 
 @dataclass
@@ -56,12 +61,23 @@ def build_world(
     overrides: LimitOverrides | None = None,
     scopes: frozenset[Scope] = frozenset({Scope.SEND}),
     clock: FixedClock | None = None,
+    first_contacts_day: int | None = LIFTED_FIRST_CONTACTS,
 ) -> World:
     clock = clock or FixedClock(DEFAULT_START)
     directory, audit = DirectoryStore(), AuditStore()
     account = admin.create_account(
         directory, audit, clock, name=name, plan=plan, actor="operator", overrides=overrides
     )
+    if first_contacts_day is not None:
+        set_first_contact_limit(
+            AccountPolicyStore(),
+            audit,
+            clock,
+            account_id=account.account_id,
+            limit=first_contacts_day,
+            actor="operator",
+            reason="test world: caps are exercised with many new recipients",
+        )
     directory.add_domain("example.com", account.account_id, now=clock.now())
     directory.set_verification("example.com", Verification.VERIFIED)
     boxes, secrets = [], {}

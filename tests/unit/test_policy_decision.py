@@ -94,6 +94,9 @@ CASES: dict[str, Mutation] = {
     "quota_exceeded.account_month": on_world(
         lambda w: w.counters.update({f"account#{ACCOUNT_ID}#month#2026-11": 500})
     ),
+    "first_contact_limit": on_world(
+        lambda w: w.counters.update({f"mailbox#{MAILBOX}#first_contact#day#2026-11-24": 10})
+    ),
 }
 
 
@@ -139,18 +142,20 @@ def test_allowed_send_reserves_each_cap_once_per_distinct_recipient() -> None:
     # When
     decision = decide(request, store=world, clock=FixedClock(T0), request_id="req-1")
 
-    # Then three distinct recipients are counted on all three caps
+    # Then three distinct recipients are counted on all three caps (and, all new, as first contacts)
     assert decision.allowed, decision.message
     assert decision.recipients == ("alice@outside.test", "bob@outside.test", "carol@outside.test")
     assert world.counters == {
         f"mailbox#{MAILBOX}#day#2026-11-24": 3,
         f"account#{ACCOUNT_ID}#day#2026-11-24": 3,
         f"account#{ACCOUNT_ID}#month#2026-11": 3,
+        f"mailbox#{MAILBOX}#first_contact#day#2026-11-24": 3,
     }
     assert {u.cap: (u.used, u.limit) for u in decision.usage} == {
         Cap.MAILBOX_DAY: (3, 100),
         Cap.ACCOUNT_DAY: (3, 100),
         Cap.ACCOUNT_MONTH: (3, 500),
+        Cap.FIRST_CONTACT: (3, 10),
     }
     assert [(a.outcome, a.recipients_count, a.actor) for a in world.audit] == [("allow", 3, TOKEN_ID)]
 

@@ -19,6 +19,7 @@ from litemx.directory.tokens import SecretClaims, parse_secret, secret_matches
 from litemx.plans import Limits, effective_limits
 from litemx.policy.models import (
     OPEN_PROVIDER,
+    ContactMark,
     Decision,
     Mode,
     PolicyStore,
@@ -30,9 +31,14 @@ from litemx.policy.models import (
 )
 from litemx.policy.reasons import Reason
 from litemx.quotas.models import (
+    Cap,
     CapExceeded,
+    CounterReservation,
+    CounterSlot,
     binding_cap,
     counter_slots,
+    first_contact_limit,
+    first_contact_slot,
     first_exceeded,
     reservations_for,
     usage_after,
@@ -42,6 +48,9 @@ from litemx.quotas.models import (
 # SES accepts at most 50 recipients per message; beyond that no override can allow a send, so
 # suppression and correspondent keys are not even read for them.
 MAX_RECIPIENTS_READ = 50
+# In-Reply-To plus the most recent References: enough to recognise a reply, bounded for the batched read.
+MAX_THREAD_IDS = 20
+MAX_THREAD_ID_BYTES = 900  # a DynamoDB sort key holds at most 1024 bytes
 BULK_HEADER_NAMES = frozenset({"list-unsubscribe", "list-unsubscribe-post", "list-id"})
 BULK_PRECEDENCE = frozenset({"bulk", "list", "junk"})
 SEND_SCOPES = frozenset({Scope.SEND, Scope.SEND_REPLY})
@@ -65,6 +74,7 @@ class _Context:
     invalid_recipients: tuple[str, ...]
     now: datetime
     provider: ProviderGate
+    thread_ids: tuple[str, ...] = ()
 
 
 def decide(
@@ -85,6 +95,7 @@ def decide(
     ctx = _parse(request, claims, now, provider)
     sender = ctx.sender or request.from_address.strip().lower()
     slots = counter_slots(account_id=claims.account_id, mailbox=sender, now=now)
+    first_slot = first_contact_slot(mailbox=sender, now=now)
     snapshot = store.load_snapshot(
         SnapshotKeys(
             account_id=claims.account_id,
@@ -92,7 +103,8 @@ def decide(
             mailbox=sender,
             domain=domain_of(sender),
             recipients=ctx.recipients[:MAX_RECIPIENTS_READ],
-            counter_keys=tuple(slot.key for slot in slots),
+            counter_keys=(*(slot.key for slot in slots), first_slot.key),
+            message_ids=ctx.thread_ids,
         )
     )
     base = replace(base, account_id=claims.account_id, token_id=claims.token_id, mailbox=sender)
@@ -103,7 +115,11 @@ def decide(
     refusal = _first_refusal(ctx, snapshot)
     if refusal is not None:
         return _refuse(base, store, refusal)
+    first_contacts = _first_contacts(ctx, snapshot)
     reservations = reservations_for(slots, _limits(snapshot), len(ctx.recipients))
+    if first_contacts:
+        reservations.append(_first_contact_reservation(first_slot, snapshot, len(first_contacts)))
+    base = replace(base, first_contacts=first_contacts)
     # Counters only grow within a window, so a consistent read that is already over a cap is a refusal
     # without a write; the transaction's conditions decide every other case.
     exceeded = first_exceeded(reservations, snapshot.counters)
@@ -113,9 +129,12 @@ def decide(
         allowed = replace(base, usage=tuple(usage_now(reservations, snapshot.counters)))
         store.record(_audit(allowed, "allow"))
         return allowed
-    allowed = replace(base, usage=tuple(usage_after(reservations, snapshot.counters)))
+    allowed = replace(
+        base, usage=tuple(usage_after(reservations, snapshot.counters)), reservations=tuple(reservations)
+    )
+    contacts = [ContactMark(mailbox=sender, address=address, at=now) for address in first_contacts]
     try:
-        store.reserve(reservations, _audit(allowed, "allow"))
+        store.reserve(reservations, _audit(allowed, "allow"), contacts)
     except QuotaExceededError as refused:
         return _refuse_quota(base, store, binding_cap(reservations, refused.failed))
     return allowed
@@ -138,7 +157,39 @@ def _parse(request: SendRequest, claims: SecretClaims, now: datetime, provider: 
         invalid_recipients=tuple(invalid),
         now=now,
         provider=provider,
+        thread_ids=thread_ids(request),
     )
+
+
+def thread_ids(request: SendRequest) -> tuple[str, ...]:
+    """The Message-IDs a message answers, without angle brackets: In-Reply-To first, then References
+    from the most recent."""
+    found: dict[str, None] = {}
+    candidates = [*(request.in_reply_to or "").split(), *reversed(" ".join(request.references).split())]
+    for raw in candidates:
+        value = raw.strip().removeprefix("<").removesuffix(">").strip()
+        if value and not has_line_break(value) and len(value.encode("utf-8")) <= MAX_THREAD_ID_BYTES:
+            found.setdefault(value, None)
+    return tuple(found)[:MAX_THREAD_IDS]
+
+
+def is_reply(ctx: _Context, snapshot: Snapshot) -> bool:
+    """A reply answers a message this mailbox received, or writes only to its correspondents."""
+    if snapshot.known_message_ids & set(ctx.thread_ids):
+        return True
+    return bool(ctx.recipients) and all(r in snapshot.correspondents for r in ctx.recipients)
+
+
+def _first_contacts(ctx: _Context, snapshot: Snapshot) -> tuple[str, ...]:
+    """Recipients who never wrote to this mailbox and were never written to by it."""
+    known = snapshot.correspondents | snapshot.contacted
+    return tuple(r for r in ctx.recipients if r not in known)
+
+
+def _first_contact_reservation(slot: CounterSlot, snapshot: Snapshot, amount: int) -> CounterReservation:
+    assert snapshot.account is not None
+    limit = first_contact_limit(snapshot.account.plan, snapshot.first_contacts_override)
+    return CounterReservation(slot.cap, slot.key, limit, amount, slot.resets_at)
 
 
 def _check_token(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
@@ -311,16 +362,15 @@ def _check_provider_sandbox(ctx: _Context, snapshot: Snapshot) -> Refusal | None
 def _check_reply_only(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
     token = snapshot.token
     assert token is not None
-    if Scope.SEND in token.scopes:
+    if Scope.SEND in token.scopes or is_reply(ctx, snapshot):
         return None
     strangers = [address for address in ctx.recipients if address not in snapshot.correspondents]
-    if strangers:
-        return Refusal(
-            Reason.NOT_A_REPLY,
-            f"{strangers[0]} has never written to {ctx.sender}; this token may only reply.",
-            {"recipient": strangers[0]},
-        )
-    return None
+    return Refusal(
+        Reason.NOT_A_REPLY,
+        f"{strangers[0]} has never written to {ctx.sender}, and the message answers none it received; "
+        "this token may only reply.",
+        {"recipient": strangers[0]},
+    )
 
 
 def _refuse(base: Decision, store: PolicyStore, refusal: Refusal, *, authenticated: bool = True) -> Decision:
@@ -330,12 +380,20 @@ def _refuse(base: Decision, store: PolicyStore, refusal: Refusal, *, authenticat
 
 
 def _refuse_quota(base: Decision, store: PolicyStore, exceeded: CapExceeded) -> Decision:
-    reason = Reason.from_code(f"quota_exceeded.{exceeded.cap.value}")
-    message = (
-        f"The {exceeded.cap.value.replace('_', '/')} cap is {exceeded.limit} recipients; "
-        f"{exceeded.used} used, {exceeded.requested} requested; "
-        f"it resets at {exceeded.resets_at.isoformat()}."
-    )
+    if exceeded.cap is Cap.FIRST_CONTACT:
+        reason = Reason.FIRST_CONTACT_LIMIT
+        message = (
+            f"{base.mailbox} may write to {exceeded.limit} new people (who never wrote to it and were never "
+            f"written to by it) per UTC day; {exceeded.used} today, this message adds {exceeded.requested}; "
+            f"it resets at {exceeded.resets_at.isoformat()}."
+        )
+    else:
+        reason = Reason.from_code(f"quota_exceeded.{exceeded.cap.value}")
+        message = (
+            f"The {exceeded.cap.value.replace('_', '/')} cap is {exceeded.limit} recipients; "
+            f"{exceeded.used} used, {exceeded.requested} requested; "
+            f"it resets at {exceeded.resets_at.isoformat()}."
+        )
     decision = replace(base, reason=reason, message=message, exceeded=exceeded)
     store.record(_audit(decision, "deny"))
     return decision

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -67,6 +67,18 @@ class SnapshotKeys:
     domain: str
     recipients: tuple[str, ...]
     counter_keys: tuple[str, ...]
+    # Message-IDs the request answers (In-Reply-To and References, without angle brackets): does the
+    # mailbox hold a received message with one of them?
+    message_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ContactMark:
+    """`address` has now been written to by `mailbox`: later sends to it are not first contacts."""
+
+    mailbox: str
+    address: str
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -78,6 +90,9 @@ class Snapshot:
     suppressions: tuple[SuppressionEntry, ...] = ()
     correspondents: frozenset[str] = frozenset()
     counters: Mapping[str, int] = field(default_factory=dict)
+    contacted: frozenset[str] = frozenset()  # recipients this mailbox has written to before
+    known_message_ids: frozenset[str] = frozenset()  # of `message_ids`, those the mailbox received
+    first_contacts_override: int | None = None  # an operator's per-account first-contact cap
 
 
 class QuotaExceededError(Exception):
@@ -94,9 +109,11 @@ class PolicyStore(Protocol):
         """One consistent batched read."""
         ...
 
-    def reserve(self, reservations: list[CounterReservation], audit: AuditRecord) -> None:
-        """All counters and the audit record in one all-or-nothing write; QuotaExceededError if a cap
-        condition fails."""
+    def reserve(
+        self, reservations: list[CounterReservation], audit: AuditRecord, contacts: Sequence[ContactMark] = ()
+    ) -> None:
+        """All counters, the audit record and the contact marks in one all-or-nothing write;
+        QuotaExceededError if a cap condition fails."""
         ...
 
     def record(self, audit: AuditRecord) -> None: ...
@@ -116,6 +133,10 @@ class Decision:
     usage: tuple[CapUsage, ...] = ()
     exceeded: CapExceeded | None = None
     details: Mapping[str, str] = field(default_factory=dict)
+    # On an allowed send: every counter reserved (incl. the first-contact cap), so that a cancellation
+    # can give each back, and which recipients were first contacts.
+    reservations: tuple[CounterReservation, ...] = ()
+    first_contacts: tuple[str, ...] = ()
 
     @property
     def allowed(self) -> bool:

@@ -55,6 +55,12 @@ class Reason(Enum):
         403,
         "A `send:reply` token may only write to people who have written to this mailbox.",
     )
+    FIRST_CONTACT_LIMIT = (
+        "first_contact_limit",
+        429,
+        "The mailbox has written to as many new people (neither correspondents nor mailed before) today "
+        "as its plan allows.",
+    )
     QUOTA_MAILBOX_DAY = ("quota_exceeded.mailbox_day", 429, "The mailbox's daily recipient cap is reached.")
     QUOTA_ACCOUNT_DAY = ("quota_exceeded.account_day", 429, "The account's daily recipient cap is reached.")
     QUOTA_ACCOUNT_MONTH = (

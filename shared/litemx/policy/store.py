@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -16,13 +17,17 @@ from litemx.audit.models import AuditRecord
 from litemx.audit.store import entry_from_record
 from litemx.directory import store as directory
 from litemx.errors import StoreBusyError
-from litemx.policy.models import QuotaExceededError, Snapshot, SnapshotKeys
+from litemx.inbound.store import RFC_ID_PREFIX, rfc_id_sk
+from litemx.policy.models import ContactMark, QuotaExceededError, Snapshot, SnapshotKeys
 from litemx.quotas.models import CounterReservation
 from litemx.storage.tables import (
+    AccountPolicyRecord,
     AccountRecord,
     AuditEntry,
+    ContactRecord,
     CorrespondentRecord,
     DomainRecord,
+    InboundMessageIdRecord,
     MailboxRecord,
     SuppressionRecord,
     TokenRecord,
@@ -33,6 +38,18 @@ from litemx.suppression.models import GLOBAL_SCOPE
 from litemx.suppression.store import entry_from_record as suppression_from_record
 
 _BATCH_LIMIT = 100
+CONTACT_PREFIX = "CONTACT#"
+ACCOUNT_POLICY_SK = "POLICY"
+
+
+def contact_key(mailbox: str, address: str) -> tuple[str, str]:
+    return f"MAILBOX#{mailbox}", f"{CONTACT_PREFIX}{address}"
+
+
+def account_policy_key(account_id: str) -> tuple[str, str]:
+    return f"ACCOUNT#{account_id}", ACCOUNT_POLICY_SK
+
+
 _CONFLICT_RETRIES = 12
 
 
@@ -53,7 +70,9 @@ class DynamoPolicyStore:
             directory.account_key(keys.account_id),
             directory.domain_key(keys.domain),
             directory.mailbox_key(keys.mailbox),
+            account_policy_key(keys.account_id),
             *(directory.correspondent_key(keys.mailbox, r) for r in keys.recipients),
+            *(contact_key(keys.mailbox, r) for r in keys.recipients),
         ]
         suppression_keys = [(scope, r) for r in keys.recipients for scope in (GLOBAL_SCOPE, keys.account_id)]
         wanted: list[tuple[str, dict[str, Any]]] = [
@@ -63,6 +82,13 @@ class DynamoPolicyStore:
                 for scope, address in suppression_keys
             ),
             *((table_name(UsageCounter), {"key": {"S": key}}) for key in keys.counter_keys),
+            *(
+                (
+                    table_name(InboundMessageIdRecord),
+                    {"mailbox": {"S": keys.mailbox}, "sk": {"S": rfc_id_sk(i)}},
+                )
+                for i in dict.fromkeys(keys.message_ids)
+            ),
         ]
         items = self._batch_get(wanted)
         return _snapshot(items)
@@ -84,10 +110,12 @@ class DynamoPolicyStore:
                     _backoff(attempt)
         return found
 
-    def reserve(self, reservations: list[CounterReservation], audit: AuditRecord) -> None:
+    def reserve(
+        self, reservations: list[CounterReservation], audit: AuditRecord, contacts: Sequence[ContactMark] = ()
+    ) -> None:
         for attempt in range(1, _CONFLICT_RETRIES + 1):
             try:
-                self._reserve_once(reservations, audit)
+                self._reserve_once(reservations, audit, contacts)
                 return
             except TransactWriteError as error:
                 reasons = [r.code if r else "None" for r in (error.cancellation_reasons or [])]
@@ -101,9 +129,12 @@ class DynamoPolicyStore:
                 _backoff(attempt)
         raise StoreBusyError("quota counters stayed contended; nothing was reserved, retry the request")
 
-    def _reserve_once(self, reservations: list[CounterReservation], audit: AuditRecord) -> None:
+    def _reserve_once(
+        self, reservations: list[CounterReservation], audit: AuditRecord, contacts: Sequence[ContactMark]
+    ) -> None:
         with TransactWrite(connection=self._connection) as transaction:
-            # Puts are sent before updates: item 0 is the audit entry, items 1.. the counters.
+            # Puts are sent before updates: item 0 is the audit entry, items 1.. the counters, then the
+            # contact marks (updates too, so that the counters keep their positions).
             transaction.save(entry_from_record(audit), condition=AuditEntry.sk.does_not_exist())
             for reservation in reservations:
                 counter = UsageCounter(reservation.key)
@@ -118,6 +149,15 @@ class DynamoPolicyStore:
                         | (UsageCounter.used <= reservation.limit - reservation.amount)
                     ),
                     return_values="ALL_OLD",
+                )
+            for contact in contacts:
+                pk, sk = contact_key(contact.mailbox, contact.address)
+                transaction.update(
+                    ContactRecord(pk, sk),
+                    actions=[
+                        ContactRecord.address.set(contact.address),
+                        ContactRecord.first_at.set(ContactRecord.first_at | contact.at),
+                    ],
                 )
 
     def record(self, audit: AuditRecord) -> None:
@@ -156,10 +196,17 @@ _DIRECTORY_MODELS: dict[str, tuple[type[Model], Callable[[Any], Any]]] = {
 def _snapshot(items: dict[str, list[dict[str, Any]]]) -> Snapshot:
     found: dict[str, Any] = {}
     correspondents: set[str] = set()
+    contacted: set[str] = set()
+    override: int | None = None
     for raw in items.get(table_name(TokenRecord), []):
         sk = raw["sk"]["S"]
         if sk.startswith(directory.CORRESPONDENT_PREFIX):
             correspondents.add(CorrespondentRecord.from_raw_data(raw).address)
+        elif sk.startswith(CONTACT_PREFIX):
+            contacted.add(sk.removeprefix(CONTACT_PREFIX))
+        elif sk == ACCOUNT_POLICY_SK:
+            value = AccountPolicyRecord.from_raw_data(raw).first_contacts_day
+            override = None if value is None else int(value)
         elif sk in _DIRECTORY_MODELS:
             model, to_domain = _DIRECTORY_MODELS[sk]
             found[sk] = to_domain(model.from_raw_data(raw))
@@ -179,4 +226,32 @@ def _snapshot(items: dict[str, list[dict[str, Any]]]) -> Snapshot:
         suppressions=suppressions,
         correspondents=frozenset(correspondents),
         counters=counters,
+        contacted=frozenset(contacted),
+        known_message_ids=frozenset(
+            raw["sk"]["S"].removeprefix(RFC_ID_PREFIX)
+            for raw in items.get(table_name(InboundMessageIdRecord), [])
+        ),
+        first_contacts_override=override,
     )
+
+
+class AccountPolicyStore:
+    """An account's overrides of the anti-cold-outbound rules (one directory item per account)."""
+
+    def set_first_contacts(self, account_id: str, limit: int | None, *, now: datetime) -> None:
+        pk, sk = account_policy_key(account_id)
+        attribute = AccountPolicyRecord.first_contacts_day
+        AccountPolicyRecord(pk, sk).update(
+            actions=[
+                attribute.set(limit) if limit is not None else attribute.remove(),
+                AccountPolicyRecord.updated_at.set(now),
+            ]
+        )
+
+    def first_contacts(self, account_id: str) -> int | None:
+        pk, sk = account_policy_key(account_id)
+        try:
+            value = AccountPolicyRecord.get(pk, sk, consistent_read=True).first_contacts_day
+        except AccountPolicyRecord.DoesNotExist:
+            return None
+        return None if value is None else int(value)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from litemx.plans import Limits
+from litemx.plans import Limits, Plan
 
 # Counters outlive their window a little so that a late read still explains a refusal.
 _COUNTER_GRACE = timedelta(days=2)
@@ -17,6 +17,16 @@ class Cap(StrEnum):
     MAILBOX_DAY = "mailbox_day"
     ACCOUNT_DAY = "account_day"
     ACCOUNT_MONTH = "account_month"
+    # New people (neither correspondents nor mailed before) one mailbox may write to per UTC day.
+    FIRST_CONTACT = "first_contact"
+
+
+# The anti-cold-outbound cap per plan; an operator may override it per account.
+FIRST_CONTACTS_PER_DAY: dict[Plan, int] = {Plan.FREE: 10, Plan.STARTER: 25, Plan.SCALE: 50}
+
+
+def first_contact_limit(plan: Plan, override: int | None = None) -> int:
+    return FIRST_CONTACTS_PER_DAY[plan] if override is None else override
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,11 @@ def counter_slots(*, account_id: str, mailbox: str, now: datetime) -> list[Count
         CounterSlot(Cap.ACCOUNT_DAY, f"account#{account_id}#day#{day.label}", day.resets_at),
         CounterSlot(Cap.ACCOUNT_MONTH, f"account#{account_id}#month#{month.label}", month.resets_at),
     ]
+
+
+def first_contact_slot(*, mailbox: str, now: datetime) -> CounterSlot:
+    day = day_window(now)
+    return CounterSlot(Cap.FIRST_CONTACT, f"mailbox#{mailbox}#first_contact#day#{day.label}", day.resets_at)
 
 
 def reservations_for(slots: list[CounterSlot], limits: Limits, recipients: int) -> list[CounterReservation]:

@@ -1,0 +1,47 @@
+"""Operator overrides of the anti-cold-outbound rules, audited like every operator action."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from litemx.audit.models import AuditRecord
+from litemx.clock import Clock
+from litemx.directory.admin import AuditWriter
+from litemx.errors import InvalidInputError
+from litemx.ids import new_request_id
+
+
+class AccountPolicyWriter(Protocol):
+    def set_first_contacts(self, account_id: str, limit: int | None, *, now: datetime) -> None: ...
+
+
+def set_first_contact_limit(
+    store: AccountPolicyWriter,
+    audit: AuditWriter,
+    clock: Clock,
+    *,
+    account_id: str,
+    limit: int | None,
+    actor: str,
+    reason: str,
+) -> None:
+    """Set how many first contacts each of the account's mailboxes may make per UTC day (None: the
+    plan's number again). The very next decision sees it."""
+    if limit is not None and limit < 0:
+        raise InvalidInputError("a first-contact limit cannot be negative")
+    if not reason.strip():
+        raise InvalidInputError("say why the limit changes")
+    now = clock.now()
+    store.set_first_contacts(account_id, limit, now=now)
+    audit.record(
+        AuditRecord(
+            account_id=account_id,
+            at=now,
+            request_id=new_request_id(),
+            event="account.first_contacts",
+            actor=actor,
+            outcome="done",
+            details={"limit": "plan" if limit is None else str(limit), "reason": reason},
+        )
+    )
