@@ -13,12 +13,14 @@ import pytest
 
 from functions import wiring
 from litemx.storage.tables import TableNames
+from litemx_local.system import sqs_record
 from litemx_local.world import World, build_world
 from tests.apigw import FakeLambdaContext, HttpAnswer, call, http_event
 
 BUCKET = "litemx-outbound-test"
 CONFIGURATION_SET = "litemx-test"
 MAX_RECEIVES = 3
+SEND_QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:send"
 
 
 @dataclass
@@ -53,7 +55,7 @@ class Pipeline:
         delete what succeeded, make failures visible again at once (the test stands in for time)."""
         from functions.sender import handler
 
-        event = {"Records": [_record(m) for m in messages]}
+        event = sqs_event(messages)
         failures = [
             f["itemIdentifier"] for f in handler.handler(event, FakeLambdaContext())["batchItemFailures"]
         ]
@@ -84,18 +86,9 @@ class Pipeline:
         )
 
 
-def _record(message: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": message.get("Attributes", {}),
-        "messageAttributes": {},
-        "md5OfBody": message.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:send",
-        "awsRegion": "us-east-1",
-    }
+def sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the SQS event source mapping hands the sender for these received messages."""
+    return {"Records": [sqs_record(m, SEND_QUEUE_ARN) for m in messages]}
 
 
 def pipeline_environment(tables: TableNames, queue_url: str, **overrides: str) -> dict[str, str]:

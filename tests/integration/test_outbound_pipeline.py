@@ -48,6 +48,7 @@ def test_a_message_goes_from_the_api_through_the_queue_to_ses(pipeline: Pipeline
         "mailbox_day": 3,
         "account_day": 3,
         "account_month": 3,
+        "first_contact": 3,
     }
 
     # And the queue carries only the message id
@@ -116,9 +117,9 @@ def test_the_same_sqs_record_delivered_twice_sends_once(pipeline: Pipeline) -> N
     batch = pipeline.receive()
     from functions.sender import handler
     from tests.apigw import FakeLambdaContext
-    from tests.integration.outbound import _record
+    from tests.integration.outbound import sqs_event
 
-    event = {"Records": [_record(m) for m in batch]}
+    event = sqs_event(batch)
     assert handler.handler(event, FakeLambdaContext())["batchItemFailures"] == []
     assert handler.handler(event, FakeLambdaContext())["batchItemFailures"] == []
 
