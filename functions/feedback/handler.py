@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.feedback.settings import FeedbackSettings, feedback_settings
 from functions.settings import table_names
 from litemx.audit.store import AuditStore
-from litemx.clock import SystemClock
+from litemx.clock import Clock, SystemClock
 from litemx.directory.store import DirectoryStore
 from litemx.feedback.logic import FeedbackPorts, handle_feedback
 from litemx.feedback.models import FeedbackOutcome
@@ -43,7 +43,7 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 class Runtime:
     settings: FeedbackSettings
     ports: FeedbackPorts
-    clock: SystemClock
+    clock: Clock
 
 
 @cache
