@@ -45,6 +45,7 @@ class LiteMXStack(Stack):
             factory=factory,
             data=self.data,
             outbound=self.outbound,
+            inbound=self.inbound,
         )
         self.functions = [
             self.api.function,

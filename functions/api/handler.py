@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.api import mailbox_routes
 from functions.api.answers import Answer, compose_refusal, error, refusal, usage_out
 from functions.api.models import CheckOut, ErrorOut, MessageOut, QueuedOut, SendMessageIn, StatusOut, UsageOut
 from functions.wiring import provider_gate, provider_status, runtime
@@ -39,6 +40,7 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 app = APIGatewayHttpResolver(enable_validation=True)
+app.include_router(mailbox_routes.router)
 
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
 ANY_SCOPE = frozenset(Scope)

@@ -14,6 +14,7 @@ from constructs import Construct
 from infra.config import LiteMXConfig
 from infra.constructs.data import Data
 from infra.constructs.function import FunctionFactory, log_retention
+from infra.constructs.inbound import RAW_MAIL_PREFIX, Inbound
 from infra.constructs.outbound import Outbound
 
 API_TIMEOUT = Duration.seconds(10)
@@ -29,6 +30,7 @@ class Api(Construct):
         factory: FunctionFactory,
         data: Data,
         outbound: Outbound,
+        inbound: Inbound,
     ) -> None:
         super().__init__(scope, construct_id)
         self.function = factory.create(
@@ -47,6 +49,8 @@ class Api(Construct):
             fn.use_table(data.table(role), "read")
         fn.use_queue_sender("SEND_QUEUE_URL", outbound.queue)
         fn.use_bucket_objects("OUTBOUND_BUCKET", outbound.bucket, "*", "s3:PutObject")
+        # The read API signs short-lived URLs to received raw messages (signed with this role's rights).
+        fn.use_bucket_objects("RAW_MAIL_BUCKET", inbound.bucket, f"{RAW_MAIL_PREFIX}*", "s3:GetObject")
         outbound.use_provider(fn, send=False)
 
         self.access_logs = logs.LogGroup(

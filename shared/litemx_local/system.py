@@ -343,7 +343,10 @@ class LocalSystem:
         from functions.inbound import handler as inbound
         from functions.sender import handler as sender
 
+        from functions.api import mailbox_routes
+
         wiring.reset_for_tests()
+        mailbox_routes.runtime.cache_clear()
         self._http = ThreadingHTTPServer(
             ("127.0.0.1", self.api_port), _api_handler_class(lambda e: api.handler(e, LambdaContext("api")))
         )

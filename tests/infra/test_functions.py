@@ -47,7 +47,7 @@ TABLES = {
 }
 PROVIDER_ENV = {"OUTBOUND_PROVIDER", "SES_CONFIGURATION_SET"}
 OTHER_ENV = {
-    "api": {"SEND_QUEUE_URL", "OUTBOUND_BUCKET", *PROVIDER_ENV},
+    "api": {"SEND_QUEUE_URL", "OUTBOUND_BUCKET", "RAW_MAIL_BUCKET", *PROVIDER_ENV},
     "sender": {"SEND_QUEUE_URL", "OUTBOUND_BUCKET", *PROVIDER_ENV},
     "inbound": {"RAW_MAIL_BUCKET"},
     "feedback": {"SES_SENDING_ACCOUNT_ID", "SES_CONFIGURATION_SET"},
@@ -213,5 +213,7 @@ def test_buckets_are_reached_object_by_object(default):
     assert actions_on(function_statements(default, functions["inbound"]), raw) == {"s3:GetObject"}
     assert actions_on(function_statements(default, functions["sender"]), outbound) == {"s3:GetObject"}
     assert actions_on(function_statements(default, functions["api"]), outbound) == {"s3:PutObject"}
-    for name in ("api", "sender", "feedback"):
+    # The read API only signs URLs to received messages: it reads raw mail, never writes it.
+    assert actions_on(function_statements(default, functions["api"]), raw) == {"s3:GetObject"}
+    for name in ("sender", "feedback"):
         assert not actions_on(function_statements(default, functions[name]), raw)
