@@ -7,6 +7,7 @@ behaved as narrated.
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import smtplib
 import sys
@@ -411,6 +412,7 @@ def main() -> int:
     args = parser.parse_args()
     started = time.monotonic()
     tour = Tour(args.quiet)
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")  # the handlers' own logs would drown the narration
     print("LiteMX demo: the whole system on this machine, through its HTTP and SMTP ports")
     system = LocalSystem(api_port=0, smtp_port=free_port())
     try:
