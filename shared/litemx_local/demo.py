@@ -7,8 +7,8 @@ behaved as narrated.
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 import smtplib
 import sys
 import time

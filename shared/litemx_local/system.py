@@ -339,11 +339,10 @@ class LocalSystem:
         os.environ.update(function_environment(self.resources))
         from functions import wiring
         from functions.api import handler as api
+        from functions.api import mailbox_routes
         from functions.feedback import handler as feedback
         from functions.inbound import handler as inbound
         from functions.sender import handler as sender
-
-        from functions.api import mailbox_routes
 
         wiring.reset_for_tests()
         mailbox_routes.runtime.cache_clear()
