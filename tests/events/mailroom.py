@@ -54,6 +54,8 @@ def mailroom(tables: TableNames, monkeypatch: pytest.MonkeyPatch, **extra: str) 
     # Imported once the environment is set: Powertools reads its service and namespace when created.
     from functions.inbound import handler
 
+    # Powertools read its namespace when the module was first imported (maybe at collection): set it.
+    monkeypatch.setattr(handler.metrics, "namespace", "LiteMX")
     handler.runtime.cache_clear()
     room = Mailroom()
     room.s3.create_bucket(Bucket=BUCKET)

@@ -102,6 +102,8 @@ def loop(request, tables: TableNames, monkeypatch) -> Iterator[FeedbackLoop]:
     # Imported once the environment is set: Powertools reads its service and namespace when created.
     from functions.feedback import handler
 
+    # Powertools read its namespace when the module was first imported (maybe at collection): set it.
+    monkeypatch.setattr(handler.metrics, "namespace", "LiteMX")
     handler.runtime.cache_clear()
     sns, sqs = boto3.client("sns"), boto3.client("sqs")
     topic_arn = sns.create_topic(Name="litemx-feedback")["TopicArn"]

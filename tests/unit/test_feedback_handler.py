@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from functions.feedback import handler
+from functions.feedback import handler as feedback_handler
 from functions.feedback.settings import feedback_settings
 from litemx.clock import FixedClock
 from litemx.feedback.logic import FeedbackPorts
@@ -40,8 +40,15 @@ class FailingFor(FakeSuppression):
 
 
 @pytest.fixture
-def suppression(monkeypatch) -> FakeSuppression:
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "LiteMX")
+def handler(monkeypatch) -> Any:
+    # Imported at collection (the X-Ray recorder opens a socket, which unit tests may not); Powertools
+    # read its namespace then, so it is set here.
+    monkeypatch.setattr(feedback_handler.metrics, "namespace", "LiteMX")
+    return feedback_handler
+
+
+@pytest.fixture
+def suppression(monkeypatch, handler) -> FakeSuppression:
     store = FailingFor("fails@outside.test")
     ledger = FakeLedger()
     settings = feedback_settings(
@@ -50,7 +57,6 @@ def suppression(monkeypatch) -> FakeSuppression:
     ports = FeedbackPorts(store, FakeMessages(), ledger, ledger, directory_world(), FakeAudit())
     runtime = handler.Runtime(settings=settings, ports=ports, clock=FixedClock(T0))
     monkeypatch.setattr(handler, "runtime", lambda: runtime)
-    monkeypatch.setattr(handler.metrics, "namespace", "LiteMX")
     return store
 
 
@@ -75,7 +81,7 @@ def bounce_of(address: str, feedback_id: str) -> dict[str, Any]:
     return sns_envelope(document)
 
 
-def test_only_the_record_whose_writes_failed_is_retried(suppression):
+def test_only_the_record_whose_writes_failed_is_retried(handler, suppression):
     # Given a batch: garbage, a bounce whose suppression write fails, a good bounce
     event = {
         "Records": [
