@@ -12,6 +12,12 @@ from litemx.storage.tables import TableNames
 
 _table_sets = itertools.count(1)
 
+# What the stack sets on every function (infra/constructs/function.py). Set before any handler module is
+# imported, since Powertools reads them when a handler's Logger, Tracer and Metrics are created.
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "litemx-test")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "LiteMX")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+
 
 @pytest.fixture(scope="session")
 def local_aws() -> Iterator[object]:
