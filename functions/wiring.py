@@ -23,7 +23,7 @@ from litemx.outbound.aws import S3BlobStore, SqsSendQueue
 from litemx.outbound.delivery import DeliveryDeps
 from litemx.outbound.service import OutboundDeps
 from litemx.policy.models import OPEN_PROVIDER, ProviderGate
-from litemx.policy.store import DynamoPolicyStore
+from litemx.policy.store import AccountPolicyStore, DynamoPolicyStore
 from litemx.providers.base import OutboundProvider, ProviderStatus
 from litemx.providers.ses import SesProvider
 from litemx.providers.smtp import SmtpProvider, SmtpSettings
@@ -40,6 +40,7 @@ class Runtime:
     delivery: DeliveryDeps
     directory: DirectoryStore
     quotas: QuotaStore
+    account_policy: AccountPolicyStore
     sqs: Any
 
 
@@ -80,6 +81,7 @@ def runtime() -> Runtime:
         ),
         directory=DirectoryStore(),
         quotas=quotas,
+        account_policy=AccountPolicyStore(),
         sqs=sqs,
     )
 

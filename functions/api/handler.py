@@ -33,7 +33,13 @@ from litemx.directory.tokens import parse_secret
 from litemx.errors import NotFoundError
 from litemx.ids import new_request_id
 from litemx.mail.compose import ComposeError
-from litemx.outbound.service import OutboundUnavailableError, message_for, submit, usage_for, usage_keys
+from litemx.outbound.service import (
+    OutboundUnavailableError,
+    message_for,
+    submit,
+    usage_for,
+    usage_reservations,
+)
 from litemx.policy.models import Mode
 
 logger = Logger()
@@ -198,8 +204,8 @@ def get_message(message_id: str) -> MessageOut:
 def get_usage() -> UsageOut:
     principal = _principal()
     now = runtime().outbound.clock.now()
-    counters = runtime().quotas.read(usage_keys(principal, now))
-    usage = usage_for(principal, counters, now)
+    caps = usage_reservations(principal, now, runtime().account_policy.first_contacts(principal.account_id))
+    usage = usage_for(caps, runtime().quotas.read(c.key for c in caps))
     return UsageOut.model_validate(
         {
             "account": principal.account_id,

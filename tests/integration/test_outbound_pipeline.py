@@ -205,6 +205,7 @@ def test_a_mailbox_disabled_after_queueing_cancels_and_gives_quota_back(pipeline
         "mailbox_day": 0,
         "account_day": 0,
         "account_month": 0,
+        "first_contact": 0,
     }
 
 

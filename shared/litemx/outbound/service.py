@@ -7,6 +7,7 @@ accounted for: it is queued, or — if storing or queueing fails — marked fail
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,7 +21,15 @@ from litemx.outbound.ports import AuditWriter, BlobStore, MessageRepository, Quo
 from litemx.plans import effective_limits
 from litemx.policy.logic import decide
 from litemx.policy.models import OPEN_PROVIDER, Decision, Mode, PolicyStore, ProviderGate, SendRequest
-from litemx.quotas.models import CapUsage, counter_slots, reservations_for, usage_now
+from litemx.quotas.models import (
+    CapUsage,
+    CounterReservation,
+    counter_slots,
+    first_contact_limit,
+    first_contact_slot,
+    reservations_for,
+    usage_now,
+)
 
 
 class OutboundUnavailableError(LiteMXError):
@@ -92,11 +101,9 @@ def submit(
 
 
 def reserved_counters(decision: Decision) -> tuple[ReservedCounter, ...]:
-    """The counters an allowed decision moved, so that a cancellation can give them back."""
-    assert decision.account_id is not None
-    assert decision.mailbox is not None
-    slots = counter_slots(account_id=decision.account_id, mailbox=decision.mailbox, now=decision.decided_at)
-    return tuple(ReservedCounter(slot.key, len(decision.recipients)) for slot in slots)
+    """Every counter an allowed decision moved (the caps and first contacts), so that a cancellation
+    can give them back."""
+    return tuple(ReservedCounter(r.key, r.amount) for r in decision.reservations)
 
 
 def _queue(
@@ -150,17 +157,20 @@ def message_for(principal: Principal, message_id: str, messages: MessageReposito
     return message
 
 
-def usage_for(principal: Principal, counters: dict[str, int], now: datetime) -> list[CapUsage]:
+def usage_reservations(
+    principal: Principal, now: datetime, first_contacts_override: int | None
+) -> list[CounterReservation]:
+    """The caller's caps as zero-sized reservations: each counter's key, limit and reset."""
+    account = principal.account
     slots = counter_slots(account_id=principal.account_id, mailbox=principal.mailbox, now=now)
-    limits = effective_limits(principal.account.plan, principal.account.overrides)
-    return usage_now(reservations_for(slots, limits, 0), counters)
+    caps = reservations_for(slots, effective_limits(account.plan, account.overrides), 0)
+    first = first_contact_slot(mailbox=principal.mailbox, now=now)
+    limit = first_contact_limit(account.plan, first_contacts_override)
+    return [*caps, CounterReservation(first.cap, first.key, limit, 0, first.resets_at)]
 
 
-def usage_keys(principal: Principal, now: datetime) -> list[str]:
-    return [
-        slot.key
-        for slot in counter_slots(account_id=principal.account_id, mailbox=principal.mailbox, now=now)
-    ]
+def usage_for(reservations: list[CounterReservation], counters: Mapping[str, int]) -> list[CapUsage]:
+    return usage_now(reservations, counters)
 
 
 def audit_message(
