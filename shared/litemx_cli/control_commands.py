@@ -15,7 +15,8 @@ from litemx.plans import effective_limits
 from litemx.providers.base import OutboundProvider, ProviderStatus
 from litemx.quotas.models import Cap, CapUsage, counter_slots
 from litemx.suppression.models import GLOBAL_SCOPE
-from litemx_cli import api_client, operations
+from litemx.suppression.service import suppress, unsuppress
+from litemx_cli import api_client
 from litemx_cli.output import EXIT_REFUSED, emit_json, fail, fields_table, out, show, table, when
 from litemx_cli.session import Session, session
 
@@ -109,8 +110,14 @@ def suppression_add(
     s = session(ctx)
     if account_id:
         s.directory.get_account(account_id)
-    entry = operations.add_suppression(
-        s.suppression, s.audit, s.clock, address=address, account_id=account_id, reason=reason, actor=s.actor
+    entry = suppress(
+        s.suppression,
+        s.audit,
+        s.clock,
+        scope=account_id or GLOBAL_SCOPE,
+        address=address,
+        reason=reason,
+        actor=s.actor,
     )
     show(f"{entry.address} suppressed ({entry.scope})")
 
@@ -126,8 +133,14 @@ def suppression_remove(
 ) -> None:
     """Lift a suppression (audited)."""
     s = session(ctx)
-    entry = operations.remove_suppression(
-        s.suppression, s.audit, s.clock, address=address, account_id=account_id, reason=reason, actor=s.actor
+    entry = unsuppress(
+        s.suppression,
+        s.audit,
+        s.clock,
+        scope=account_id or GLOBAL_SCOPE,
+        address=address,
+        reason=reason,
+        actor=s.actor,
     )
     show(f"{entry.address} no longer suppressed ({entry.scope})")
 

@@ -13,7 +13,6 @@ from litemx.directory import admin
 from litemx.directory.models import Account, Scope, Token, Verification
 from litemx.errors import AlreadyExistsError
 from litemx.plans import LimitOverrides, Plan, effective_limits
-from litemx_cli import operations
 from litemx_cli.dns import records_for
 from litemx_cli.output import EXIT_UNAVAILABLE, emit_json, fail, fields_table, out, show, table, when
 from litemx_cli.ses_identity import IdentityState, SesIdentities
@@ -164,7 +163,7 @@ def account_set_plan(
         "recipients_per_message": recipients,
     }
     overrides = replace(base, **{k: v for k, v in changes.items() if v is not None})
-    operations.set_plan(
+    admin.set_plan(
         s.directory, s.audit, s.clock, account_id=account_id, plan=plan, overrides=overrides, actor=s.actor
     )
     account = s.directory.get_account(account_id)
@@ -192,7 +191,7 @@ def domain_add(
     """Register a domain to an account, start SES verification (Easy DKIM), print the DNS records."""
     s = session(ctx)
     try:
-        name = operations.add_domain(
+        name = admin.add_domain(
             s.directory, s.audit, s.clock, name=domain, account_id=account_id, actor=s.actor
         ).name
     except AlreadyExistsError:
@@ -296,7 +295,7 @@ def mailbox_create(
 ) -> None:
     """Create a mailbox (audited)."""
     s = session(ctx)
-    mailbox = operations.create_mailbox(
+    mailbox = admin.create_mailbox(
         s.directory, s.audit, s.clock, address=address, account_id=account_id, actor=s.actor
     )
     if as_json:

@@ -106,7 +106,7 @@ def test_suppression_add_list_remove(cli: Cli, world: World) -> None:
     assert added_global.exit_code == 0, added_global.output
     assert added_account.exit_code == 0, added_account.output
     assert [(e["address"], e["scope"], e["source"]) for e in global_list] == [
-        ("bounced@outside.test", "global", "operator")
+        ("bounced@outside.test", "global", "operator:tester")
     ]
     assert [e["address"] for e in account_list] == ["angry@outside.test"]
     assert refused.code == "recipient_suppressed"

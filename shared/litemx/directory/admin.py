@@ -8,7 +8,7 @@ from typing import Protocol
 
 from litemx.audit.models import AuditRecord
 from litemx.clock import Clock
-from litemx.directory.models import Account, EntityKind, Mailbox, Scope, Status, Token, TokenStatus
+from litemx.directory.models import Account, Domain, EntityKind, Mailbox, Scope, Status, Token, TokenStatus
 from litemx.directory.store import StatusChange
 from litemx.directory.tokens import hash_secret, make_secret
 from litemx.ids import new_account_id, new_request_id, new_token_id
@@ -17,6 +17,9 @@ from litemx.plans import LimitOverrides, Plan
 
 class DirectoryWriter(Protocol):
     def create_account(self, account: Account, *, now: datetime) -> Account: ...
+    def set_plan(self, account_id: str, plan: Plan, overrides: LimitOverrides | None = None) -> Account: ...
+    def add_domain(self, name: str, account_id: str, *, now: datetime) -> Domain: ...
+    def create_mailbox(self, address: str, account_id: str, *, now: datetime) -> Mailbox: ...
     def create_token(self, token: Token, *, now: datetime) -> Token: ...
     def set_status(self, kind: EntityKind, entity_id: str, status: str, reason: str) -> StatusChange: ...
 
@@ -46,8 +49,42 @@ def create_account(
     )
     now = clock.now()
     directory.create_account(account, now=now)
-    _audit(audit, account.account_id, now, "account.create", actor, {"plan": plan.value, "name": name})
+    record_action(audit, account.account_id, now, "account.create", actor, {"plan": plan.value, "name": name})
     return account
+
+
+def set_plan(
+    directory: DirectoryWriter,
+    audit: AuditWriter,
+    clock: Clock,
+    *,
+    account_id: str,
+    plan: Plan,
+    overrides: LimitOverrides,
+    actor: str,
+) -> Account:
+    account = directory.set_plan(account_id, plan, overrides)
+    details = {"plan": plan.value} | {k: str(v) for k, v in vars(overrides).items() if v is not None}
+    record_action(audit, account_id, clock.now(), "account.set_plan", actor, details)
+    return account
+
+
+def add_domain(
+    directory: DirectoryWriter, audit: AuditWriter, clock: Clock, *, name: str, account_id: str, actor: str
+) -> Domain:
+    now = clock.now()
+    domain = directory.add_domain(name, account_id, now=now)
+    record_action(audit, account_id, now, "domain.add", actor, {"domain": domain.name})
+    return domain
+
+
+def create_mailbox(
+    directory: DirectoryWriter, audit: AuditWriter, clock: Clock, *, address: str, account_id: str, actor: str
+) -> Mailbox:
+    now = clock.now()
+    mailbox = directory.create_mailbox(address, account_id, now=now)
+    record_action(audit, account_id, now, "mailbox.create", actor, {"mailbox": mailbox.address})
+    return mailbox
 
 
 def issue_token(
@@ -74,7 +111,7 @@ def issue_token(
     )
     now = clock.now()
     stored = directory.create_token(token, now=now)
-    _audit(
+    record_action(
         audit,
         mailbox.account_id,
         now,
@@ -100,7 +137,7 @@ def set_enabled(
     status = (Status.ACTIVE if enabled else Status.DISABLED).value
     change = directory.set_status(kind, entity_id, status, reason)
     verb = "enable" if enabled else "disable"
-    _audit(
+    record_action(
         audit,
         change.account_id,
         clock.now(),
@@ -115,11 +152,13 @@ def revoke_token(
     directory: DirectoryWriter, audit: AuditWriter, clock: Clock, *, token_id: str, reason: str, actor: str
 ) -> StatusChange:
     change = directory.set_status(EntityKind.TOKEN, token_id, TokenStatus.REVOKED.value, reason)
-    _audit(audit, change.account_id, clock.now(), "token.revoke", actor, {"id": token_id, "reason": reason})
+    record_action(
+        audit, change.account_id, clock.now(), "token.revoke", actor, {"id": token_id, "reason": reason}
+    )
     return change
 
 
-def _audit(
+def record_action(
     audit: AuditWriter, account_id: str, now: datetime, event: str, actor: str, details: dict[str, str]
 ) -> None:
     audit.record(

@@ -10,11 +10,10 @@ from datetime import datetime
 from typing import Protocol
 
 from litemx.addresses import normalize_address
-from litemx.audit.models import AuditRecord
 from litemx.clock import Clock
-from litemx.directory.admin import AuditWriter
+from litemx.directory.admin import AuditWriter, record_action
 from litemx.errors import InvalidInputError
-from litemx.ids import ACCOUNT_ID, new_request_id
+from litemx.ids import ACCOUNT_ID
 from litemx.suppression.models import GLOBAL_SCOPE, SuppressionEntry
 
 # Operator actions on the global list are audited under this key (they belong to no account).
@@ -58,7 +57,7 @@ def suppress(
         address=canonical,
         reason=_reason(reason),
         created_at=now,
-        source=f"operator:{actor}",
+        source=actor if actor.startswith("operator:") else f"operator:{actor}",
         expires_at=expires_at,
     )
     store.add(entry)
@@ -114,14 +113,5 @@ def _reason(reason: str) -> str:
 def _audit(
     audit: AuditWriter, scope: str, now: datetime, event: str, actor: str, details: dict[str, str]
 ) -> None:
-    audit.record(
-        AuditRecord(
-            account_id=GLOBAL_AUDIT_KEY if scope == GLOBAL_SCOPE else scope,
-            at=now,
-            request_id=new_request_id(),
-            event=event,
-            actor=actor,
-            outcome="done",
-            details=details,
-        )
-    )
+    account_id = GLOBAL_AUDIT_KEY if scope == GLOBAL_SCOPE else scope
+    record_action(audit, account_id, now, event, actor, details)
