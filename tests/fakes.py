@@ -12,7 +12,7 @@ from litemx.directory.store import StatusChange
 from litemx.directory.tokens import hash_secret, make_secret
 from litemx.errors import NotFoundError
 from litemx.messages.models import TRANSITIONS, MessageStatus
-from litemx.plans import Plan
+from litemx.plans import LimitOverrides, Plan
 from litemx.policy.models import ContactMark, QuotaExceededError, Snapshot, SnapshotKeys
 from litemx.quotas.models import CounterReservation
 from litemx.reputation.models import Increment, Tally
@@ -196,6 +196,15 @@ class FakeDirectory:
 
     def create_token(self, token: Token, *, now: datetime) -> Token:
         return token
+
+    def set_plan(self, account_id: str, plan: Plan, overrides: LimitOverrides | None = None) -> Account:
+        raise NotImplementedError("not used by the paths these fakes serve")
+
+    def add_domain(self, name: str, account_id: str, *, now: datetime) -> Domain:
+        raise NotImplementedError("not used by the paths these fakes serve")
+
+    def create_mailbox(self, address: str, account_id: str, *, now: datetime) -> Mailbox:
+        raise NotImplementedError("not used by the paths these fakes serve")
 
     def set_status(self, kind: EntityKind, entity_id: str, status: str, reason: str) -> StatusChange:
         if kind is EntityKind.MAILBOX:
