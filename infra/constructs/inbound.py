@@ -59,6 +59,7 @@ class Inbound(Construct):
         fn = self.function
         fn.function.configure_async_invoke(retry_attempts=2)
         fn.use_bucket_objects("RAW_MAIL_BUCKET", self.bucket, f"{RAW_MAIL_PREFIX}*", "s3:GetObject")
+        fn.set_env("RAW_MAIL_PREFIX", RAW_MAIL_PREFIX)  # where the receipt rule's S3 action writes
         fn.use_table(data.table("inbound"), "read_write")
         # Reads mailboxes to route, writes correspondents.
         fn.use_table(data.table("directory"), "read_write")

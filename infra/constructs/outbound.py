@@ -29,6 +29,8 @@ SES_STATUS_ACTIONS = frozenset(
     {"ses:GetAccount", "ses:ListIdentities", "ses:GetIdentityVerificationAttributes"}
 )
 FEEDBACK_EVENTS = (
+    # Send events are the denominator of the bounce and complaint rates behind automatic disablement.
+    ses.EmailSendingEvent.SEND,
     ses.EmailSendingEvent.BOUNCE,
     ses.EmailSendingEvent.COMPLAINT,
     ses.EmailSendingEvent.DELIVERY,
