@@ -28,7 +28,7 @@ PARSERS: dict[str, list[Callable[[dict[str, str]], Any]]] = {
 def _environment(resource: dict[str, Any]) -> dict[str, str]:
     """Deploy-time values (Ref, GetAtt ...) stand in as placeholder strings."""
     variables = resource["Properties"].get("Environment", {}).get("Variables", {})
-    return {name: value if isinstance(value, str) else "resolved-at-deploy" for name, value in variables.items()}
+    return {name: v if isinstance(v, str) else "resolved-at-deploy" for name, v in variables.items()}
 
 
 @pytest.mark.parametrize("name", sorted(PARSERS))
