@@ -13,6 +13,8 @@ from litemx.directory import admin
 from litemx.directory.models import Account, Scope, Token, Verification
 from litemx.errors import AlreadyExistsError
 from litemx.plans import LimitOverrides, Plan, effective_limits
+from litemx.policy.overrides import set_first_contact_limit
+from litemx.policy.store import AccountPolicyStore
 from litemx_cli.dns import records_for
 from litemx_cli.output import EXIT_UNAVAILABLE, emit_json, fail, fields_table, out, show, table, when
 from litemx_cli.ses_identity import IdentityState, SesIdentities
@@ -149,6 +151,9 @@ def account_set_plan(
     account_day: int | None = typer.Option(None, min=0, help="Override: recipients per account per day."),
     account_month: int | None = typer.Option(None, min=0, help="Override: recipients per account per month."),
     recipients: int | None = typer.Option(None, min=1, help="Override: recipients per message."),
+    first_contacts: int | None = typer.Option(
+        None, min=0, help="Override: first contacts per mailbox per day (new recipients)."
+    ),
     clear_overrides: bool = typer.Option(False, help="Drop every override (before applying new ones)."),
     as_json: bool = JSON,
 ) -> None:
@@ -166,6 +171,16 @@ def account_set_plan(
     admin.set_plan(
         s.directory, s.audit, s.clock, account_id=account_id, plan=plan, overrides=overrides, actor=s.actor
     )
+    if first_contacts is not None or clear_overrides:
+        set_first_contact_limit(
+            AccountPolicyStore(),
+            s.audit,
+            s.clock,
+            account_id=account_id,
+            limit=first_contacts,
+            actor=s.actor,
+            reason=f"set-plan {plan.value}",
+        )
     account = s.directory.get_account(account_id)
     if as_json:
         emit_json(_account_json(account))

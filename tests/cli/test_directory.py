@@ -229,3 +229,20 @@ def test_token_with_an_unknown_scope_is_a_usage_error(cli: Cli) -> None:
 def _decide(secret: str, mailbox: str) -> Any:
     request = SendRequest(token_secret=secret, from_address=mailbox, to=("friend@outside.test",))
     return decide(request, store=DynamoPolicyStore(), clock=SystemClock(), request_id=new_request_id())
+
+
+def test_first_contact_override_is_set_audited_and_cleared(cli: Cli) -> None:
+    # Given a Free account (10 first contacts per mailbox per day) lowered to 2 by the operator
+    from litemx.policy.store import AccountPolicyStore
+
+    account = make_account(cli)
+    cli.json("account", "set-plan", account, "free", "--first-contacts", "2")
+
+    # Then the override is stored and the change is in the audit trail
+    assert AccountPolicyStore().first_contacts(account) == 2
+    events = [e["event"] for e in cli.json("audit", account, "--oldest-first")]
+    assert events[-2:] == ["account.set_plan", "account.first_contacts"]
+
+    # And clearing the overrides returns the account to the plan's number
+    cli.json("account", "set-plan", account, "free", "--clear-overrides")
+    assert AccountPolicyStore().first_contacts(account) is None
