@@ -12,8 +12,9 @@ from litemx.audit.models import AuditRecord
 from litemx.directory import admin
 from litemx.directory.models import EntityKind
 from litemx.plans import effective_limits
+from litemx.policy.store import AccountPolicyStore
 from litemx.providers.base import OutboundProvider, ProviderStatus
-from litemx.quotas.models import Cap, CapUsage, counter_slots
+from litemx.quotas.models import Cap, CapUsage, counter_slots, first_contact_limit, first_contact_slot
 from litemx.suppression.models import GLOBAL_SCOPE
 from litemx.suppression.service import suppress, unsuppress
 from litemx_cli import api_client
@@ -168,20 +169,29 @@ def usage(
         for slot in counter_slots(account_id=account_id, mailbox="-", now=now)
         if slot.cap in (Cap.ACCOUNT_DAY, Cap.ACCOUNT_MONTH)
     ]
-    mailbox_slots = {
-        m.address: slot
+    limit_of[Cap.FIRST_CONTACT] = first_contact_limit(
+        account.plan, AccountPolicyStore().first_contacts(account_id)
+    )
+    mailbox_slots = [
+        (m.address, slot)
         for m in mailboxes
-        for slot in counter_slots(account_id=account_id, mailbox=m.address, now=now)
-        if slot.cap is Cap.MAILBOX_DAY
-    }
-    used = s.quotas.read([slot.key for slot in account_slots] + [slot.key for slot in mailbox_slots.values()])
+        for slot in (
+            *(
+                s
+                for s in counter_slots(account_id=account_id, mailbox=m.address, now=now)
+                if s.cap is Cap.MAILBOX_DAY
+            ),
+            first_contact_slot(mailbox=m.address, now=now),
+        )
+    ]
+    used = s.quotas.read([slot.key for slot in account_slots] + [slot.key for _, slot in mailbox_slots])
     lines: list[tuple[str, CapUsage]] = [
         (account_id, CapUsage(slot.cap, used.get(slot.key, 0), limit_of[slot.cap], slot.resets_at))
         for slot in account_slots
     ]
     lines += [
         (address, CapUsage(slot.cap, used.get(slot.key, 0), limit_of[slot.cap], slot.resets_at))
-        for address, slot in mailbox_slots.items()
+        for address, slot in mailbox_slots
     ]
     if as_json:
         emit_json(

@@ -147,6 +147,9 @@ def test_usage_counts_recipients_per_mailbox_and_account(cli: Cli, world: World)
         (account, "account_month"): (9, 500, 491),
         (first, "mailbox_day"): (5, 100, 95),
         (second, "mailbox_day"): (4, 100, 96),
+        # every recipient was new to its mailbox (the test world lifts the first-contact cap)
+        (first, "first_contact"): (5, 1_000_000, 999_995),
+        (second, "first_contact"): (4, 1_000_000, 999_996),
     }
     assert all(c["resets_at"].endswith("+00:00") for c in usage["caps"])
     assert text.exit_code == 0
@@ -154,12 +157,14 @@ def test_usage_counts_recipients_per_mailbox_and_account(cli: Cli, world: World)
 
 
 def test_usage_follows_operator_overrides(cli: Cli, world: World) -> None:
-    cli.json("account", "set-plan", world.account.account_id, "free", "--mailbox-day", "7")
+    cli.json(
+        "account", "set-plan", world.account.account_id, "free", "--mailbox-day", "7", "--first-contacts", "3"
+    )
 
     usage = cli.json("usage", world.account.account_id)
 
     limits = {c["cap"]: c["limit"] for c in usage["caps"]}
-    assert limits == {"mailbox_day": 7, "account_day": 100, "account_month": 500}
+    assert limits == {"mailbox_day": 7, "account_day": 100, "account_month": 500, "first_contact": 3}
 
 
 def test_audit_lists_decisions_newest_first_with_since_and_limit(cli: Cli, world: World) -> None:
