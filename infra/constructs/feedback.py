@@ -6,11 +6,8 @@ each notification until the Lambda has handled it, and parks it in the DLQ after
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration, RemovalPolicy
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_lambda_event_sources as sources
-from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
@@ -18,7 +15,7 @@ from infra.config import LiteMXConfig
 from infra.constructs.data import Data
 from infra.constructs.function import FunctionFactory
 from infra.constructs.outbound import configuration_set_name
-from infra.constructs.queues import queue_with_dlq
+from infra.constructs.queues import queue_with_dlq, service_published_topic
 
 FEEDBACK_TIMEOUT = Duration.seconds(30)
 
@@ -34,26 +31,11 @@ class Feedback(Construct):
         data: Data,
     ) -> None:
         super().__init__(scope, construct_id)
-        # SES cannot publish to a topic encrypted with the AWS-managed SNS key: give it a key of ours.
-        self.key = kms.Key(
+        self.topic, self.key = service_published_topic(
             self,
-            "TopicKey",
-            description="LiteMX SES feedback topic",
-            enable_key_rotation=True,
-            pending_window=Duration.days(7),
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="SesPublishesFeedback",
-                principals=[iam.ServicePrincipal("ses.amazonaws.com")],
-                actions=["kms:GenerateDataKey", "kms:Decrypt"],
-                resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
-            )
-        )
-        self.topic = sns.Topic(
-            self, "Topic", display_name="LiteMX SES feedback", master_key=self.key, enforce_ssl=True
+            display_name="LiteMX SES feedback",
+            publisher="ses.amazonaws.com",
+            statement_id="SesPublishesFeedback",
         )
         self.queue, self.dlq = queue_with_dlq(
             self, "Queue", visibility_timeout=Duration.seconds(FEEDBACK_TIMEOUT.to_seconds() * 6)

@@ -8,19 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import LiteMXConfig
 from infra.constructs.function import LiteMXFunction
+from infra.constructs.queues import service_published_topic
 
 BOUNCE_RATE_ALARM = 0.04
 COMPLAINT_RATE_ALARM = 0.0008
@@ -39,26 +37,11 @@ class Monitoring(Construct):
         http_api: apigwv2.HttpApi,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.key = kms.Key(
+        self.topic, self.key = service_published_topic(
             self,
-            "TopicKey",
-            description="LiteMX ops alarm topic",
-            enable_key_rotation=True,
-            pending_window=Duration.days(7),
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        # CloudWatch alarms can publish to an encrypted topic only if its key lets CloudWatch use it.
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudWatchPublishesAlarms",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["kms:GenerateDataKey", "kms:Decrypt"],
-                resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
-            )
-        )
-        self.topic = sns.Topic(
-            self, "Topic", display_name="LiteMX ops alarms", master_key=self.key, enforce_ssl=True
+            display_name="LiteMX ops alarms",
+            publisher="cloudwatch.amazonaws.com",
+            statement_id="CloudWatchPublishesAlarms",
         )
         self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
         self.alarms: list[cloudwatch.Alarm] = []
