@@ -1,24 +1,28 @@
-"""`litemx local up` as an operator runs it: a separate process, real ports, Ctrl-C, nothing left behind."""
+"""`litemx local up` as an operator runs it: a separate process with real ports, driven by the `litemx`
+CLI (its --json output and exit codes), an outside sender over SMTP, Ctrl-C, and nothing left behind."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import smtplib
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
-import boto3
 import pytest
 
 from litemx_cli.target import Target
 from litemx_local.aws import free_port
-from litemx_local.world import build_world
 
 pytestmark = pytest.mark.integration
+LITEMX = str(Path(sys.executable).with_name("litemx"))
 
 
 def _processes_mentioning(*needles: str) -> list[str]:
@@ -33,71 +37,153 @@ def _processes_mentioning(*needles: str) -> list[str]:
     return found
 
 
-def test_local_up_serves_a_send_end_to_end_and_stops_cleanly(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given `litemx local up` started as its own process
+class Operator:
+    """Runs `litemx` as a separate process, as a person at a shell would."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [LITEMX, *args], env=self.env, capture_output=True, text=True, timeout=60, check=False
+        )
+
+    def json(self, *args: str) -> Any:
+        done = self.run(*args, "--json")
+        assert done.returncode == 0, done.stdout + done.stderr
+        return json.loads(done.stdout)
+
+
+@pytest.fixture
+def system(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Target, Operator]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT_URL", "TABLE_"))}
+    env |= {"LITEMX_HOME": str(tmp_path), "USER": "tester"}
     api_port, smtp_port = free_port(), free_port()
-    env = {**os.environ, "LITEMX_HOME": str(tmp_path)}
-    for name in [k for k in env if k.startswith(("AWS_ENDPOINT_URL", "TABLE_"))]:
-        env.pop(name)
-    litemx = Path(sys.executable).with_name("litemx")
     process = subprocess.Popen(
-        [str(litemx), "local", "up", "--api-port", str(api_port), "--smtp-port", str(smtp_port)],
+        [LITEMX, "local", "up", "--api-port", str(api_port), "--smtp-port", str(smtp_port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     state = tmp_path / "local.json"
-    try:
-        deadline = time.monotonic() + 60
-        while not state.exists() and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.2)
-        assert state.exists(), process.stdout.read() if process.stdout else ""
-        target = Target.from_json(state.read_text())
-        assert target.api_url == f"http://127.0.0.1:{api_port}"
+    deadline = time.monotonic() + 60
+    while not state.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    if not state.exists():
+        process.kill()
+        pytest.fail(process.communicate()[0])
+    yield process, Target.from_json(state.read_text()), Operator(env)
+    if process.poll() is None:
+        process.kill()
+        process.wait()
 
-        # When an operator sets up a mailbox on it and a client sends through its HTTP port
-        for key, value in target.env.items():
-            monkeypatch.setenv(key, value)
-        target.activate()
-        boto3.client("ses").verify_domain_identity(Domain="example.com")
-        world = build_world(target.tables)
-        token = world.secrets["box0@example.com"]
-        request = urllib.request.Request(
-            f"{target.api_url}/v1/messages",
-            method="POST",
-            data=json.dumps(
-                {"from": "box0@example.com", "to": ["alice@outside.test"], "text": "hi"}
-            ).encode(),
-            headers={"Authorization": f"Bearer {token}", "content-type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            assert response.status == 202
-            message_id = json.load(response)["id"]
 
-        # Then the system's own sender delivers it
-        status = ""
-        deadline = time.monotonic() + 30
-        while status != "sent" and time.monotonic() < deadline:
-            time.sleep(0.3)
-            check = urllib.request.Request(
-                f"{target.api_url}/v1/messages/{message_id}", headers={"Authorization": f"Bearer {token}"}
-            )
-            with urllib.request.urlopen(check, timeout=30) as response:
-                status = json.load(response)["status"]
-        assert status == "sent"
-        dynamodb_port = target.env["AWS_ENDPOINT_URL_DYNAMODB"].rpartition(":")[2]
-        moto_port = target.env["AWS_ENDPOINT_URL"].rpartition(":")[2]
-    finally:
-        # When the operator presses Ctrl-C
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=60)
+def _get(url: str, token: str) -> Any:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def _wait_for(probe: Any, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := probe():
+            return value
+        time.sleep(0.3)
+    return probe()
+
+
+def test_local_up_runs_the_whole_system_and_stops_cleanly(system, tmp_path: Path) -> None:
+    process, target, operator = system
+
+    # Given an operator who sets up an account, a verified domain, a mailbox and a token with the CLI
+    account = operator.json("account", "create", "Acme", "--plan", "free")["account_id"]
+    assert operator.run("domain", "add", "acme.test", "--account", account).returncode == 0
+    assert operator.json("domain", "status", "acme.test")["verification"] == "verified"
+    operator.json("mailbox", "create", "support@acme.test", "--account", account)
+    token = operator.json(
+        "token", "create", "--mailbox", "support@acme.test", "--scope", "send", "--scope", "read"
+    )
+    secret = token["secret"]
+
+    # When an outside sender mails the mailbox over the system's SMTP port
+    host, port = (target.smtp or "").split(":")
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = "alice@customer.test", "support@acme.test", "Hello"
+    mail.set_content("Is anyone there?")
+    with smtplib.SMTP(host, int(port), timeout=10) as smtp:
+        assert smtp.send_message(mail) == {}
+
+    # And the mailbox replies through the system's HTTP port with `litemx send`
+    sent = operator.json(
+        "send",
+        "--token",
+        secret,
+        "--from",
+        "support@acme.test",
+        "--to",
+        "alice@customer.test",
+        "--subject",
+        "Re: Hello",
+        "--text",
+        "Yes!",
+    )
+    refused = operator.run(
+        "send",
+        "--token",
+        secret,
+        "--from",
+        "support@acme.test",
+        "--to",
+        "a@b.test",
+        "--text",
+        "x",
+        "--subject",
+        "x",
+    )
+    operator.run("disable", "mailbox", "support@acme.test", "--reason", "test")
+    after_disable = operator.run(
+        "send",
+        "--token",
+        secret,
+        "--from",
+        "support@acme.test",
+        "--to",
+        "alice@customer.test",
+        "--text",
+        "again",
+    )
+
+    # Then the inbound message is listed by the read API on the system's HTTP port
+    listed = _wait_for(
+        lambda: _get(f"{target.api_url}/v1/mailboxes/support@acme.test/messages", secret)["messages"]
+    )
+    assert [(m["from"], m["subject"]) for m in listed] == [("alice@customer.test", "Hello")]
+
+    # And the reply was queued and delivered by the system's own sender, and refusals exit non-zero
+    assert sent["status"] == "queued"
+    audit = _wait_for(lambda: [e for e in operator.json("audit", account) if e["event"] == "message.sent"])
+    assert audit, operator.json("audit", account)
+    assert refused.returncode == 0  # a first contact within the Free plan's 10 is allowed
+    assert after_disable.returncode == 1
+    assert "mailbox_disabled" in after_disable.stdout + after_disable.stderr
+    usage = operator.json("usage", account)
+    assert {(c["scope"], c["cap"]): c["used"] for c in usage["caps"]}[
+        ("support@acme.test", "mailbox_day")
+    ] == 2
+
+    # When the operator presses Ctrl-C
+    dynamodb_port = target.env["AWS_ENDPOINT_URL_DYNAMODB"].rpartition(":")[2]
+    moto_port = target.env["AWS_ENDPOINT_URL"].rpartition(":")[2]
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
 
     # Then it exits cleanly, forgets its state, and leaves no server behind
     assert process.returncode == 0, output
-    assert "API" in output
-    assert f"127.0.0.1:{smtp_port}" in output
-    assert not state.exists()
+    assert target.api_url in output
+    assert target.smtp in output
+    assert not (tmp_path / "local.json").exists()
     assert _processes_mentioning(f"-port {dynamodb_port}", f"-p {moto_port}") == []
+    gone = operator.run("account", "list")
+    assert gone.returncode == 3  # the target is unreachable once the system is down
