@@ -11,7 +11,7 @@ from litemx.directory.models import Account, Domain, EntityKind, Mailbox, Scope,
 from litemx.directory.store import StatusChange
 from litemx.directory.tokens import hash_secret, make_secret
 from litemx.errors import NotFoundError
-from litemx.messages.models import TRANSITIONS, MessageStatus
+from litemx.messages.models import TRANSITIONS, MessageStatus, OutboundMessage
 from litemx.plans import LimitOverrides, Plan
 from litemx.policy.models import ContactMark, QuotaExceededError, Snapshot, SnapshotKeys
 from litemx.quotas.models import CounterReservation
@@ -38,6 +38,7 @@ class FakePolicyStore:
     received: set[tuple[str, str]] = field(default_factory=set)  # (mailbox, Message-ID) received
     first_contact_overrides: dict[str, int] = field(default_factory=dict)
     reads: int = 0
+    queued: list[OutboundMessage] = field(default_factory=list)
 
     def load_snapshot(self, keys: SnapshotKeys) -> Snapshot:
         self.reads += 1
@@ -60,7 +61,11 @@ class FakePolicyStore:
         )
 
     def reserve(
-        self, reservations: list[CounterReservation], audit: AuditRecord, contacts: Sequence[ContactMark] = ()
+        self,
+        reservations: list[CounterReservation],
+        audit: AuditRecord,
+        contacts: Sequence[ContactMark] = (),
+        message: OutboundMessage | None = None,
     ) -> None:
         failed = {
             r.key: self.counters.get(r.key, 0)
@@ -73,6 +78,11 @@ class FakePolicyStore:
             self.counters[r.key] = self.counters.get(r.key, 0) + r.amount
         self.contacts |= {(c.mailbox, c.address) for c in contacts}
         self.audit.append(audit)
+        if message is not None:
+            self.queued.append(message)
+
+    def load_snapshots(self, many: Sequence[SnapshotKeys]) -> list[Snapshot]:
+        return [self.load_snapshot(keys) for keys in many]
 
     def record(self, audit: AuditRecord) -> None:
         self.audit.append(audit)

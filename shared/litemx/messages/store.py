@@ -41,29 +41,33 @@ def _from_record(record: MessageRecord) -> OutboundMessage:
     )
 
 
+def message_record(message: OutboundMessage) -> MessageRecord:
+    """The stored form of a message (also written inside the policy's quota transaction)."""
+    return MessageRecord(
+        message.message_id,
+        account_id=message.account_id,
+        mailbox=message.mailbox,
+        token_id=message.token_id,
+        recipients=list(message.recipients),
+        status=message.status.value,
+        created_at=message.created_at,
+        updated_at=message.updated_at,
+        raw_key=message.raw_key,
+        subject=message.subject,
+        rfc_message_id=message.rfc_message_id,
+        reserved=json.dumps([[r.key, r.amount] for r in message.reserved]),
+        expires_at=int((message.created_at + RETENTION).timestamp()),
+    )
+
+
 def _from_states(states: frozenset[MessageStatus]) -> Condition:
     return MessageRecord.status.is_in(*(s.value for s in states))
 
 
 class MessageStore:
     def create(self, message: OutboundMessage) -> OutboundMessage:
-        record = MessageRecord(
-            message.message_id,
-            account_id=message.account_id,
-            mailbox=message.mailbox,
-            token_id=message.token_id,
-            recipients=list(message.recipients),
-            status=message.status.value,
-            created_at=message.created_at,
-            updated_at=message.updated_at,
-            raw_key=message.raw_key,
-            subject=message.subject,
-            rfc_message_id=message.rfc_message_id,
-            reserved=json.dumps([[r.key, r.amount] for r in message.reserved]),
-            expires_at=int((message.created_at + RETENTION).timestamp()),
-        )
         try:
-            record.save(condition=MessageRecord.message_id.does_not_exist())
+            message_record(message).save(condition=MessageRecord.message_id.does_not_exist())
         except PutError as error:
             if error.cause_response_code == "ConditionalCheckFailedException":
                 raise AlreadyExistsError(f"message {message.message_id} already exists") from error

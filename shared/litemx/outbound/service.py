@@ -84,9 +84,17 @@ def submit(
     mode: Mode = Mode.SEND,
 ) -> Submission:
     """Decide, and when allowed in SEND mode, store and queue the message. ComposeError for a request
-    that cannot become a valid message (checked first: it costs no I/O)."""
+    that cannot become a valid message (checked first: it costs no I/O). The message record is written by
+    the decision's own transaction, so an accepted message always exists with its quota reserved."""
     now = deps.clock.now()
     composed = compose(draft, now=now, max_bytes=deps.max_message_bytes)
+    message_id = new_message_id()
+    built: list[OutboundMessage] = []  # the message the decision's transaction recorded
+
+    def queue_as(allowed: Decision) -> OutboundMessage:
+        built.append(queued_message(message_id, allowed, draft, composed))
+        return built[0]
+
     decision = decide(
         policy_request(token_secret, draft),
         store=deps.policy,
@@ -94,10 +102,12 @@ def submit(
         request_id=request_id,
         mode=mode,
         provider=provider,
+        queue_as=queue_as,
     )
     if not decision.allowed or mode is Mode.CHECK:
         return Submission(decision)
-    return Submission(decision, _queue(decision, draft, composed, deps))
+    _store_and_enqueue(built[0], composed, deps)
+    return Submission(decision, built[0])
 
 
 def reserved_counters(decision: Decision) -> tuple[ReservedCounter, ...]:
@@ -106,14 +116,13 @@ def reserved_counters(decision: Decision) -> tuple[ReservedCounter, ...]:
     return tuple(ReservedCounter(r.key, r.amount) for r in decision.reservations)
 
 
-def _queue(
-    decision: Decision, draft: Draft, composed: ComposedMessage, deps: OutboundDeps
+def queued_message(
+    message_id: str, decision: Decision, draft: Draft, composed: ComposedMessage
 ) -> OutboundMessage:
     assert decision.account_id is not None
     assert decision.mailbox is not None
     assert decision.token_id is not None
-    message_id = new_message_id()
-    message = OutboundMessage(
+    return OutboundMessage(
         message_id=message_id,
         account_id=decision.account_id,
         mailbox=decision.mailbox,
@@ -127,26 +136,24 @@ def _queue(
         rfc_message_id=composed.rfc_message_id,
         reserved=reserved_counters(decision),
     )
-    created = False
+
+
+def _store_and_enqueue(message: OutboundMessage, composed: ComposedMessage, deps: OutboundDeps) -> None:
     try:
         deps.blobs.put(message.raw_key, composed.raw)
-        deps.messages.create(message)
-        created = True
-        deps.queue.enqueue(message_id)
+        deps.queue.enqueue(message.message_id)
     except Exception as error:  # any storage or queue failure: account for the message, then answer 503
         deps.quotas.release(message.reserved)
-        if created:
-            deps.messages.transition(
-                message,
-                MessageStatus.FAILED,
-                now=deps.clock.now(),
-                reason_code="outbound_unavailable",
-                reason=f"queueing failed: {type(error).__name__}",
-            )
+        deps.messages.transition(
+            message,
+            MessageStatus.FAILED,
+            now=deps.clock.now(),
+            reason_code="outbound_unavailable",
+            reason=f"queueing failed: {type(error).__name__}",
+        )
         raise OutboundUnavailableError(
             "The message could not be queued; nothing was sent or counted."
         ) from error
-    return message
 
 
 def message_for(principal: Principal, message_id: str, messages: MessageRepository) -> OutboundMessage:

@@ -16,6 +16,7 @@ from litemx.audit.models import UNAUTHENTICATED, AuditRecord
 from litemx.clock import Clock
 from litemx.directory.models import Scope, Status, TokenStatus, Verification
 from litemx.directory.tokens import SecretClaims, parse_secret, secret_matches
+from litemx.messages.models import OutboundMessage
 from litemx.plans import Limits, effective_limits
 from litemx.policy.models import (
     OPEN_PROVIDER,
@@ -85,8 +86,10 @@ def decide(
     request_id: str,
     mode: Mode = Mode.SEND,
     provider: ProviderGate = OPEN_PROVIDER,
+    queue_as: Callable[[Decision], OutboundMessage] | None = None,
 ) -> Decision:
-    """Allow or refuse a send; on allow in SEND mode, the recipients are reserved against every cap."""
+    """Allow or refuse a send; on allow in SEND mode, the recipients are reserved against every cap, and
+    the message `queue_as` builds from the allowed decision is recorded in the same transaction."""
     now = clock.now()
     base = Decision(request_id=request_id, mode=mode, decided_at=now)
     claims = parse_secret(request.token_secret)
@@ -134,7 +137,8 @@ def decide(
     )
     contacts = [ContactMark(mailbox=sender, address=address, at=now) for address in first_contacts]
     try:
-        store.reserve(reservations, _audit(allowed, "allow"), contacts)
+        message = queue_as(allowed) if queue_as is not None else None
+        store.reserve(reservations, _audit(allowed, "allow"), contacts, message)
     except QuotaExceededError as refused:
         return _refuse_quota(base, store, binding_cap(reservations, refused.failed))
     return allowed

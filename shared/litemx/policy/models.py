@@ -10,6 +10,7 @@ from typing import Protocol
 
 from litemx.audit.models import AuditRecord
 from litemx.directory.models import Account, Domain, Mailbox, Token
+from litemx.messages.models import OutboundMessage
 from litemx.policy.reasons import Reason
 from litemx.quotas.models import CapExceeded, CapUsage, CounterReservation
 from litemx.suppression.models import SuppressionEntry
@@ -110,10 +111,18 @@ class PolicyStore(Protocol):
         ...
 
     def reserve(
-        self, reservations: list[CounterReservation], audit: AuditRecord, contacts: Sequence[ContactMark] = ()
+        self,
+        reservations: list[CounterReservation],
+        audit: AuditRecord,
+        contacts: Sequence[ContactMark] = (),
+        message: OutboundMessage | None = None,
     ) -> None:
-        """All counters, the audit record and the contact marks in one all-or-nothing write;
-        QuotaExceededError if a cap condition fails."""
+        """All counters, the audit record, the contact marks and the queued message in one all-or-nothing
+        write; QuotaExceededError if a cap condition fails."""
+        ...
+
+    def load_snapshots(self, many: Sequence[SnapshotKeys]) -> list[Snapshot]:
+        """Several snapshots in one batched read."""
         ...
 
     def record(self, audit: AuditRecord) -> None: ...

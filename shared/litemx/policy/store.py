@@ -6,6 +6,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -18,6 +19,8 @@ from litemx.audit.store import entry_from_record
 from litemx.directory import store as directory
 from litemx.errors import StoreBusyError
 from litemx.inbound.store import RFC_ID_PREFIX, rfc_id_sk
+from litemx.messages.models import OutboundMessage
+from litemx.messages.store import message_record
 from litemx.policy.models import ContactMark, QuotaExceededError, Snapshot, SnapshotKeys
 from litemx.quotas.models import CounterReservation
 from litemx.storage.tables import (
@@ -29,6 +32,7 @@ from litemx.storage.tables import (
     DomainRecord,
     InboundMessageIdRecord,
     MailboxRecord,
+    MessageRecord,
     SuppressionRecord,
     TokenRecord,
     UsageCounter,
@@ -65,35 +69,23 @@ class DynamoPolicyStore:
         return self._connection.client
 
     def load_snapshot(self, keys: SnapshotKeys) -> Snapshot:
-        directory_keys = [
-            directory.token_key(keys.token_id),
-            directory.account_key(keys.account_id),
-            directory.domain_key(keys.domain),
-            directory.mailbox_key(keys.mailbox),
-            account_policy_key(keys.account_id),
-            *(directory.correspondent_key(keys.mailbox, r) for r in keys.recipients),
-            *(contact_key(keys.mailbox, r) for r in keys.recipients),
+        return _snapshot(self._batch_get(_wanted(keys)))
+
+    def load_snapshots(self, many: Sequence[SnapshotKeys]) -> list[Snapshot]:
+        """Several snapshots in one batched read (the sender re-checks a whole SQS batch at once)."""
+        wanted = [_wanted(keys) for keys in many]
+        found = self._batch_get([key for keys in wanted for key in keys])
+        index = {(table, _identity(table, item)): item for table, items in found.items() for item in items}
+        return [
+            _snapshot(_group((table, index.get((table, _identity(table, key)))) for table, key in keys))
+            for keys in wanted
         ]
-        suppression_keys = [(scope, r) for r in keys.recipients for scope in (GLOBAL_SCOPE, keys.account_id)]
-        wanted: list[tuple[str, dict[str, Any]]] = [
-            *((table_name(TokenRecord), {"pk": {"S": pk}, "sk": {"S": sk}}) for pk, sk in directory_keys),
-            *(
-                (table_name(SuppressionRecord), {"scope": {"S": scope}, "address": {"S": address}})
-                for scope, address in suppression_keys
-            ),
-            *((table_name(UsageCounter), {"key": {"S": key}}) for key in keys.counter_keys),
-            *(
-                (
-                    table_name(InboundMessageIdRecord),
-                    {"mailbox": {"S": keys.mailbox}, "sk": {"S": rfc_id_sk(i)}},
-                )
-                for i in dict.fromkeys(keys.message_ids)
-            ),
-        ]
-        items = self._batch_get(wanted)
-        return _snapshot(items)
 
     def _batch_get(self, wanted: list[tuple[str, dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+        unique = list({(table, _identity(table, key)): (table, key) for table, key in wanted}.values())
+        return self._batch_get_unique(unique)
+
+    def _batch_get_unique(self, wanted: list[tuple[str, dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
         found: dict[str, list[dict[str, Any]]] = {}
         for start in range(0, len(wanted), _BATCH_LIMIT):
             request: dict[str, Any] = {}
@@ -111,15 +103,19 @@ class DynamoPolicyStore:
         return found
 
     def reserve(
-        self, reservations: list[CounterReservation], audit: AuditRecord, contacts: Sequence[ContactMark] = ()
+        self,
+        reservations: list[CounterReservation],
+        audit: AuditRecord,
+        contacts: Sequence[ContactMark] = (),
+        message: OutboundMessage | None = None,
     ) -> None:
         for attempt in range(1, _CONFLICT_RETRIES + 1):
             try:
-                self._reserve_once(reservations, audit, contacts)
+                self._reserve_once(reservations, audit, contacts, message)
                 return
             except TransactWriteError as error:
                 reasons = [r.code if r else "None" for r in (error.cancellation_reasons or [])]
-                failed = _failed_counters(reservations, error)
+                failed = _failed_counters(reservations, error, puts=1 if message is None else 2)
                 if failed:
                     raise QuotaExceededError(failed) from error
                 if not any(code in ("TransactionConflict", "ThrottlingError") for code in reasons) and (
@@ -130,12 +126,18 @@ class DynamoPolicyStore:
         raise StoreBusyError("quota counters stayed contended; nothing was reserved, retry the request")
 
     def _reserve_once(
-        self, reservations: list[CounterReservation], audit: AuditRecord, contacts: Sequence[ContactMark]
+        self,
+        reservations: list[CounterReservation],
+        audit: AuditRecord,
+        contacts: Sequence[ContactMark],
+        message: OutboundMessage | None,
     ) -> None:
         with TransactWrite(connection=self._connection) as transaction:
             # Puts are sent before updates: item 0 is the audit entry, items 1.. the counters, then the
             # contact marks (updates too, so that the counters keep their positions).
             transaction.save(entry_from_record(audit), condition=AuditEntry.sk.does_not_exist())
+            if message is not None:  # the queued message itself: accepted and accounted for atomically
+                transaction.save(message_record(message), condition=MessageRecord.message_id.does_not_exist())
             for reservation in reservations:
                 counter = UsageCounter(reservation.key)
                 transaction.update(
@@ -170,11 +172,65 @@ class DynamoPolicyStore:
         )
 
 
-def _failed_counters(reservations: list[CounterReservation], error: TransactWriteError) -> dict[str, int]:
-    """Counter key -> the value that refused it, for each counter whose cap condition failed."""
+def _wanted(keys: SnapshotKeys) -> list[tuple[str, dict[str, Any]]]:
+    """(table, key) of every item one decision may need."""
+    directory_keys = [
+        directory.token_key(keys.token_id),
+        directory.account_key(keys.account_id),
+        directory.domain_key(keys.domain),
+        directory.mailbox_key(keys.mailbox),
+        account_policy_key(keys.account_id),
+        *(directory.correspondent_key(keys.mailbox, r) for r in keys.recipients),
+        *(contact_key(keys.mailbox, r) for r in keys.recipients),
+    ]
+    suppression_keys = [(scope, r) for r in keys.recipients for scope in (GLOBAL_SCOPE, keys.account_id)]
+    wanted: list[tuple[str, dict[str, Any]]] = [
+        *((table_name(TokenRecord), {"pk": {"S": pk}, "sk": {"S": sk}}) for pk, sk in directory_keys),
+        *(
+            (table_name(SuppressionRecord), {"scope": {"S": scope}, "address": {"S": address}})
+            for scope, address in suppression_keys
+        ),
+        *((table_name(UsageCounter), {"key": {"S": key}}) for key in keys.counter_keys),
+        *(
+            (
+                table_name(InboundMessageIdRecord),
+                {"mailbox": {"S": keys.mailbox}, "sk": {"S": rfc_id_sk(i)}},
+            )
+            for i in dict.fromkeys(keys.message_ids)
+        ),
+    ]
+    return wanted
+
+
+def _identity(table: str, item: dict[str, Any]) -> tuple[str, ...]:
+    """An item (or a key) reduced to its table's key attributes, to match read items with requested keys."""
+    return tuple(str(item[name]) for name in _key_names(table))
+
+
+@cache
+def _key_names(table: str) -> tuple[str, ...]:
+    for model in (TokenRecord, SuppressionRecord, UsageCounter, InboundMessageIdRecord):
+        if table_name(model) == table:
+            return tuple(n for n, a in model.get_attributes().items() if a.is_hash_key or a.is_range_key)
+    raise KeyError(table)
+
+
+def _group(pairs: Any) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for table, item in pairs:
+        if item is not None:
+            grouped.setdefault(table, []).append(item)
+    return grouped
+
+
+def _failed_counters(
+    reservations: list[CounterReservation], error: TransactWriteError, *, puts: int
+) -> dict[str, int]:
+    """Counter key -> the value that refused it, for each counter whose cap condition failed (the
+    transaction's puts come first, then the counters)."""
     failed: dict[str, int] = {}
     reasons = error.cancellation_reasons or []
-    for reservation, reason in zip(reservations, reasons[1:], strict=False):
+    for reservation, reason in zip(reservations, reasons[puts:], strict=False):
         if reason is not None and reason.code == "ConditionalCheckFailed":
             item = reason.raw_item or {}
             failed[reservation.key] = int(item.get("used", {}).get("N", "0"))
