@@ -15,11 +15,11 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from functions.wiring import runtime
 from litemx.outbound.aws import SqsSendQueue
-from litemx.outbound.delivery import RetryLaterError, deliver
+from litemx.outbound.delivery import Delivery, RetryLaterError, deliver_batch
 
 logger = Logger()
 tracer = Tracer()
@@ -39,12 +39,26 @@ def backoff_seconds(receive_count: int) -> int:
     return int(min(BACKOFF_BASE_SECONDS * 2 ** max(receive_count - 1, 0), BACKOFF_MAX_SECONDS))
 
 
+# Outcomes of the batch being processed, worked out together before the records are answered one by one.
+_batch: dict[str, Delivery | Exception] = {}
+
+
+def _message_id(record: SQSRecord) -> str | None:
+    try:
+        return SendQueueMessage.model_validate_json(record.body).message_id
+    except ValidationError:
+        return None  # its record fails on its own below, and only it
+
+
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> str:
     queued = SendQueueMessage.model_validate_json(record.body)
     rt = runtime()
     try:
-        delivery = deliver(queued.message_id, rt.delivery)
+        outcome = _batch[queued.message_id]
+        if isinstance(outcome, Exception):
+            raise outcome
+        delivery = outcome
     except RetryLaterError as later:
         count = int(record.attributes.approximate_receive_count or 1)
         SqsSendQueue(rt.sqs, rt.settings.send_queue_url).defer(record.receipt_handle, backoff_seconds(count))
@@ -65,6 +79,9 @@ def record_handler(record: SQSRecord) -> str:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    ids = [m for m in (_message_id(SQSRecord(r)) for r in event.get("Records", [])) if m is not None]
+    _batch.clear()
+    _batch.update(deliver_batch(ids, runtime().delivery) if ids else {})
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

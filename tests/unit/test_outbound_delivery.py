@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -13,7 +13,7 @@ from litemx.clock import FixedClock
 from litemx.directory.models import Status
 from litemx.errors import NotFoundError
 from litemx.messages.models import TRANSITIONS, MessageStatus, OutboundMessage, ReservedCounter
-from litemx.outbound.delivery import DeliveryDeps, Outcome, RetryLaterError, deliver
+from litemx.outbound.delivery import DeliveryDeps, Outcome, RetryLaterError, deliver, deliver_batch
 from litemx.providers.base import (
     ProviderBlockedError,
     ProviderRejectedError,
@@ -27,6 +27,7 @@ from tests.fakes import ACCOUNT_ID, MAILBOX, T0, TOKEN_ID, standard_world
 @dataclass
 class FakeMessages:
     messages: dict[str, OutboundMessage] = field(default_factory=dict)
+    audit: list[AuditRecord] = field(default_factory=list)  # written with the sent transition
 
     def create(self, message: OutboundMessage) -> OutboundMessage:
         self.messages[message.message_id] = message
@@ -51,6 +52,22 @@ class FakeMessages:
         )
         self.messages[message_id] = claimed
         return claimed
+
+    def claim_many(self, message_ids: Sequence[str], *, now: datetime, lease: timedelta) -> set[str]:
+        return {
+            m for m in message_ids if m in self.messages and self.claim(m, now=now, lease=lease) is not None
+        }
+
+    def get_many(self, message_ids: Iterable[str]) -> dict[str, OutboundMessage]:
+        return {m: self.messages[m] for m in message_ids if m in self.messages}
+
+    def mark_sent(
+        self, message: OutboundMessage, *, now: datetime, provider: str, provider_message_id: str, audit
+    ):
+        self.audit.append(audit)
+        return self.transition(
+            message, MessageStatus.SENT, now=now, provider=provider, provider_message_id=provider_message_id
+        )
 
     def transition(
         self, message: OutboundMessage, status: MessageStatus, *, now: datetime, **fields: str | None
@@ -143,7 +160,7 @@ def _setup(*failures: Exception):
 
 
 def test_sends_once_even_when_delivered_twice() -> None:
-    deps, _, messages, provider, _, audit = _setup()
+    deps, _, messages, provider, _, _ = _setup()
     assert deliver("msg-1", deps).outcome is Outcome.SENT
     assert deliver("msg-1", deps).outcome is Outcome.DUPLICATE
     assert len(provider.sent) == 1
@@ -153,7 +170,7 @@ def test_sends_once_even_when_delivered_twice() -> None:
         "litemx-message": "msg-1",
     }
     assert messages.get("msg-1").status is MessageStatus.SENT
-    assert [r.event for r in audit.records] == ["message.sent"]
+    assert [r.event for r in messages.audit] == ["message.sent"]  # written with the sent transition
 
 
 def test_throttling_requeues_and_retries_later() -> None:
@@ -216,3 +233,22 @@ def test_kill_switches_after_queueing_cancel_and_give_back() -> None:
     assert provider.sent == []
     assert quotas.released == [ReservedCounter("c1", 1)]
     assert [r.event for r in audit.records] == ["message.cancelled"]
+
+
+def test_a_batch_is_claimed_and_checked_together_and_each_message_sent_once() -> None:
+    # Given three queued messages, one of them named twice in the batch, and one unknown id
+    deps, _, messages, provider, _, _ = _setup()
+    for n in (2, 3):
+        messages.create(replace(messages.get("msg-1"), message_id=f"msg-{n}"))
+
+    # When the batch is delivered
+    results = deliver_batch(["msg-1", "msg-2", "msg-2", "msg-3", "msg-unknown"], deps)
+
+    # Then each known message is sent exactly once and the unknown one is a poison record
+    assert {m: getattr(r, "outcome", type(r).__name__) for m, r in results.items()} == {
+        "msg-1": Outcome.SENT,
+        "msg-2": Outcome.SENT,
+        "msg-3": Outcome.SENT,
+        "msg-unknown": "NotFoundError",
+    }
+    assert len(provider.sent) == 3

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
 
+from litemx.audit.models import AuditRecord
+from litemx.audit.store import entry_from_record
 from litemx.errors import AlreadyExistsError, NotFoundError
 from litemx.messages.models import TRANSITIONS, MessageStatus, OutboundMessage, ReservedCounter
-from litemx.storage.tables import MessageRecord
+from litemx.storage.tables import AuditEntry, MessageRecord
 
 RETENTION = timedelta(days=90)
+_CLAIM_ROUNDS = 3
 
 
 def _from_record(record: MessageRecord) -> OutboundMessage:
@@ -60,11 +66,32 @@ def message_record(message: OutboundMessage) -> MessageRecord:
     )
 
 
+def _claim_actions(now: datetime, lease: timedelta) -> list[Action]:
+    return [
+        MessageRecord.status.set(MessageStatus.SENDING.value),
+        MessageRecord.lease_until.set(now + lease),
+        MessageRecord.attempts.add(1),
+        MessageRecord.updated_at.set(now),
+    ]
+
+
+def _claimable(now: datetime) -> Condition:
+    """queued, or `sending` whose lease ran out (its sender died)."""
+    condition: Condition = MessageRecord.message_id.exists() & (
+        (MessageRecord.status == MessageStatus.QUEUED.value)
+        | ((MessageRecord.status == MessageStatus.SENDING.value) & (MessageRecord.lease_until < now))
+    )
+    return condition
+
+
 def _from_states(states: frozenset[MessageStatus]) -> Condition:
     return MessageRecord.status.is_in(*(s.value for s in states))
 
 
 class MessageStore:
+    def __init__(self) -> None:
+        self._connection = Connection()
+
     def create(self, message: OutboundMessage) -> OutboundMessage:
         try:
             message_record(message).save(condition=MessageRecord.message_id.does_not_exist())
@@ -87,24 +114,85 @@ class MessageStore:
         delivery then sends nothing.
         """
         record = MessageRecord(message_id)
-        condition = (MessageRecord.status == MessageStatus.QUEUED.value) | (
-            (MessageRecord.status == MessageStatus.SENDING.value) & (MessageRecord.lease_until < now)
-        )
         try:
-            record.update(
-                actions=[
-                    MessageRecord.status.set(MessageStatus.SENDING.value),
-                    MessageRecord.lease_until.set(now + lease),
-                    MessageRecord.attempts.add(1),
-                    MessageRecord.updated_at.set(now),
-                ],
-                condition=condition & MessageRecord.message_id.exists(),
-            )
+            record.update(actions=_claim_actions(now, lease), condition=_claimable(now))
         except UpdateError as error:
             if error.cause_response_code == "ConditionalCheckFailedException":
                 return None
             raise
         return _from_record(record)
+
+    def claim_many(self, message_ids: Sequence[str], *, now: datetime, lease: timedelta) -> set[str]:
+        """Claim a whole SQS batch in one transaction (the ids it returns may be sent); messages another
+        delivery owns, or already final, are left out. Falls back to one claim each under contention."""
+        pending = list(dict.fromkeys(message_ids))
+        for _ in range(_CLAIM_ROUNDS):
+            if not pending:
+                return set()
+            try:
+                with TransactWrite(connection=self._connection) as transaction:
+                    for message_id in pending:
+                        transaction.update(
+                            MessageRecord(message_id),
+                            actions=_claim_actions(now, lease),
+                            condition=_claimable(now),
+                        )
+                return set(pending)
+            except TransactWriteError as error:
+                reasons = error.cancellation_reasons or []
+                refused = {
+                    pending[i]
+                    for i, r in enumerate(reasons)
+                    if r is not None and r.code == "ConditionalCheckFailed"
+                }
+                if not refused:
+                    break
+                pending = [m for m in pending if m not in refused]
+        return {m for m in pending if self.claim(m, now=now, lease=lease) is not None}
+
+    def get_many(self, message_ids: Iterable[str]) -> dict[str, OutboundMessage]:
+        return {
+            r.message_id: _from_record(r)
+            for r in MessageRecord.batch_get(list(message_ids), consistent_read=True)
+        }
+
+    def mark_sent(
+        self,
+        message: OutboundMessage,
+        *,
+        now: datetime,
+        provider: str,
+        provider_message_id: str,
+        audit: AuditRecord,
+    ) -> OutboundMessage | None:
+        """sending -> sent and its audit entry in one write, right after the provider's answer: this is the
+        write whose absence after a crash reopens the resend window (docs/outbound.md)."""
+        try:
+            with TransactWrite(connection=self._connection) as transaction:
+                transaction.update(
+                    MessageRecord(message.message_id),
+                    actions=[
+                        MessageRecord.status.set(MessageStatus.SENT.value),
+                        MessageRecord.updated_at.set(now),
+                        MessageRecord.provider.set(provider),
+                        MessageRecord.provider_message_id.set(provider_message_id),
+                    ],
+                    condition=MessageRecord.status == MessageStatus.SENDING.value,
+                )
+                transaction.save(entry_from_record(audit), condition=AuditEntry.sk.does_not_exist())
+        except TransactWriteError as error:
+            if any(
+                r is not None and r.code == "ConditionalCheckFailed" for r in error.cancellation_reasons or []
+            ):
+                return None
+            raise
+        return replace(
+            message,
+            status=MessageStatus.SENT,
+            updated_at=now,
+            provider=provider,
+            provider_message_id=provider_message_id,
+        )
 
     def transition(
         self,

@@ -10,16 +10,19 @@ need the provider to deduplicate, which neither SES nor SMTP does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import partial
 
 from litemx.addresses import domain_of
 from litemx.clock import Clock
 from litemx.directory.models import Status, TokenStatus, Verification
+from litemx.errors import NotFoundError
 from litemx.messages.models import FINAL_SEND_STATES, MessageStatus, OutboundMessage
 from litemx.outbound.ports import AuditWriter, BlobStore, MessageRepository, QuotaReleaser
-from litemx.outbound.service import audit_message
+from litemx.outbound.service import audit_message, message_audit
 from litemx.policy.models import PolicyStore, Snapshot, SnapshotKeys
 from litemx.providers.base import (
     OutboundProvider,
@@ -62,12 +65,41 @@ class Delivery:
     detail: str = ""
 
 
+def deliver_batch(message_ids: Sequence[str], deps: DeliveryDeps) -> dict[str, Delivery | Exception]:
+    """Deliver one SQS batch: claim it in one write, read the messages and re-check every kill switch in
+    two batched reads, then send each once. Each id maps to its Delivery, or to the exception its record
+    must fail with (RetryLaterError: back to the queue; anything else: towards the DLQ)."""
+    claimed = deps.messages.claim_many(message_ids, now=deps.clock.now(), lease=deps.lease)
+    results: dict[str, Delivery | Exception] = {}
+    for message_id in message_ids:
+        if message_id not in claimed:
+            results[message_id] = _captured(partial(_not_claimed, message_id, deps))
+    found = deps.messages.get_many(claimed)
+    messages = [found[m] for m in dict.fromkeys(message_ids) if m in found]  # a duplicate record sends once
+    for message_id in claimed - set(found):
+        results[message_id] = NotFoundError(f"message {message_id} does not exist")
+    snapshots = deps.policy.load_snapshots([_keys(m) for m in messages]) if messages else []
+    for message, snapshot in zip(messages, snapshots, strict=True):
+        results[message.message_id] = _captured(partial(_deliver_claimed, message, snapshot, deps))
+    return results
+
+
 def deliver(message_id: str, deps: DeliveryDeps) -> Delivery:
-    now = deps.clock.now()
-    message = deps.messages.claim(message_id, now=now, lease=deps.lease)
-    if message is None:
-        return _not_claimed(message_id, deps)
-    refusal = _kill_switch(message, deps.policy.load_snapshot(_keys(message)), now)
+    result = deliver_batch([message_id], deps)[message_id]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def _captured(work: Callable[[], Delivery]) -> Delivery | Exception:
+    try:
+        return work()
+    except Exception as error:  # handed back per record: one record's failure never stops the batch
+        return error
+
+
+def _deliver_claimed(message: OutboundMessage, snapshot: Snapshot, deps: DeliveryDeps) -> Delivery:
+    refusal = _kill_switch(message, snapshot, deps.clock.now())
     if refusal is not None:
         code, detail = refusal
         return _finish(
@@ -84,16 +116,16 @@ def deliver(message_id: str, deps: DeliveryDeps) -> Delivery:
         return _finish(
             message, MessageStatus.FAILED, Outcome.FAILED, deps, error.code, error.message, give_back=True
         )
-    sent = deps.messages.transition(
+    now = deps.clock.now()
+    sent = replace(message, status=MessageStatus.SENT)
+    deps.messages.mark_sent(
         message,
-        MessageStatus.SENT,
-        now=deps.clock.now(),
+        now=now,
         provider=result.provider,
         provider_message_id=result.provider_message_id,
+        audit=message_audit(sent, "message.sent", now, provider=result.provider),
     )
-    if sent is not None:
-        audit_message(deps.audit, sent, "message.sent", deps.clock.now(), provider=result.provider)
-    return Delivery(Outcome.SENT, message_id, detail=result.provider_message_id)
+    return Delivery(Outcome.SENT, message.message_id, detail=result.provider_message_id)
 
 
 def _not_claimed(message_id: str, deps: DeliveryDeps) -> Delivery:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -23,6 +23,17 @@ class MessageRepository(Protocol):
     def create(self, message: OutboundMessage) -> OutboundMessage: ...
     def get(self, message_id: str) -> OutboundMessage: ...
     def claim(self, message_id: str, *, now: datetime, lease: timedelta) -> OutboundMessage | None: ...
+    def claim_many(self, message_ids: Sequence[str], *, now: datetime, lease: timedelta) -> set[str]: ...
+    def get_many(self, message_ids: Iterable[str]) -> dict[str, OutboundMessage]: ...
+    def mark_sent(
+        self,
+        message: OutboundMessage,
+        *,
+        now: datetime,
+        provider: str,
+        provider_message_id: str,
+        audit: AuditRecord,
+    ) -> OutboundMessage | None: ...
     def transition(
         self,
         message: OutboundMessage,

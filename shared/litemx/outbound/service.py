@@ -180,21 +180,23 @@ def usage_for(reservations: list[CounterReservation], counters: Mapping[str, int
     return usage_now(reservations, counters)
 
 
-def audit_message(
-    deps_audit: AuditWriter, message: OutboundMessage, event: str, at: datetime, **details: str
-) -> None:
-    deps_audit.record(
-        AuditRecord(
-            account_id=message.account_id,
-            at=at,
-            request_id=f"{message.message_id}:{event}:{message.attempts}",
-            event=event,
-            actor=message.token_id,
-            outcome=message.status.value,
-            reason_code=message.reason_code,
-            message=message.reason or "",
-            mailbox=message.mailbox,
-            recipients_count=len(message.recipients),
-            details={"message_id": message.message_id, **details},
-        )
+def message_audit(message: OutboundMessage, event: str, at: datetime, **details: str) -> AuditRecord:
+    return AuditRecord(
+        account_id=message.account_id,
+        at=at,
+        request_id=f"{message.message_id}:{event}:{message.attempts}",
+        event=event,
+        actor=message.token_id,
+        outcome=message.status.value,
+        reason_code=message.reason_code,
+        message=message.reason or "",
+        mailbox=message.mailbox,
+        recipients_count=len(message.recipients),
+        details={"message_id": message.message_id, **details},
     )
+
+
+def audit_message(
+    audit: AuditWriter, message: OutboundMessage, event: str, at: datetime, **details: str
+) -> None:
+    audit.record(message_audit(message, event, at, **details))
