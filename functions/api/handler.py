@@ -26,6 +26,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.api import mailbox_routes
 from functions.api.answers import Answer, compose_refusal, error, refusal, usage_out
 from functions.api.models import CheckOut, ErrorOut, MessageOut, QueuedOut, SendMessageIn, StatusOut, UsageOut
+from functions.settings import table_names
 from functions.wiring import provider_gate, provider_status, runtime
 from litemx.directory.auth import AuthError, Principal, authenticate
 from litemx.directory.models import Scope
@@ -37,10 +38,10 @@ from litemx.outbound.service import (
     OutboundUnavailableError,
     message_for,
     submit,
-    usage_for,
     usage_reservations,
 )
 from litemx.policy.models import Mode
+from litemx.quotas.models import usage_now
 
 logger = Logger()
 tracer = Tracer()
@@ -119,7 +120,7 @@ def _remembered_send(request: dict[str, Any]) -> dict[str, Any]:
 @cache
 def _idempotent_send() -> Any:
     """Built on first use, not at import: the table name comes from the environment."""
-    layer = DynamoDBPersistenceLayer(table_name=runtime_tables().idempotency)
+    layer = DynamoDBPersistenceLayer(table_name=table_names().idempotency)
     config = IdempotencyConfig(
         event_key_jmespath="key",
         payload_validation_jmespath="body",
@@ -128,12 +129,6 @@ def _idempotent_send() -> Any:
     return idempotent_function(data_keyword_argument="request", persistence_store=layer, config=config)(
         _remembered_send
     )
-
-
-def runtime_tables() -> Any:
-    from functions.settings import table_names
-
-    return table_names()
 
 
 @app.post(
@@ -205,7 +200,7 @@ def get_usage() -> UsageOut:
     principal = _principal()
     now = runtime().outbound.clock.now()
     caps = usage_reservations(principal, now, runtime().account_policy.first_contacts(principal.account_id))
-    usage = usage_for(caps, runtime().quotas.read(c.key for c in caps))
+    usage = usage_now(caps, runtime().quotas.read(c.key for c in caps))
     return UsageOut.model_validate(
         {
             "account": principal.account_id,

@@ -22,7 +22,7 @@ from litemx.directory.models import Status, TokenStatus, Verification
 from litemx.errors import NotFoundError
 from litemx.messages.models import FINAL_SEND_STATES, MessageStatus, OutboundMessage
 from litemx.outbound.ports import AuditWriter, BlobStore, MessageRepository, QuotaReleaser
-from litemx.outbound.service import audit_message, message_audit
+from litemx.outbound.service import message_audit
 from litemx.policy.models import PolicyStore, Snapshot, SnapshotKeys
 from litemx.providers.base import (
     OutboundProvider,
@@ -149,7 +149,7 @@ def _finish(
     if done is not None:
         if give_back:
             deps.quotas.release(message.reserved)
-        audit_message(deps.audit, done, f"message.{status.value}", deps.clock.now())
+        deps.audit.record(message_audit(done, f"message.{status.value}", deps.clock.now()))
     return Delivery(outcome, message.message_id, reason_code=code, detail=detail)
 
 

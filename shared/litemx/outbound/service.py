@@ -7,7 +7,6 @@ accounted for: it is queued, or — if storing or queueing fails — marked fail
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,13 +21,11 @@ from litemx.plans import effective_limits
 from litemx.policy.logic import decide
 from litemx.policy.models import OPEN_PROVIDER, Decision, Mode, PolicyStore, ProviderGate, SendRequest
 from litemx.quotas.models import (
-    CapUsage,
     CounterReservation,
     counter_slots,
     first_contact_limit,
     first_contact_slot,
     reservations_for,
-    usage_now,
 )
 
 
@@ -176,10 +173,6 @@ def usage_reservations(
     return [*caps, CounterReservation(first.cap, first.key, limit, 0, first.resets_at)]
 
 
-def usage_for(reservations: list[CounterReservation], counters: Mapping[str, int]) -> list[CapUsage]:
-    return usage_now(reservations, counters)
-
-
 def message_audit(message: OutboundMessage, event: str, at: datetime, **details: str) -> AuditRecord:
     return AuditRecord(
         account_id=message.account_id,
@@ -194,9 +187,3 @@ def message_audit(message: OutboundMessage, event: str, at: datetime, **details:
         recipients_count=len(message.recipients),
         details={"message_id": message.message_id, **details},
     )
-
-
-def audit_message(
-    audit: AuditWriter, message: OutboundMessage, event: str, at: datetime, **details: str
-) -> None:
-    audit.record(message_audit(message, event, at, **details))
