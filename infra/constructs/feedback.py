@@ -7,6 +7,7 @@ each notification until the Lambda has handled it, and parks it in the DLQ after
 from __future__ import annotations
 
 from aws_cdk import Aws, Duration
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
@@ -29,12 +30,18 @@ class Feedback(Construct):
         config: LiteMXConfig,
         factory: FunctionFactory,
         data: Data,
+        key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.topic, self.key = service_published_topic(
+        # The topic policy's Allow for SES (scoped to our configuration set) comes with the configuration
+        # set's SNS event destination (outbound.py); the infra tests pin it.
+        self.topic = service_published_topic(
             self,
+            key=key,
+            topic_name=f"{config.resource_prefix}-ses-feedback",
             display_name="LiteMX SES feedback",
             publisher="ses.amazonaws.com",
+            source_arn=None,
             statement_id="SesPublishesFeedback",
         )
         self.queue, self.dlq = queue_with_dlq(

@@ -98,27 +98,36 @@ class Outbound(Construct):
             destination=ses.EventDestination.sns_topic(feedback_topic),
             events=list(FEEDBACK_EVENTS),
         )
-        self.identities = {
+        # Keyed by name, never by list position: removing or reordering a domain must leave every other
+        # identity's logical id (and so the identity itself) untouched.
+        self.identities: dict[str, ses.EmailIdentity] = {
             domain: ses.EmailIdentity(
                 self,
-                f"Domain{index}",
+                f"Domain-{domain}",
                 identity=ses.Identity.domain(domain),
                 configuration_set=self.configuration_set,
                 dkim_signing=True,
                 mail_from_domain=f"bounce.{domain}",
                 mail_from_behavior_on_mx_failure=ses.MailFromBehaviorOnMxFailure.USE_DEFAULT_VALUE,
             )
-            for index, domain in enumerate(config.domains)
+            for domain in config.domains
+            if domain not in config.adopted_identities
+        }
+        # Identities that already exist in SES (the console, another stack): referenced by name, so the
+        # deploy does not fail with AlreadyExists and `cdk destroy` never deletes them.
+        self.adopted_identities: dict[str, ses.IEmailIdentity] = {
+            domain: ses.EmailIdentity.from_email_identity_name(self, f"Adopted-{domain}", domain)
+            for domain in config.adopted_identities
         }
         # In the SES sandbox a recipient must be a verified identity too (SES e-mails it a link).
         self.recipient_identities = {
             address: ses.EmailIdentity(
                 self,
-                f"Recipient{index}",
+                f"Recipient-{address}",
                 identity=ses.Identity.email(address),
                 configuration_set=self.configuration_set,
             )
-            for index, address in enumerate(config.verified_recipients)
+            for address in config.verified_recipients
         }
 
         self.smtp_secret = self._smtp_secret(config)
@@ -195,7 +204,11 @@ class Outbound(Construct):
                     apply_to_children=True,
                 )
         elif send:
-            identities = [*self.identities.values(), *self.recipient_identities.values()]
+            identities: list[ses.IEmailIdentity] = [
+                *self.identities.values(),
+                *self.adopted_identities.values(),
+                *self.recipient_identities.values(),
+            ]
             fn.role.add_to_principal_policy(
                 iam.PolicyStatement(
                     actions=["ses:SendEmail", "ses:SendRawEmail"],
