@@ -19,7 +19,7 @@ from constructs import Construct
 from infra.config import LiteMXConfig
 from infra.constructs.data import Data
 from infra.constructs.function import FunctionFactory, LiteMXFunction
-from infra.constructs.queues import queue_with_dlq
+from infra.constructs.queues import MAX_RECEIVE_COUNT, queue_with_dlq
 
 SENDER_TIMEOUT = Duration.seconds(30)
 # The lowest maximum concurrency an SQS event source accepts.
@@ -140,8 +140,11 @@ class Outbound(Construct):
         )
         fn = self.function
         fn.use_bucket_objects("OUTBOUND_BUCKET", self.bucket, "*", "s3:GetObject")
-        # Re-queues a message whose send must wait (throttling, lease held by another attempt).
+        # Re-queues a message whose send must wait (throttling, daily quota, another attempt's lease) as a
+        # new, delayed message; on a record's last receive it settles the message before SQS
+        # dead-letters the record, so it must know the queue's maxReceiveCount.
         fn.use_queue_sender("SEND_QUEUE_URL", self.queue)
+        fn.set_env("SEND_MAX_RECEIVE_COUNT", str(MAX_RECEIVE_COUNT))
         fn.use_table(data.table("messages"), "read_write")
         fn.use_table(data.table("directory"), "read")
         fn.use_table(data.table("suppression"), "read")

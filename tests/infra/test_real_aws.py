@@ -247,3 +247,30 @@ def test_raw_mail_expires_after_a_year_by_default(default):
     bucket = default.properties(default.stack.inbound.bucket)
     expiring = [r for r in bucket["LifecycleConfiguration"]["Rules"] if "ExpirationInDays" in r]
     assert [r["ExpirationInDays"] for r in expiring] == [365]
+
+
+# --- 2. deferrals never dead-letter; the sender knows where the DLQ begins -----------------------------
+
+
+def test_sender_knows_the_send_queues_max_receive_count_and_may_requeue(default):
+    from functions.settings import OutboundSettings
+
+    sender = litemx_functions(default)["sender"]
+    queue = default.properties(default.stack.outbound.queue)
+    env = sender["Properties"]["Environment"]["Variables"]
+    assert int(env["SEND_MAX_RECEIVE_COUNT"]) == queue["RedrivePolicy"]["maxReceiveCount"]
+    # A failed attempt's record comes back only after its lease ran out (else it would be deferred)
+    lease = OutboundSettings.model_fields["send_lease_seconds"].default
+    assert queue["VisibilityTimeout"] > int(env.get("SEND_LEASE_SECONDS", lease))
+    role_id = sender["Properties"]["Role"]["Fn::GetAtt"][0]
+    queue_id = default.logical_id(default.stack.outbound.queue)
+    statements = [
+        s
+        for p in default.of_type("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    assert any(
+        "sqs:SendMessage" in as_list(s["Action"]) and queue_id in referenced_ids(s["Resource"])
+        for s in statements
+    )

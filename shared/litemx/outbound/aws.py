@@ -31,8 +31,11 @@ class SqsSendQueue:
             QueueUrl=self._queue_url, MessageBody=json.dumps({"message_id": message_id})
         )
 
-    def defer(self, receipt_handle: str, seconds: int) -> None:
-        """Back off: the record becomes visible again only after `seconds`."""
-        self._client.change_message_visibility(
-            QueueUrl=self._queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
+    def enqueue_later(self, message_id: str, *, delay_seconds: int, not_before: int, deferrals: int) -> None:
+        """A fresh message, invisible for `delay_seconds` (SQS allows 0..900), that the sender tries at
+        `not_before` (epoch seconds) at the earliest: a new message starts a new receive count, which is
+        why deferring never pushes a message towards the DLQ."""
+        body = {"message_id": message_id, "not_before": not_before, "deferrals": deferrals}
+        self._client.send_message(
+            QueueUrl=self._queue_url, MessageBody=json.dumps(body), DelaySeconds=delay_seconds
         )
