@@ -145,6 +145,9 @@ class Outbound(Construct):
         # dead-letters the record, so it must know the queue's maxReceiveCount.
         fn.use_queue_sender("SEND_QUEUE_URL", self.queue)
         fn.set_env("SEND_MAX_RECEIVE_COUNT", str(MAX_RECEIVE_COUNT))
+        # The rate is kept by a per-second token bucket in the usage table, shared by all concurrent
+        # senders: SQS's minimum maxConcurrency (2) alone would allow twice a rate of 1.
+        fn.set_env("SEND_RATE_PER_SECOND", str(config.ses_send_rate))
         fn.use_table(data.table("messages"), "read_write")
         fn.use_table(data.table("directory"), "read")
         fn.use_table(data.table("suppression"), "read")

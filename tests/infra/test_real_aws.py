@@ -274,3 +274,32 @@ def test_sender_knows_the_send_queues_max_receive_count_and_may_requeue(default)
         "sqs:SendMessage" in as_list(s["Action"]) and queue_id in referenced_ids(s["Resource"])
         for s in statements
     )
+
+
+# --- 4. the send rate holds although SQS runs at least two senders --------------------------------------
+
+
+def test_every_sender_takes_from_one_bucket_sized_by_the_send_rate(default, variant):
+    for synth, rate in ((default, 1), (variant, 14)):
+        sender = litemx_functions(synth)["sender"]
+        env = sender["Properties"]["Environment"]["Variables"]
+        assert env["SEND_RATE_PER_SECOND"] == str(rate)
+        # The bucket lives in the usage table: the sender may update its counters
+        usage_id = synth.logical_id(synth.stack.data.table("usage").table)
+        role_id = sender["Properties"]["Role"]["Fn::GetAtt"][0]
+        allowed = {
+            action
+            for p in synth.of_type("AWS::IAM::Policy").values()
+            if {"Ref": role_id} in p["Properties"]["Roles"]
+            for s in p["Properties"]["PolicyDocument"]["Statement"]
+            if usage_id in referenced_ids(s["Resource"])
+            for action in as_list(s["Action"])
+        }
+        assert "dynamodb:UpdateItem" in allowed
+    (mapping,) = [
+        m["Properties"]
+        for m in default.of_type("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": litemx_functions(default)["sender"]["LogicalId"]}
+    ]
+    # Two senders at once (SQS's minimum) with a rate of 1: only the bucket keeps the rate
+    assert mapping["ScalingConfig"]["MaximumConcurrency"] == 2

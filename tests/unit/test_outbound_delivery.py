@@ -335,3 +335,35 @@ def test_giving_up_leaves_final_and_unknown_messages_alone() -> None:
     assert give_up("msg-unknown", deps, detail="parked") is None
     assert messages.get("msg-1").status is MessageStatus.SENT
     assert quotas.released == []
+
+
+@dataclass
+class FakeRate:
+    """Grants `room` recipients, then answers 'next second'."""
+
+    room: int
+    taken: list[int] = field(default_factory=list)
+
+    def acquire(self, units: int, *, now: datetime) -> datetime | None:
+        if units > self.room:
+            return now + timedelta(seconds=1)
+        self.room -= units
+        self.taken.append(units)
+        return None
+
+
+def test_the_send_rate_bucket_is_taken_per_recipient_before_the_provider_is_called() -> None:
+    deps, _, messages, provider, quotas, _ = _setup()
+    rate = FakeRate(room=1)
+    deps = replace(deps, rate=rate)
+    assert deliver("msg-1", deps).outcome is Outcome.SENT
+    assert rate.taken == [1]
+    # When the second is used up, the next message waits for the next second, unsent and still queued
+    messages.create(replace(messages.get("msg-1"), message_id="msg-2", status=MessageStatus.QUEUED))
+    with pytest.raises(RetryLaterError) as deferred:
+        deliver("msg-2", deps)
+    assert deferred.value.reason is DeferReason.RATE
+    assert retry_at(deferred.value, deferrals=0, now=T0) == T0 + timedelta(seconds=1)
+    assert messages.get("msg-2").status is MessageStatus.QUEUED
+    assert len(provider.sent) == 1
+    assert quotas.released == []

@@ -28,7 +28,7 @@ from litemx.clock import Clock
 from litemx.directory.models import Status, TokenStatus, Verification
 from litemx.errors import NotFoundError
 from litemx.messages.models import FINAL_SEND_STATES, MessageStatus, OutboundMessage
-from litemx.outbound.ports import AuditWriter, BlobStore, MessageRepository, QuotaReleaser
+from litemx.outbound.ports import AuditWriter, BlobStore, MessageRepository, QuotaReleaser, SendRate
 from litemx.outbound.service import message_audit
 from litemx.policy.models import PolicyStore, Snapshot, SnapshotKeys
 from litemx.providers.base import (
@@ -52,6 +52,7 @@ class DeferReason(StrEnum):
     THROTTLED = "throttled"  # the provider's send rate (or an SMTP 4xx)
     QUOTA = "quota"  # the provider's daily sending quota is spent
     LEASE = "lease"  # another delivery holds the message
+    RATE = "rate"  # LiteMX's own send-rate bucket (sesSendRate) is used up for this second
 
 
 class RetryLaterError(Exception):
@@ -104,6 +105,8 @@ class DeliveryDeps:
     audit: AuditWriter
     clock: Clock
     lease: timedelta
+    # None: no limit of LiteMX's own (the provider's throttling is still deferred like any other).
+    rate: SendRate | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,15 @@ def _deliver_claimed(message: OutboundMessage, snapshot: Snapshot, deps: Deliver
         return _finish(
             message, MessageStatus.CANCELLED, Outcome.CANCELLED, deps, code, detail, give_back=True
         )
+    if deps.rate is not None:
+        # SES counts each recipient against the send rate: take them from the shared per-second bucket
+        # before calling the provider, so concurrent senders together stay within the rate.
+        retry = deps.rate.acquire(len(message.recipients), now=deps.clock.now())
+        if retry is not None:
+            deps.messages.transition(message, MessageStatus.QUEUED, now=deps.clock.now())
+            raise RetryLaterError(
+                "the send rate's current second is used up", reason=DeferReason.RATE, not_before=retry
+            )
     raw = deps.blobs.get(message.raw_key)
     tags = {TAG_ACCOUNT: message.account_id, TAG_MAILBOX: message.mailbox, TAG_MESSAGE: message.message_id}
     try:
