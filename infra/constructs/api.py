@@ -14,6 +14,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from infra.config import LiteMXConfig
+from infra.constructs.access import DYNAMODB_ACTIONS
 from infra.constructs.data import Data
 from infra.constructs.function import FunctionFactory, log_retention
 from infra.constructs.inbound import RAW_MAIL_PREFIX, Inbound
@@ -43,12 +44,8 @@ class Api(Construct):
             timeout=API_TIMEOUT,
         )
         fn = self.function
-        # Submitting writes contacts (directory), counters (usage) and audit in one transaction.
-        for role in ("directory", "usage", "audit", "messages", "idempotency"):
-            fn.use_table(data.table(role), "read_write")
-        # Policy inputs: suppression list, recent reputation, and received mail (replies, mailbox listing).
-        for role in ("suppression", "reputation", "inbound"):
-            fn.use_table(data.table(role), "read")
+        for role, actions in DYNAMODB_ACTIONS["api"].items():
+            fn.use_table(data.table(role), actions)
         fn.use_queue_sender("SEND_QUEUE_URL", outbound.queue)
         fn.use_bucket_objects("OUTBOUND_BUCKET", outbound.bucket, "*", "s3:PutObject")
         # The read API signs short-lived URLs to received raw messages (signed with this role's rights).

@@ -13,6 +13,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from infra.config import LiteMXConfig
+from infra.constructs.access import DYNAMODB_ACTIONS
 from infra.constructs.data import Data
 from infra.constructs.function import FunctionFactory
 from infra.constructs.outbound import configuration_set_name
@@ -58,9 +59,8 @@ class Feedback(Construct):
             timeout=FEEDBACK_TIMEOUT,
             memory_size=256,
         )
-        for role in ("suppression", "messages", "directory", "feedback", "reputation"):
-            self.function.use_table(data.table(role), "read_write")
-        self.function.use_table(data.table("audit"), "write")
+        for role, actions in DYNAMODB_ACTIONS["feedback"].items():
+            self.function.use_table(data.table(role), actions)
         # Feedback about another account's mail must not suppress anything here (see ses-facts).
         self.function.set_env("SES_SENDING_ACCOUNT_ID", Aws.ACCOUNT_ID)
         self.function.set_env("SES_CONFIGURATION_SET", configuration_set_name(config))

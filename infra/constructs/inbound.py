@@ -21,6 +21,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from infra.config import LiteMXConfig
+from infra.constructs.access import DYNAMODB_ACTIONS
 from infra.constructs.data import Data
 from infra.constructs.function import FunctionFactory, log_retention
 
@@ -62,10 +63,8 @@ class Inbound(Construct):
         fn.function.configure_async_invoke(retry_attempts=2)
         fn.use_bucket_objects("RAW_MAIL_BUCKET", self.bucket, f"{RAW_MAIL_PREFIX}*", "s3:GetObject")
         fn.set_env("RAW_MAIL_PREFIX", RAW_MAIL_PREFIX)  # where the receipt rule's S3 action writes
-        fn.use_table(data.table("inbound"), "read_write")
-        # Reads mailboxes to route, writes correspondents.
-        fn.use_table(data.table("directory"), "read_write")
-        fn.use_table(data.table("audit"), "write")
+        for role, actions in DYNAMODB_ACTIONS["inbound"].items():
+            fn.use_table(data.table(role), actions)
 
         rule_set_name = f"{config.resource_prefix}-inbound"
         rule_name = f"{config.resource_prefix}-domains"

@@ -17,6 +17,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from infra.config import LiteMXConfig
+from infra.constructs.access import DYNAMODB_ACTIONS
 from infra.constructs.data import Data
 from infra.constructs.function import FunctionFactory, LiteMXFunction
 from infra.constructs.queues import MAX_RECEIVE_COUNT, queue_with_dlq
@@ -148,12 +149,8 @@ class Outbound(Construct):
         # The rate is kept by a per-second token bucket in the usage table, shared by all concurrent
         # senders: SQS's minimum maxConcurrency (2) alone would allow twice a rate of 1.
         fn.set_env("SEND_RATE_PER_SECOND", str(config.ses_send_rate))
-        fn.use_table(data.table("messages"), "read_write")
-        fn.use_table(data.table("directory"), "read")
-        fn.use_table(data.table("suppression"), "read")
-        fn.use_table(data.table("usage"), "read_write")
-        fn.use_table(data.table("audit"), "write")
-        fn.use_table(data.table("reputation"), "read_write")
+        for role, actions in DYNAMODB_ACTIONS["sender"].items():
+            fn.use_table(data.table(role), actions)
         self.use_provider(fn, send=True)
         fn.function.add_event_source(
             sources.SqsEventSource(
