@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 
@@ -22,8 +23,16 @@ os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 def anchored_system_clock() -> Iterator[None]:
     """Handlers run in-process build a SystemClock: it reads the tests' one clock, anchored to the real
     start of the run or to LITEMX_TEST_NOW (litemx_local.testclock), so a shifted run shifts them too."""
+    from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+
+    def idempotency_expiry(layer: BasePersistenceLayer) -> int:
+        # Powertools stamps its records' TTL from the wall clock; on a shifted anchor DynamoDB Local's TTL
+        # clock is the anchor's, so the records must be stamped from it too (on AWS the two are one).
+        return int((anchored_now() + timedelta(seconds=layer.expires_after_seconds)).timestamp())
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(SystemClock, "now", lambda self: anchored_now())
+        patch.setattr(BasePersistenceLayer, "_get_expiry_timestamp", idempotency_expiry)
         yield
 
 
