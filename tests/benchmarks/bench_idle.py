@@ -29,7 +29,7 @@ SQS_REQUEST = 0.40 / 1e6
 # Always free, per account and month (they are shared with whatever else the account runs).
 FREE_ALARMS, FREE_DASHBOARDS, FREE_METRICS, FREE_SQS_REQUESTS = 10, 3, 10, 1_000_000
 # An idle SQS event source mapping long-polls (20 s) from its minimum of pollers; AWS does not publish the
-# idle count, 5 concurrent long polls is the commonly observed figure: 5 × 3/min × 43,200 min.
+# idle count, 5 concurrent long polls is the commonly observed figure: 5 x 3/min x 43,200 min.
 IDLE_POLLS_PER_MAPPING = 5 * 3 * 43_200
 
 
