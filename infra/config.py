@@ -117,6 +117,9 @@ class LiteMXConfig:
     outbound_mail_expiration_days: int
     api_throttle: ApiThrottle
     dashboard: bool = False
+    # X-Ray active tracing: off by default. Each trace costs money at LiteMX's volumes (a message is traced
+    # by three or four functions), and the X-Ray SDK is the largest import of a cold start.
+    tracing: bool = False
 
     @property
     def stack_name(self) -> str:
@@ -174,6 +177,7 @@ class _Reader:
                 burst_limit=self._int("apiThrottleBurst", default=100, low=1, high=5_000),
             ),
             dashboard=self._bool("dashboard", default=False),
+            tracing=self._bool("tracing", default=False),
         )
 
     def _raw(self, key: str) -> Any:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field, ValidationError
 
+from functions.observability import make_tracer
 from functions.wiring import runtime
 from litemx.outbound.aws import SqsSendQueue
 from litemx.outbound.delivery import (
@@ -33,7 +34,7 @@ from litemx.outbound.delivery import (
 )
 
 logger = Logger()
-tracer = Tracer()
+tracer = make_tracer()
 metrics = Metrics()
 # A batch whose every record failed is reported like any partial failure, not raised: same retries.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

@@ -136,7 +136,7 @@ class LiteMXFunction(Construct):
             role=self.role,
             timeout=timeout,
             memory_size=memory_size,
-            tracing=lambda_.Tracing.ACTIVE,
+            tracing=lambda_.Tracing.ACTIVE if factory.config.tracing else lambda_.Tracing.DISABLED,
             log_group=self.log_group,
             dead_letter_queue=dead_letter_queue,
             logging_format=lambda_.LoggingFormat.JSON,
@@ -144,6 +144,8 @@ class LiteMXFunction(Construct):
                 "POWERTOOLS_SERVICE_NAME": f"litemx-{name}",
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "LOG_LEVEL": factory.config.log_level,
+                # functions/observability.py: without tracing the X-Ray SDK is never imported.
+                "POWERTOOLS_TRACE_DISABLED": "false" if factory.config.tracing else "true",
                 "LITEMX_ENVIRONMENT": factory.config.environment,
                 **{table.env_var: table.table.table_name for table in factory.tables.values()},
             },
@@ -154,7 +156,7 @@ class LiteMXFunction(Construct):
                 NagPackSuppression(
                     id="AwsSolutions-IAM5",
                     reason="Resource '*' only for actions IAM cannot scope to a resource: X-Ray "
-                    "PutTraceSegments/PutTelemetryRecords for active tracing (every function), read-only "
+                    "PutTraceSegments/PutTelemetryRecords when tracing is on (every function), read-only "
                     "SES account status (api, sender); the infra tests pin which actions may use it",
                     applies_to=["Resource::*"],
                 )

@@ -38,7 +38,13 @@ OTHER_ENV = {
     "inbound": {"RAW_MAIL_BUCKET", "RAW_MAIL_PREFIX"},
     "feedback": {"SES_SENDING_ACCOUNT_ID", "SES_CONFIGURATION_SET"},
 }
-COMMON_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL", "LITEMX_ENVIRONMENT"}
+COMMON_ENV = {
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "POWERTOOLS_TRACE_DISABLED",
+    "LOG_LEVEL",
+    "LITEMX_ENVIRONMENT",
+}
 # Actions IAM cannot scope to a resource: the only ones allowed on Resource "*".
 UNSCOPABLE = {
     "xray:PutTraceSegments",
@@ -59,12 +65,36 @@ def test_runtime_architecture_tracing_handler(default, name):
     props = litemx_functions(default)[name]["Properties"]
     assert props["Runtime"] == "python3.12"
     assert props["Architectures"] == ["arm64"]
-    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert props.get("TracingConfig", {"Mode": "PassThrough"}) == {"Mode": "PassThrough"}
     assert props["Handler"] == f"functions/{name}/handler.handler"
     env = props["Environment"]["Variables"]
     assert env["POWERTOOLS_SERVICE_NAME"] == f"litemx-{name}"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "LiteMX"
     assert env["LOG_LEVEL"] == "INFO"
+    assert env["POWERTOOLS_TRACE_DISABLED"] == "true"
+
+
+def _actions(synth, role_id: str) -> set[str]:
+    found: set[str] = set()
+    for policy in synth.of_type("AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"]["Roles"]:
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                actions = statement["Action"]
+                found |= {actions} if isinstance(actions, str) else set(actions)
+    return found
+
+
+@pytest.mark.parametrize("tracing", [False, True])
+def test_x_ray_tracing_is_opt_in(synth_with, tracing):
+    # Given the tracing setting (cdk.json litemx:tracing, off by default)
+    synth = synth_with(tracing=tracing)
+    for props in (f["Properties"] for f in litemx_functions(synth).values()):
+        # Then active tracing, the handlers' tracer and the X-Ray permissions follow it together
+        mode = props.get("TracingConfig", {"Mode": "PassThrough"})["Mode"]
+        assert mode == ("Active" if tracing else "PassThrough")
+        assert props["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == str(not tracing).lower()
+        xray = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+        assert (xray <= _actions(synth, props["Role"]["Fn::GetAtt"][0])) is tracing
 
 
 def test_one_code_asset_and_one_layer_for_all(default):
