@@ -67,19 +67,16 @@ class Monitoring(Construct):
                 threshold=1,
                 description=f"LiteMX {name} dead-letter queue holds messages that failed processing",
             )
+        # Errors, not throttles: a throttled sender or feedback invocation is retried by SQS and ends in its
+        # DLQ if it never runs, a throttled inbound invocation is retried by Lambda and ends in the inbound
+        # DLQ, and a throttled API call answers 5xx: the DLQ and 5xx alarms already cover each of them.
+        # That keeps the stack at 10 alarms, the always-free allowance.
         for fn in functions:
-            label = fn.name.capitalize()
             self._alarm(
-                f"{label}Errors",
+                f"{fn.name.capitalize()}Errors",
                 fn.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
                 threshold=1,
                 description=f"LiteMX {fn.name} function raised errors",
-            )
-            self._alarm(
-                f"{label}Throttles",
-                fn.function.metric_throttles(period=Duration.minutes(5), statistic="Sum"),
-                threshold=1,
-                description=f"LiteMX {fn.name} function was throttled",
             )
         self._alarm(
             "Api5xx",
