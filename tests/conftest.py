@@ -7,8 +7,18 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from litemx.storage.tables import TableNames
+
+# Hypothesis profiles: `default` is bounded for `make test`; `make fuzz` sets HYPOTHESIS_PROFILE=fuzz.
+settings.register_profile(
+    "default", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "fuzz", max_examples=2_000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 _table_sets = itertools.count(1)
 
