@@ -90,12 +90,12 @@ def test_ses_reputation_alarms_fire_before_ses_reviews_the_account(default):
 
 
 def test_ops_topic_key_lets_cloudwatch_publish(default):
-    key = default.resources[default.logical_id(default.stack.monitoring.key)]["Properties"]
+    key = default.resources[default.logical_id(default.stack.topic_key)]["Properties"]
     assert key["EnableKeyRotation"] is True
     assert any(
         s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"} for s in key["KeyPolicy"]["Statement"]
     )
 
 
-def test_dashboard_exists(default):
-    assert len(default.of_type("AWS::CloudWatch::Dashboard")) == 1
+def test_dashboard_exists_when_asked_for(synth_with):
+    assert len(synth_with(dashboard=True).of_type("AWS::CloudWatch::Dashboard")) == 1
