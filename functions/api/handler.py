@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
@@ -28,6 +28,7 @@ from functions.api import guard, mailbox_routes
 from functions.api.answers import Answer, compose_refusal, error, refusal, usage_out
 from functions.api.docs import MESSAGE_ID, honest_document, responses
 from functions.api.models import CheckOut, MessageOut, QueuedOut, SendMessageIn, StatusOut, UsageOut
+from functions.observability import make_tracer
 from functions.settings import table_names
 from functions.wiring import provider_gate, provider_status, runtime
 from litemx.clock import SystemClock
@@ -48,7 +49,7 @@ from litemx.quotas.models import usage_now
 from litemx.storage.tables import bind_tables
 
 logger = Logger()
-tracer = Tracer()
+tracer = make_tracer()
 metrics = Metrics()
 app = APIGatewayHttpResolver(enable_validation=True)
 app.include_router(mailbox_routes.router)
