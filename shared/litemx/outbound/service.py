@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from litemx.addresses import person_key
 from litemx.audit.models import AuditRecord
 from litemx.clock import Clock
 from litemx.directory.auth import Principal
@@ -18,6 +19,7 @@ from litemx.mail.compose import ComposedMessage, Draft, compose
 from litemx.messages.models import MessageStatus, OutboundMessage, ReservedCounter
 from litemx.outbound.ports import AuditWriter, BlobStore, MessageRepository, QuotaReleaser, SendQueue
 from litemx.plans import effective_limits
+from litemx.policy.fanout import body_text
 from litemx.policy.logic import decide
 from litemx.policy.models import OPEN_PROVIDER, Decision, Mode, PolicyStore, ProviderGate, SendRequest
 from litemx.quotas.models import (
@@ -25,6 +27,7 @@ from litemx.quotas.models import (
     counter_slots,
     first_contact_limit,
     first_contact_slot,
+    mark_entry,
     reservations_for,
 )
 
@@ -68,6 +71,7 @@ def policy_request(token_secret: str, draft: Draft) -> SendRequest:
         headers=draft.headers,
         in_reply_to=draft.in_reply_to,
         references=draft.references,
+        body=body_text(draft.text, draft.html),
     )
 
 
@@ -108,9 +112,13 @@ def submit(
 
 
 def reserved_counters(decision: Decision) -> tuple[ReservedCounter, ...]:
-    """Every counter an allowed decision moved (the caps and first contacts), so that a cancellation
-    can give them back."""
-    return tuple(ReservedCounter(r.key, r.amount) for r in decision.reservations)
+    """Every counter an allowed decision moved (the caps, first contacts and fan-out) and every contact
+    mark it made, so that a cancellation can give back exactly that."""
+    marks = dict.fromkeys(person_key(address) for address in decision.first_contacts)
+    return (
+        *(ReservedCounter(r.key, r.amount) for r in decision.reservations),
+        *(ReservedCounter(mark_entry(person), 0) for person in marks),
+    )
 
 
 def queued_message(
@@ -140,7 +148,7 @@ def _store_and_enqueue(message: OutboundMessage, composed: ComposedMessage, deps
         deps.blobs.put(message.raw_key, composed.raw)
         deps.queue.enqueue(message.message_id)
     except Exception as error:  # any storage or queue failure: account for the message, then answer 503
-        deps.quotas.release(message.reserved)
+        deps.quotas.refund(message)  # LiteMX cancelled it before any provider attempt
         deps.messages.transition(
             message,
             MessageStatus.FAILED,
