@@ -280,9 +280,9 @@ def test_attack_a_personalised_campaign_stops_at_the_fanout_threshold(template):
         sent += decision.allowed
         if not decision.allowed:
             assert decision.code == "bulk_content", decision.message
-    # Then about the plan's fan-out number (Scale: 20) leave: each band value stops at 20; a copy edited
+    # Then about the plan's fan-out number (Scale: 25) leave: each band value stops at 25; a copy edited
     # so much that it misses the template's commonest band value is counted on its other bands
-    assert 20 <= sent <= 22
+    assert 25 <= sent <= 27
 
 
 def test_a_campaign_split_across_days_is_counted_over_two_days():
@@ -294,8 +294,8 @@ def test_a_campaign_split_across_days_is_counted_over_two_days():
         for i, t in enumerate(times)
         if send(world, secret, f"l{i}@p.test", body=campaign(0, i), at=t).allowed
     ]
-    # Then no rolling 24 h ever sees more than 5 leave (Free), though the UTC day changed twice
-    assert max(sum(1 for t in allowed if start <= t < start + timedelta(hours=24)) for start in times) <= 5
+    # Then no rolling 24 h ever sees more than 10 leave (Free), though the UTC day changed twice
+    assert max(sum(1 for t in allowed if start <= t < start + timedelta(hours=24)) for start in times) <= 10
     assert len(allowed) < len(times)
 
 

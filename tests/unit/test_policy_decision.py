@@ -110,9 +110,9 @@ CAMPAIGN = "We help companies like yours grow revenue with our outreach platform
 
 
 def _campaign_seen(world: World, request: SendRequest) -> SendRequest:
-    """The body already went to the plan's number (Free: 5) of first contacts today."""
+    """The body already went to the plan's number (Free: 10) of first contacts today."""
     for band in fingerprint(CAMPAIGN):
-        world.counters[f"account#{ACCOUNT_ID}#fanout#{band}#day#2026-11-24"] = 5
+        world.counters[f"account#{ACCOUNT_ID}#fanout#{band}#day#2026-11-24"] = 10
     return replace(request, body=CAMPAIGN)
 
 

@@ -24,6 +24,8 @@ from litemx.policy.logic import decide
 from litemx.policy.models import OPEN_PROVIDER, Decision, Mode, PolicyStore, ProviderGate, SendRequest
 from litemx.quotas.models import (
     CounterReservation,
+    account_first_contact_limit,
+    account_first_contact_slot,
     counter_slots,
     first_contact_limit,
     first_contact_slot,
@@ -178,7 +180,13 @@ def usage_reservations(
     caps = reservations_for(slots, effective_limits(account.plan, account.overrides), 0)
     first = first_contact_slot(mailbox=principal.mailbox, now=now)
     limit = first_contact_limit(account.plan, first_contacts_override)
-    return [*caps, CounterReservation(first.cap, first.key, limit, 0, first.resets_at)]
+    shared = account_first_contact_slot(account_id=principal.account_id, now=now)
+    account_limit = account_first_contact_limit(account.plan, None, first_contacts_override)
+    return [
+        *caps,
+        CounterReservation(first.cap, first.key, limit, 0, first.resets_at),
+        CounterReservation(shared.cap, shared.key, account_limit, 0, shared.resets_at),
+    ]
 
 
 def message_audit(message: OutboundMessage, event: str, at: datetime, **details: str) -> AuditRecord:

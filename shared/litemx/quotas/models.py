@@ -29,7 +29,8 @@ class Cap(StrEnum):
 # the same number by default, so that ten mailboxes reach no more new people than one.
 FIRST_CONTACTS_PER_DAY: dict[Plan, int] = {Plan.FREE: 10, Plan.STARTER: 25, Plan.SCALE: 50}
 # Distinct first contacts one content fingerprint may reach per account (see litemx.policy.fanout).
-FANOUT_FIRST_CONTACTS: dict[Plan, int] = {Plan.FREE: 5, Plan.STARTER: 10, Plan.SCALE: 20}
+# At least the recipients per message (10), so that no single message trips it on its own.
+FANOUT_FIRST_CONTACTS: dict[Plan, int] = {Plan.FREE: 10, Plan.STARTER: 15, Plan.SCALE: 25}
 # A message's reserved entries that are contact marks rather than counters (amount 0); a refund removes
 # them together with the counters, in one transaction.
 MARK_PREFIX = "mark#"

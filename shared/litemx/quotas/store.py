@@ -6,6 +6,7 @@ import random
 import time
 from collections.abc import Iterable
 
+from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
@@ -42,7 +43,7 @@ class QuotaStore:
             if not deletes and not updates:
                 return
             try:
-                with TransactWrite() as transaction:
+                with TransactWrite(connection=Connection(region=UsageCounter.Meta.region)) as transaction:
                     for person in deletes:
                         transaction.delete(
                             ContactRecord(*contact_key(message.mailbox, person)),
