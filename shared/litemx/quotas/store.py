@@ -20,6 +20,11 @@ _ATTEMPTS = 12
 
 
 class QuotaStore:
+    """Owns its own DynamoDB connection for the refund transaction, like the policy store."""
+
+    def __init__(self, region: str | None = None, host: str | None = None) -> None:
+        self._connection = Connection(region=region, host=host)
+
     def read(self, keys: Iterable[str]) -> dict[str, int]:
         """Current value of each counter that exists (one strongly consistent batch read)."""
         return {c.key: int(c.used) for c in UsageCounter.batch_get(list(keys), consistent_read=True)}
@@ -43,7 +48,7 @@ class QuotaStore:
             if not deletes and not updates:
                 return
             try:
-                with TransactWrite(connection=Connection(region=UsageCounter.Meta.region)) as transaction:
+                with TransactWrite(connection=self._connection) as transaction:
                     for person in deletes:
                         transaction.delete(
                             ContactRecord(*contact_key(message.mailbox, person)),
