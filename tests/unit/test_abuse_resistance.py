@@ -412,3 +412,46 @@ def test_a_complaint_rate_spread_over_a_week_disables_the_account():
     disabled = _enforce(ledger, directory, audit)
     assert [d.kind for d in disabled] == ["account"]
     assert "in 7 days" in disabled[0].reason
+
+
+# ---- 6 and 2 (local stand-in): the SMTP listener refuses foreign recipients; verdicts per domain ----
+
+
+def test_the_local_smtp_listener_refuses_recipients_outside_hosted_domains():
+    from types import SimpleNamespace
+
+    from litemx_local.system import InboundSmtp
+
+    smtp = InboundSmtp("bucket", lambda event: None, hosted=lambda domain: domain == "example.com")
+    envelope = SimpleNamespace(rcpt_tos=[])
+
+    def rcpt(address: str) -> str:
+        # The handler never awaits: drive it without an event loop (whose self-pipe is a socket).
+        coroutine = smtp.handle_RCPT(None, None, envelope, address, [])
+        try:
+            coroutine.send(None)
+        except StopIteration as done:
+            return str(done.value)
+        raise AssertionError("handle_RCPT awaited something")
+
+    assert rcpt("support@example.com").startswith("250")
+    assert rcpt("victim@elsewhere.test").startswith("550")
+    assert rcpt("not an address").startswith("550")
+    assert envelope.rcpt_tos == ["support@example.com"]
+
+
+def test_the_local_stand_in_gives_realistic_verdicts_per_sender_domain():
+    from litemx_local.system import SenderVerdicts
+
+    verdicts = SenderVerdicts.parse("customer.test=pass, spoof.test=FAIL,junk.test=spam,bad=entry")
+    assert verdicts.domains == {"customer.test": "pass", "spoof.test": "fail", "junk.test": "spam"}
+    unknown = verdicts.receipt("stranger.test", "stranger.test")
+    assert {unknown[k]["status"] for k in ("spfVerdict", "dkimVerdict", "dmarcVerdict")} == {"GRAY"}
+    assert verdicts.receipt("customer.test", "customer.test")["dmarcVerdict"] == {"status": "PASS"}
+    spoofed = verdicts.receipt("spoof.test", "customer.test")
+    assert (spoofed["dmarcVerdict"], spoofed["spfVerdict"], spoofed["dmarcPolicy"]) == (
+        {"status": "FAIL"},
+        {"status": "PASS"},
+        "reject",
+    )
+    assert verdicts.receipt("junk.test", "junk.test")["spamVerdict"] == {"status": "FAIL"}
