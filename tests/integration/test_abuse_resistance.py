@@ -343,3 +343,36 @@ def test_an_accepted_decision_with_a_fingerprint_still_costs_two_requests(tables
     decision = world.send(recipients(10), body=campaign(1, 3))
     assert decision.allowed, decision.message
     assert calls == ["BatchGetItem", "TransactWriteItems"]
+
+
+# ---- 11. warm-up, shown in /v1/usage ----
+
+
+def test_usage_shows_the_warm_up_limits_and_schedule(tables, local_aws, monkeypatch):
+    from litemx.policy.warmup import scaled, share_on
+
+    pipeline = make_pipeline(tables, local_aws, monkeypatch)
+    world = pipeline.world
+    store = AccountPolicyStore()
+    store.set_first_contacts(world.account.account_id, None, now=world.clock.now())
+    store.set_warmup_waived(world.account.account_id, False, now=world.clock.now())
+    usage = pipeline.api("GET", "/v1/usage", token=world.secrets[BOX]).body
+    now = datetime.now(UTC)
+    account = world.directory.get_account(world.account.account_id)
+    mailbox = world.directory.get_mailbox(BOX)
+    account_share, mailbox_share = share_on(account.created_at, now), share_on(mailbox.created_at, now)
+    limits = {u["cap"]: u["limit"] for u in usage["usage"]}
+    assert limits == {
+        "mailbox_day": scaled(100, mailbox_share),
+        "account_day": scaled(100, account_share),
+        "account_month": 500,
+        "first_contact": scaled(10, mailbox_share),
+        "account_first_contact": scaled(10, account_share),
+    }
+    if mailbox_share < 1.0:
+        assert [s["share"] for s in usage["warmup"]["mailbox"]] == [0.25, 0.5, 0.75, 1.0]
+    # And an operator's waiver lifts it at once
+    store.set_warmup_waived(world.account.account_id, True, now=world.clock.now())
+    lifted = pipeline.api("GET", "/v1/usage", token=world.secrets[BOX]).body
+    assert {u["cap"]: u["limit"] for u in lifted["usage"]}["mailbox_day"] == 100
+    assert lifted["warmup"] == {"account": [], "mailbox": []}

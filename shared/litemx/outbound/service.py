@@ -21,7 +21,16 @@ from litemx.outbound.ports import AuditWriter, BlobStore, MessageRepository, Quo
 from litemx.plans import effective_limits
 from litemx.policy.fanout import body_text
 from litemx.policy.logic import decide
-from litemx.policy.models import OPEN_PROVIDER, Decision, Mode, PolicyStore, ProviderGate, SendRequest
+from litemx.policy.models import (
+    OPEN_PROVIDER,
+    AccountPolicy,
+    Decision,
+    Mode,
+    PolicyStore,
+    ProviderGate,
+    SendRequest,
+)
+from litemx.policy.warmup import warm_limits
 from litemx.quotas.models import (
     CounterReservation,
     account_first_contact_limit,
@@ -172,16 +181,30 @@ def message_for(principal: Principal, message_id: str, messages: MessageReposito
 
 
 def usage_reservations(
-    principal: Principal, now: datetime, first_contacts_override: int | None
+    principal: Principal,
+    now: datetime,
+    first_contacts_override: int | None,
+    *,
+    policy: AccountPolicy | None = None,
+    mailbox_created_at: datetime | None = None,
 ) -> list[CounterReservation]:
-    """The caller's caps as zero-sized reservations: each counter's key, limit and reset."""
+    """The caller's caps as zero-sized reservations: each counter's key, the limit in force (warm-up
+    included, when `policy` is given) and reset."""
     account = principal.account
+    policy = policy or AccountPolicy(first_contacts=first_contacts_override, warmup_waived=True)
+    warm = warm_limits(account.created_at, mailbox_created_at, now, waived=policy.warmup_waived)
     slots = counter_slots(account_id=principal.account_id, mailbox=principal.mailbox, now=now)
-    caps = reservations_for(slots, effective_limits(account.plan, account.overrides), 0)
+    limits = warm.limits(effective_limits(account.plan, account.overrides), account.overrides)
+    caps = reservations_for(slots, limits, 0)
     first = first_contact_slot(mailbox=principal.mailbox, now=now)
-    limit = first_contact_limit(account.plan, first_contacts_override)
+    limit = warm.mailbox_first_contacts(
+        first_contact_limit(account.plan, policy.first_contacts), overridden=policy.first_contacts is not None
+    )
     shared = account_first_contact_slot(account_id=principal.account_id, now=now)
-    account_limit = account_first_contact_limit(account.plan, None, first_contacts_override)
+    account_limit = warm.account_first_contacts(
+        account_first_contact_limit(account.plan, policy.account_first_contacts, policy.first_contacts),
+        overridden=(policy.account_first_contacts or policy.first_contacts) is not None,
+    )
     return [
         *caps,
         CounterReservation(first.cap, first.key, limit, 0, first.resets_at),

@@ -106,6 +106,15 @@ class Snapshot:
     warmup_waived: bool = False  # an operator lifted the warm-up schedule for this account
 
 
+@dataclass(frozen=True)
+class AccountPolicy:
+    """An operator's overrides of the anti-cold-outbound rules for one account."""
+
+    first_contacts: int | None = None  # per mailbox and UTC day
+    account_first_contacts: int | None = None  # all mailboxes together
+    warmup_waived: bool = False
+
+
 class QuotaExceededError(Exception):
     """The quota transaction was cancelled by cap conditions; `failed` maps each refusing counter key
     to the value it held."""

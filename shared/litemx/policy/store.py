@@ -21,7 +21,7 @@ from litemx.directory import store as directory
 from litemx.errors import StoreBusyError
 from litemx.messages.models import OutboundMessage
 from litemx.messages.store import message_record
-from litemx.policy.models import ContactMark, QuotaExceededError, Snapshot, SnapshotKeys
+from litemx.policy.models import AccountPolicy, ContactMark, QuotaExceededError, Snapshot, SnapshotKeys
 from litemx.quotas.models import CounterCheck, CounterReservation
 from litemx.storage.tables import (
     AccountPolicyRecord,
@@ -348,12 +348,17 @@ class AccountPolicyStore:
             actions=[AccountPolicyRecord.warmup_waived.set(waived), AccountPolicyRecord.updated_at.set(now)]
         )
 
-    def warmup_waived(self, account_id: str) -> bool:
+    def policy(self, account_id: str) -> AccountPolicy:
         pk, sk = account_policy_key(account_id)
         try:
-            return bool(AccountPolicyRecord.get(pk, sk, consistent_read=True).warmup_waived)
+            record = AccountPolicyRecord.get(pk, sk, consistent_read=True)
         except AccountPolicyRecord.DoesNotExist:
-            return False
+            return AccountPolicy()
+        return AccountPolicy(
+            first_contacts=_int(record.first_contacts_day),
+            account_first_contacts=_int(record.account_first_contacts_day),
+            warmup_waived=bool(record.warmup_waived),
+        )
 
     def first_contacts(self, account_id: str) -> int | None:
         pk, sk = account_policy_key(account_id)

@@ -84,9 +84,14 @@ class WarmupStep:
     starts_at: datetime
 
 
-def schedule(created_at: datetime | None, *, waived: bool) -> tuple[WarmupStep, ...]:
-    """The steps still ahead or in force for something created at `created_at` (for /v1/usage)."""
+def schedule(
+    created_at: datetime | None, *, waived: bool, now: datetime | None = None
+) -> tuple[WarmupStep, ...]:
+    """The warm-up steps of something created at `created_at` (for /v1/usage); none once waived, or
+    (given `now`) once the warm-up is over."""
     if created_at is None or waived:
+        return ()
+    if now is not None and share_on(created_at, now) >= 1.0:
         return ()
     steps, first = [], 1
     for last_day, share in (*SCHEDULE, (WARMUP_DAYS + 1, 1.0)):
