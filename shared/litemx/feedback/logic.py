@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from email.utils import parseaddr
 from typing import Protocol
 
+from litemx import expiry
 from litemx.addresses import normalize_address
 from litemx.clock import Clock
 from litemx.directory import admin
@@ -119,12 +120,17 @@ def handle_feedback(
         return replace(base, action=Action.FOREIGN, note=foreign)
     who = attribute(event, ports.directory)
     effects = _effects(event, who)
+    now = clock.now()
     suppressed = [_suppress(ports.suppression, entry) for entry in effects.suppress]
-    suppressed += [s for r in effects.soft if (s := _soft_bounce(ports, event, r)) is not None]
+    suppressed += [s for r in effects.soft if (s := _soft_bounce(ports, event, r, now)) is not None]
     status = _move_message(ports.messages, event, who, effects)
-    counts = _increments(event, who, effects.tally)
+    counts = _increments(event, who, effects.tally, now)
     counted = ports.ledger.record_once(
-        event.event_id, event.kind.value, at=event.at, expires_at=event.at + EVENT_RETENTION, counts=counts
+        event.event_id,
+        event.kind.value,
+        at=event.at,
+        expires_at=expiry.from_write(event.at, EVENT_RETENTION, now),
+        counts=counts,
     )
     disabled: tuple[Disabled, ...] = ()
     if counts:
@@ -248,11 +254,15 @@ def _suppress(store: SuppressionWriter, entry: SuppressionEntry) -> Suppressed:
 
 
 def _soft_bounce(
-    ports: FeedbackPorts, event: FeedbackEvent, recipient: FeedbackRecipient
+    ports: FeedbackPorts, event: FeedbackEvent, recipient: FeedbackRecipient, now: datetime
 ) -> Suppressed | None:
+    if not expiry.is_live(event.at + SOFT_BOUNCE_WINDOW, now):
+        return None  # older than the window: it can never make three in 7 days, so it is not recorded
     marker = f"{event.at.isoformat()}#{event.event_id}"
+    # The address's marker set lives a window from its latest write: an older bounce arriving late must
+    # not shorten the life of fresher markers.
     markers = ports.ledger.add_soft_bounce(
-        recipient.address, marker, expires_at=event.at + SOFT_BOUNCE_WINDOW
+        recipient.address, marker, expires_at=expiry.from_write(event.at, SOFT_BOUNCE_WINDOW, now)
     )
     since = event.at - SOFT_BOUNCE_WINDOW
     times = [t for t in map(_marker_time, markers) if t is not None]
@@ -294,7 +304,8 @@ def _move_message(
     return effects.status if moved else None
 
 
-def _increments(event: FeedbackEvent, who: Attribution, tally: Tally) -> list[Increment]:
+def _increments(event: FeedbackEvent, who: Attribution, tally: Tally, now: datetime) -> list[Increment]:
+    """The reputation buckets the event moves; none for an event so old that its bucket has expired."""
     if tally == Tally():
         return []
     at = event.sent_at if event.kind is FeedbackKind.SEND else event.at
@@ -303,7 +314,7 @@ def _increments(event: FeedbackEvent, who: Attribution, tally: Tally) -> list[In
         found.append(increments(MAILBOX, who.mailbox, at, tally))
     if who.account_id:
         found.append(increments(ACCOUNT, who.account_id, at, tally))
-    return found
+    return [increment for increment in found if expiry.is_live(increment.expires_at, now)]
 
 
 def _clip(text: str) -> str:
