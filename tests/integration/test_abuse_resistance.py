@@ -1,6 +1,7 @@
 """Issue 14 against the local AWS: each attack performed with the real stores (DynamoDB Local), the real
-inbound handler and, for refunds, the real outbound pipeline with moto's SES. Times come from a clock
-anchored at the real now (DynamoDB Local enforces the counters' TTL)."""
+inbound handler and, for refunds, the real outbound pipeline with moto's SES. Times come from the tests'
+anchored clock (DynamoDB Local enforces the counters' TTL); the handlers' own SystemClock where they
+decide."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from litemx.policy.store import AccountPolicyStore, contact_key
 from litemx.quotas.models import day_window
 from litemx.storage.tables import ContactRecord, TableNames, UsageCounter
 from litemx.suppression.service import suppress
+from litemx_local.testclock import anchored_now
 from litemx_local.world import PLAN_FIRST_CONTACTS, World, build_world
 from tests.events.fanout_corpus import campaign
 from tests.events.mailroom import Mailroom, mailroom
@@ -33,7 +35,8 @@ REPLY_ONLY = frozenset({Scope.SEND_REPLY})
 
 
 def now_clock() -> FixedClock:
-    return FixedClock(datetime.now(UTC).replace(microsecond=0))
+    """The tests' one clock (anchored to the run's start, or LITEMX_TEST_NOW; docs/testing.md)."""
+    return FixedClock(anchored_now())
 
 
 def counter(key: str) -> int:
@@ -185,7 +188,7 @@ def test_attack_messages_ses_rejects_buy_no_contact_marks(tables, local_aws, mon
 def test_a_cancellation_gives_back_counters_and_contact_marks_in_one_go(tables, local_aws, monkeypatch):
     pipeline = make_pipeline(tables, local_aws, monkeypatch)
     world = pipeline.world
-    label = day_window(datetime.now(UTC)).label
+    label = day_window(datetime.now(UTC)).label  # the API and sender handlers run on the system clock
     answer = pipeline.send({"to": ["ann@cold.test", "bo.b+x@gmail.com"], "text": "hi"})
     assert answer.status == 202
     assert marked(BOX, "bob@gmail.com")
@@ -213,7 +216,7 @@ def test_a_refund_keeps_a_mark_another_send_relied_on(tables, local_aws, monkeyp
     # Given message A makes Ann a contact, and message B (another token) relies on that mark
     pipeline = make_pipeline(tables, local_aws, monkeypatch)
     world = pipeline.world
-    label = day_window(datetime.now(UTC)).label
+    label = day_window(datetime.now(UTC)).label  # the API and sender handlers run on the system clock
     first = admin.issue_token(
         world.directory,
         world.audit,

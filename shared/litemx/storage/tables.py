@@ -224,7 +224,8 @@ class IdempotencyRecord(Model):
 
 class InboundTable(Model):
     """Received mail, per mailbox. sk `<folder>#<received>#<ses id>` lists a folder newest first;
-    sk `rfcid#<Message-ID>` says that the mailbox received that Message-ID (for reply detection)."""
+    sk `rfcid#<Message-ID>` says that the mailbox received that Message-ID (reply rights, which the policy
+    reads, are `ReplyRightRecord`s in the directory)."""
 
     class Meta:
         table_name = "unbound-inbound"
