@@ -455,3 +455,25 @@ def test_the_local_stand_in_gives_realistic_verdicts_per_sender_domain():
         "reject",
     )
     assert verdicts.receipt("junk.test", "junk.test")["spamVerdict"] == {"status": "FAIL"}
+
+
+def test_a_fanout_count_moving_across_midnight_is_decided_again_on_a_fresh_read():
+    # Given yesterday's counter of the body's bands moves between the read and the transaction
+    world, secret = standard_world()
+    body = campaign(1, 1)
+    yesterday = [f"account#{ACCOUNT_ID}#fanout#{band}#day#2026-11-23" for band in fingerprint(body)]
+    reserve = world.reserve
+    moves = iter([9])
+
+    def late_write(*args: Any, **kwargs: Any) -> None:
+        for late in moves:  # once: a send of yesterday's day committed just now
+            for key in yesterday:
+                world.counters[key] = late
+        reserve(*args, **kwargs)
+
+    world.reserve = late_write  # type: ignore[method-assign]
+    # When it sends to 2 new people
+    decision = send(world, secret, "a@x.test", "b@x.test", body=body)
+    # Then the second attempt sees 9 + 2 > 10 and refuses; nothing was reserved
+    assert decision.code == "bulk_content"
+    assert f"mailbox#{MAILBOX}#day#2026-11-24" not in world.counters

@@ -19,6 +19,7 @@ from litemx.audit.models import UNAUTHENTICATED, AuditRecord
 from litemx.clock import Clock
 from litemx.directory.models import Scope, Status, TokenStatus, Verification
 from litemx.directory.tokens import SecretClaims, parse_secret, secret_matches
+from litemx.errors import StoreBusyError
 from litemx.messages.models import OutboundMessage
 from litemx.plans import Limits, effective_limits
 from litemx.policy.fanout import fingerprint
@@ -113,6 +114,26 @@ def decide(
 ) -> Decision:
     """Allow or refuse a send; on allow in SEND mode, the recipients are reserved against every cap, and
     the message `queue_as` builds from the allowed decision is recorded in the same transaction."""
+    for _ in range(_STALE_ATTEMPTS):
+        decision = _decide_once(request, store, clock, request_id, mode, provider, queue_as)
+        if decision is not None:
+            return decision
+    raise StoreBusyError("fan-out counters kept moving; nothing was reserved, retry the request")
+
+
+_STALE_ATTEMPTS = 3
+
+
+def _decide_once(
+    request: SendRequest,
+    store: PolicyStore,
+    clock: Clock,
+    request_id: str,
+    mode: Mode,
+    provider: ProviderGate,
+    queue_as: Callable[[Decision], OutboundMessage] | None,
+) -> Decision | None:
+    """One decision on one read; None when a counter the transaction checked moved since the read."""
     now = clock.now()
     base = Decision(request_id=request_id, mode=mode, decided_at=now)
     claims = parse_secret(request.token_secret)
@@ -175,28 +196,32 @@ def decide(
     )
     try:
         message = queue_as(allowed) if queue_as is not None else None
-        message_id = message.message_id if message is not None else None
-        marks = {ctx.person(a): None for a in first_contacts}
-        contacts = [ContactMark(sender, person, now, message_id) for person in marks]
-        relied = [
-            ContactMark(sender, person, now)
-            for person in dict.fromkeys(ctx.person(r) for r in ctx.recipients)
-            if person in snapshot.contacted and person not in snapshot.correspondents
-        ]
+        contacts, relied = _marks(ctx, snapshot, first_contacts, message)
         store.reserve(reservations, _audit(allowed, "allow"), contacts, message, relied=relied, checks=checks)
     except QuotaExceededError as refused:
-        if not refused.failed:  # a checked counter moved: the read was stale, decide again
-            return decide(
-                request,
-                store=store,
-                clock=clock,
-                request_id=request_id,
-                mode=mode,
-                provider=provider,
-                queue_as=queue_as,
-            )
-        return _refuse_quota(base, store, binding_cap(reservations, refused.failed), snapshot)
+        if refused.failed:
+            return _refuse_quota(base, store, binding_cap(reservations, refused.failed), snapshot)
+        return None  # yesterday's fan-out counter moved (a send across midnight): decide again
     return allowed
+
+
+def _marks(
+    ctx: _Context, snapshot: Snapshot, first_contacts: tuple[str, ...], message: OutboundMessage | None
+) -> tuple[list[ContactMark], list[ContactMark]]:
+    """The contact marks a send makes (its first contacts, owned by its message) and those it relies on
+    (people marked by an earlier send, who are not correspondents)."""
+    sender, now = ctx.sender or "", ctx.now
+    message_id = message.message_id if message is not None else None
+    made = [
+        ContactMark(sender, person, now, message_id)
+        for person in dict.fromkeys(map(ctx.person, first_contacts))
+    ]
+    relied = [
+        ContactMark(sender, person, now)
+        for person in dict.fromkeys(ctx.person(r) for r in ctx.recipients)
+        if person in snapshot.contacted and person not in snapshot.correspondents
+    ]
+    return made, relied
 
 
 def _suppression_keys(ctx: _Context) -> tuple[str, ...]:
