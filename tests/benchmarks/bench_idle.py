@@ -95,7 +95,13 @@ def idle_rows(document: dict[str, Any]) -> list[Row]:
     )
     polls = mappings * IDLE_POLLS_PER_MAPPING
     return [
-        Row("KMS customer managed keys", keys, keys * KMS_KEY, keys * KMS_KEY, "no free tier"),
+        Row(
+            "KMS customer managed keys",
+            keys,
+            keys * KMS_KEY,
+            keys * KMS_KEY,
+            "no free tier; yearly rotation adds $1/month for each of the first two rotations",
+        ),
         Row("CloudWatch alarms", alarms, alarms * ALARM, max(0, alarms - FREE_ALARMS) * ALARM),
         Row("CloudWatch dashboards", dashboards, dashboards * DASHBOARD, 0.0 if dashboards <= 3 else 3.0),
         Row(
