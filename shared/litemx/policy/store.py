@@ -18,7 +18,7 @@ from litemx.audit.models import AuditRecord
 from litemx.audit.store import entry_from_record
 from litemx.directory import store as directory
 from litemx.errors import StoreBusyError
-from litemx.inbound.store import RFC_ID_PREFIX, rfc_id_sk
+from litemx.inbound.store import rfc_id_sk
 from litemx.messages.models import OutboundMessage
 from litemx.messages.store import message_record
 from litemx.policy.models import ContactMark, QuotaExceededError, Snapshot, SnapshotKeys
@@ -69,7 +69,7 @@ class DynamoPolicyStore:
         return self._connection.client
 
     def load_snapshot(self, keys: SnapshotKeys) -> Snapshot:
-        return _snapshot(self._batch_get(_wanted(keys)))
+        return _snapshot(self._batch_get(_wanted(keys)), keys)
 
     def load_snapshots(self, many: Sequence[SnapshotKeys]) -> list[Snapshot]:
         """Several snapshots in one batched read (the sender re-checks a whole SQS batch at once)."""
@@ -77,8 +77,10 @@ class DynamoPolicyStore:
         found = self._batch_get([key for keys in wanted for key in keys])
         index = {(table, _identity(table, item)): item for table, items in found.items() for item in items}
         return [
-            _snapshot(_group((table, index.get((table, _identity(table, key)))) for table, key in keys))
-            for keys in wanted
+            _snapshot(
+                _group((table, index.get((table, _identity(table, key)))) for table, key in wanted_keys), keys
+            )
+            for keys, wanted_keys in zip(many, wanted, strict=True)
         ]
 
     def _batch_get(self, wanted: list[tuple[str, dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
@@ -249,7 +251,7 @@ _DIRECTORY_MODELS: dict[str, tuple[type[Model], Callable[[Any], Any]]] = {
 }
 
 
-def _snapshot(items: dict[str, list[dict[str, Any]]]) -> Snapshot:
+def _snapshot(items: dict[str, list[dict[str, Any]]], keys: SnapshotKeys) -> Snapshot:
     found: dict[str, Any] = {}
     correspondents: set[str] = set()
     contacted: set[str] = set()
@@ -283,12 +285,15 @@ def _snapshot(items: dict[str, list[dict[str, Any]]]) -> Snapshot:
         correspondents=frozenset(correspondents),
         counters=counters,
         contacted=frozenset(contacted),
-        known_message_ids=frozenset(
-            raw["sk"]["S"].removeprefix(RFC_ID_PREFIX)
-            for raw in items.get(table_name(InboundMessageIdRecord), [])
-        ),
+        known_message_ids=_known_message_ids(items, keys),
         first_contacts_override=override,
     )
+
+
+def _known_message_ids(items: dict[str, list[dict[str, Any]]], keys: SnapshotKeys) -> frozenset[str]:
+    """Markers are keyed by a hash of the Message-ID: the ids asked for tell which were found."""
+    found = {raw["sk"]["S"] for raw in items.get(table_name(InboundMessageIdRecord), [])}
+    return frozenset(i for i in keys.message_ids if rfc_id_sk(i) in found)
 
 
 class AccountPolicyStore:
