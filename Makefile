@@ -17,12 +17,13 @@ export AWS_EC2_METADATA_DISABLED := true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup test test-unit test-integration lint typecheck demo bench clean test-prereqs
+.PHONY: help setup test test-unit test-integration lint typecheck demo bench clean test-prereqs fuzz
 
 help:
 	@echo "make demo   - run LiteMX's policy core against the local AWS, step by step"
 	@echo "make test   - lint, type-check and run every test suite (unit, integration, infra)"
 	@echo "make bench  - print policy-decision figures against the local AWS"
+	@echo "make fuzz   - property tests over generated hostile input, 10,000 cases per property"
 	@echo "make synth  - synthesize the CDK stack offline into cdk.out/"
 
 $(VENV)/.installed: pyproject.toml
@@ -53,6 +54,11 @@ typecheck: $(VENV)/.installed
 
 test-unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit -q
+
+# tests/fuzz: hypothesis properties over hostile input. `make test` runs a bounded, repeatable sample of
+# each (the default profile); `make fuzz` runs 10,000 cases of each and prints hypothesis's statistics.
+fuzz: $(VENV)/.installed
+	LITEMX_FUZZ_PROFILE=fuzz $(PY) -m pytest tests/fuzz -q -p no:logging --hypothesis-show-statistics
 
 test-integration: test-prereqs
 	$(NETNS) $(PY) -m pytest tests/integration -q
