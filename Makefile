@@ -17,7 +17,7 @@ export AWS_EC2_METADATA_DISABLED := true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup test test-unit test-integration lint typecheck demo bench clean test-prereqs fuzz
+.PHONY: help setup test test-unit test-integration test-timeshift lint typecheck demo bench clean test-prereqs fuzz
 
 help:
 	@echo "make demo   - run LiteMX's policy core against the local AWS, step by step"
@@ -40,7 +40,11 @@ node_modules/.installed: package.json package-lock.json
 	@scripts/ensure-java
 	@touch $@
 
-setup: $(VENV)/.installed node_modules/.installed .java-ok
+.faketime-ok:
+	@scripts/ensure-faketime
+	@touch $@
+
+setup: $(VENV)/.installed node_modules/.installed .java-ok .faketime-ok
 
 # Everything a test run needs is installed before entering the offline namespace.
 test-prereqs: setup
@@ -63,9 +67,19 @@ fuzz: $(VENV)/.installed
 test-integration: test-prereqs
 	$(NETNS) $(PY) -m pytest tests/integration -q
 
+# The integration tests again on two shifted anchors of the test clock (litemx_local/testclock.py): 400
+# days ahead, and 20 s before a month's last midnight so that a run crosses a day and a month. Tests on
+# the product's own system clock (a `litemx local up` subprocess) are marked `realtime` and run once.
+test-timeshift: test-prereqs
+	LITEMX_TEST_NOW=$$($(PY) -m litemx_local.testclock plus-days 400) \
+		$(NETNS) $(PY) -m pytest tests/integration -q -m "not realtime"
+	LITEMX_TEST_NOW=$$($(PY) -m litemx_local.testclock month-end) \
+		$(NETNS) $(PY) -m pytest tests/integration -q -m "not realtime"
+
 test: lint typecheck test-prereqs
 	$(NETNS) $(PY) -m litemx_local.demo --quiet
 	$(NETNS) $(PY) -m pytest -q
+	$(MAKE) --no-print-directory test-timeshift
 
 demo: setup
 	$(NETNS) $(PY) -m litemx_local.demo

@@ -220,8 +220,10 @@ class FakeLedger:
     events: set[str] = field(default_factory=set)
     soft: dict[str, set[str]] = field(default_factory=dict)
     buckets: dict[str, Tally] = field(default_factory=dict)
+    ttls: list[tuple[str, datetime]] = field(default_factory=list)  # (item key, TTL) of every write
 
     def add_soft_bounce(self, address: str, marker: str, *, expires_at: datetime) -> tuple[str, ...]:
+        self.ttls.append((f"soft#{address}", expires_at))
         self.soft.setdefault(address, set()).add(marker)
         return tuple(sorted(self.soft[address]))
 
@@ -234,7 +236,9 @@ class FakeLedger:
         if event_id in self.events:
             return False
         self.events.add(event_id)
+        self.ttls.append((f"event#{event_id}", expires_at))
         for increment in counts:
+            self.ttls.append((increment.key, increment.expires_at))
             self.buckets[increment.key] = self.buckets.get(increment.key, Tally()) + increment.tally
         return True
 

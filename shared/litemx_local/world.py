@@ -4,7 +4,6 @@ the benchmark, so all three exercise the same path an operator takes."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from litemx.audit.store import AuditStore
 from litemx.clock import FixedClock
@@ -19,8 +18,8 @@ from litemx.policy.overrides import set_first_contact_limit
 from litemx.policy.store import AccountPolicyStore, DynamoPolicyStore
 from litemx.storage.tables import TableNames
 from litemx.suppression.store import SuppressionStore
+from litemx_local.testclock import anchored_now
 
-DEFAULT_START = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 # The cap and concurrency tests, the demo and the benchmark write to hundreds of new addresses a day; they
 # lift the first-contact cap (through the audited operator override) unless a test asks for the plan's.
 LIFTED_FIRST_CONTACTS = 1_000_000
@@ -63,7 +62,7 @@ def build_world(
     clock: FixedClock | None = None,
     first_contacts_day: int | None = LIFTED_FIRST_CONTACTS,
 ) -> World:
-    clock = clock or FixedClock(DEFAULT_START)
+    clock = clock or FixedClock(anchored_now())
     directory, audit = DirectoryStore(), AuditStore()
     account = admin.create_account(
         directory, audit, clock, name=name, plan=plan, actor="operator", overrides=overrides

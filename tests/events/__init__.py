@@ -3,12 +3,35 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 EVENTS = Path(__file__).resolve().parent
 DEPLOYMENT_ACCOUNT = "123456789012"  # the sendingAccountId in every sample notification
 CONFIGURATION_SET = "litemx-test-feedback"
+# The instant the JSON samples were written around. Unit tests on in-memory fakes use them as they are;
+# anything written to the local AWS rebases them onto the test clock (`at=`), keeping their spacing.
+FIXTURE_NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+_ISO_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
+
+
+def iso(at: datetime) -> str:
+    """SES's and SNS's spelling of an instant: milliseconds and Z."""
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def rebase(document: Any, at: datetime) -> Any:
+    """Every ISO instant in `document` moved by `at - FIXTURE_NOW` (a copy; other values untouched)."""
+    if isinstance(document, dict):
+        return {key: rebase(value, at) for key, value in document.items()}
+    if isinstance(document, list):
+        return [rebase(value, at) for value in document]
+    if isinstance(document, str) and _ISO_INSTANT.match(document):
+        instant = datetime.fromisoformat(document.replace("Z", "+00:00"))
+        return iso(at + (instant - FIXTURE_NOW))
+    return document
 
 
 def load(name: str) -> Any:
@@ -16,11 +39,19 @@ def load(name: str) -> Any:
 
 
 def feedback(
-    name: str, *, account_id: str = "", message_id: str = "", mailbox: str = "box0@example.com", **mail: Any
+    name: str,
+    *,
+    account_id: str = "",
+    message_id: str = "",
+    mailbox: str = "box0@example.com",
+    at: datetime | None = None,
+    **mail: Any,
 ) -> dict[str, Any]:
-    """A sample SES notification, with LiteMX's tags (event-publishing format) filled in and any `mail`
-    fields replaced."""
+    """A sample SES notification, with LiteMX's tags (event-publishing format) filled in, its instants
+    rebased onto `at` when given, and any `mail` fields replaced."""
     document: dict[str, Any] = load(f"feedback/{name}.json")
+    if at is not None:
+        document = rebase(document, at)
     tags = document["mail"].get("tags")
     if tags is not None:
         tags["litemx-account"] = [account_id]
@@ -31,14 +62,16 @@ def feedback(
     return document
 
 
-def sns_envelope(message: dict[str, Any] | str, *, message_id: str = "sns-1") -> dict[str, Any]:
+def sns_envelope(
+    message: dict[str, Any] | str, *, message_id: str = "sns-1", at: datetime = FIXTURE_NOW
+) -> dict[str, Any]:
     """The SNS envelope SQS receives without raw delivery: `Message` is a JSON string."""
     return {
         "Type": "Notification",
         "MessageId": message_id,
         "TopicArn": f"arn:aws:sns:us-east-1:{DEPLOYMENT_ACCOUNT}:litemx-feedback",
         "Message": message if isinstance(message, str) else json.dumps(message),
-        "Timestamp": "2026-11-24T10:00:05.000Z",
+        "Timestamp": iso(at + timedelta(seconds=5)),
         "SignatureVersion": "1",
         "Signature": "EXAMPLE",
         "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-example.pem",
@@ -86,7 +119,7 @@ def receipt_event(
     recipients: list[str],
     *,
     source: str = "alice@sender.test",
-    timestamp: str = "2026-11-24T09:59:59.123Z",
+    timestamp: str | datetime = "2026-11-24T09:59:59.123Z",
     dmarc_policy: str | None = None,
     **verdicts: str,
 ) -> dict[str, Any]:
@@ -94,7 +127,9 @@ def receipt_event(
     dkim=, dmarc= (PASS by default)."""
     event: dict[str, Any] = load("ses/receipt-lambda-event.json")
     ses = event["Records"][0]["ses"]
-    ses["mail"].update(messageId=message_id, destination=recipients, source=source, timestamp=timestamp)
+    when = iso(timestamp) if isinstance(timestamp, datetime) else timestamp
+    ses["mail"].update(messageId=message_id, destination=recipients, source=source, timestamp=when)
+    ses["receipt"]["timestamp"] = when
     ses["receipt"]["recipients"] = recipients
     for name, status in verdicts.items():
         ses["receipt"][f"{name}Verdict"] = {"status": status}

@@ -13,6 +13,7 @@ import boto3
 import pytest
 
 from litemx.storage.tables import TableNames
+from litemx_local.testclock import anchored_now
 from tests.events import FakeLambdaContext, receipt_event
 
 BUCKET = "litemx-raw-mail-test"
@@ -41,6 +42,7 @@ class Mailroom:
         from functions.inbound import handler
 
         ses_id = ses_id or f"sesid{next(_ids):06d}abcdefghij"
+        event.setdefault("timestamp", anchored_now())
         self.s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}{ses_id}", Body=raw)
         answer = handler.handler(receipt_event(ses_id, recipients, **event), FakeLambdaContext())
         assert answer == {"disposition": "CONTINUE"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from litemx.directory import admin
@@ -104,7 +106,7 @@ def test_suppression_global_and_account_scoped(world: World) -> None:
 def test_audit_lists_every_decision_per_account_newest_first(world: World) -> None:
     # Given an allowed send and a refused one, a second apart
     allowed = world.send(recipients(3))
-    world.clock.set(world.clock.now().replace(second=1))
+    world.clock.set(world.clock.now() + timedelta(seconds=1))
     refused = world.send(recipients(1), headers={"Precedence": "bulk"})
 
     # When the account's trail is listed

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -24,6 +24,7 @@ from tests.events import (
     DEPLOYMENT_ACCOUNT,
     FakeLambdaContext,
     feedback,
+    iso,
     sqs_lambda_event,
 )
 
@@ -89,25 +90,16 @@ class FeedbackLoop:
     def notification(
         self, name: str, message_id: str = "msg-1", *, ses_id: str = SES_ID, **mail: Any
     ) -> dict[str, Any]:
-        """A sample notification about msg-1 (SES id `ses_id`), stamped with the world's clock."""
-        now = _iso(self.world.clock.now())
-        document = feedback(
+        """A sample notification about msg-1 (SES id `ses_id`), rebased onto the world's clock."""
+        return feedback(
             name,
             account_id=self.world.account.account_id,
             message_id=message_id,
             mailbox=self.world.mailboxes[0].address,
             messageId=ses_id,
-            timestamp=now,
+            at=self.world.clock.now(),
             **mail,
         )
-        for event in ("bounce", "complaint", "delivery"):
-            if event in document:
-                document[event]["timestamp"] = now
-        return document
-
-
-def _iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _environment(tables: TableNames) -> dict[str, str]:
@@ -169,12 +161,12 @@ def test_permanent_bounce_suppresses_globally_and_bounces_the_message(loop, fmt)
 
 @pytest.mark.parametrize("fmt", ["event", "identity"])
 def test_transient_mailbox_full_bounces_suppress_only_after_three_in_seven_days(loop, fmt):
-    # Given a sent message, and two transient bounces of it (distinct feedback ids, two days apart)
+    # Given a sent message, and two transient bounces of it (distinct feedback ids, three and two days ago)
     loop.sent_message("msg-1")
     for n in range(2):
         document = loop.notification(f"{fmt}-bounce-transient-mailboxfull")
         document["bounce"]["feedbackId"] = f"soft-{n}"
-        document["bounce"]["timestamp"] = _iso(loop.world.clock.now() - timedelta(days=2 - n))
+        document["bounce"]["timestamp"] = iso(loop.world.clock.now() - timedelta(days=3 - n))
         loop.publish(document)
     assert loop.run() == []
     # Then the address is not suppressed yet
@@ -184,11 +176,11 @@ def test_transient_mailbox_full_bounces_suppress_only_after_three_in_seven_days(
     document["bounce"]["feedbackId"] = "soft-2"
     loop.publish(document)
     assert loop.run() == []
-    # Then it is suppressed, for 7 days
+    # Then it is suppressed, for 7 days (the TTL is stored in whole seconds)
     entry = loop.world.suppression.get(GLOBAL_SCOPE, RECIPIENT)
     assert entry is not None
     assert entry.expires_at is not None
-    assert entry.expires_at - entry.created_at == timedelta(days=7)
+    assert timedelta(days=7) - timedelta(seconds=1) < entry.expires_at - entry.created_at <= timedelta(days=7)
 
 
 @pytest.mark.parametrize("fmt", ["event", "identity"])

@@ -56,7 +56,7 @@ def test_a_spammers_message_makes_no_correspondent_for_a_reply_only_token(tables
 def test_the_free_plan_makes_exactly_ten_first_contacts_a_day(tables):
     # Given a Free mailbox with the plan's first-contact cap
     world = build_world(tables, first_contacts_day=PLAN_FIRST_CONTACTS)
-    key = f"mailbox#{BOX}#first_contact#day#2026-11-24"
+    key = f"mailbox#{BOX}#first_contact#day#{world.clock.now():%Y-%m-%d}"
     # When it writes to 4 + 6 new people, then to 1 more
     assert world.send(recipients(4)).allowed
     assert world.send(recipients(6, start=4)).allowed
@@ -64,21 +64,21 @@ def test_the_free_plan_makes_exactly_ten_first_contacts_a_day(tables):
     # Then the 11th is refused, and the counters hold exactly what was accepted
     assert refused.code == "first_contact_limit"
     assert counter(key) == 10
-    assert counter(f"mailbox#{BOX}#day#2026-11-24") == 10
+    assert counter(f"mailbox#{BOX}#day#{world.clock.now():%Y-%m-%d}") == 10
     # And writing again to people already written to is not a first contact
     again = world.send(recipients(3))
     assert again.allowed, again.message
     assert again.first_contacts == ()
     assert counter(key) == 10
-    assert counter(f"mailbox#{BOX}#day#2026-11-24") == 13
+    assert counter(f"mailbox#{BOX}#day#{world.clock.now():%Y-%m-%d}") == 13
 
 
 def test_a_request_over_the_first_contact_cap_moves_no_counter(tables):
     world = build_world(tables, first_contacts_day=PLAN_FIRST_CONTACTS)
     assert world.send(recipients(8)).allowed
     assert world.send(recipients(3, start=8)).code == "first_contact_limit"
-    assert counter(f"mailbox#{BOX}#first_contact#day#2026-11-24") == 8
-    assert counter(f"account#{world.account.account_id}#day#2026-11-24") == 8
+    assert counter(f"mailbox#{BOX}#first_contact#day#{world.clock.now():%Y-%m-%d}") == 8
+    assert counter(f"account#{world.account.account_id}#day#{world.clock.now():%Y-%m-%d}") == 8
     # And the refused recipients were not marked as contacted
     assert world.send(recipients(2, start=8)).first_contacts == (
         "person8@outside.test",

@@ -21,7 +21,8 @@ import pytest
 from litemx_cli.target import Target
 from litemx_local.aws import free_port
 
-pytestmark = pytest.mark.integration
+# `litemx local up` is a subprocess on the real clock: the time-shifted runs skip it (Makefile).
+pytestmark = [pytest.mark.integration, pytest.mark.realtime]
 LITEMX = str(Path(sys.executable).with_name("litemx"))
 
 

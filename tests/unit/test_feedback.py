@@ -208,6 +208,28 @@ def test_transient_bounces_spread_over_more_than_seven_days_do_not_suppress(harn
     assert harness.suppression.entries == {}
 
 
+@pytest.mark.parametrize("name", ["bounce-transient-mailboxfull", "complaint-abuse", "delivery"])
+def test_feedback_older_than_its_windows_writes_nothing_already_expired(harness, name):
+    # Given notifications that arrive 10 days late (SQS redrive, a replayed DLQ)
+    harness.clock.set(T0 + timedelta(days=10))
+    # When they are applied
+    harness.apply(event_of(name))
+    # Then no item was written with a TTL already past: the 10-day-old transient bounce and the reputation
+    # buckets (kept 3 days) are not written at all, and the feedback id is kept 30 days from now
+    assert all(expires_at > harness.clock.now() for _, expires_at in harness.ledger.ttls)
+    assert harness.ledger.soft == {}
+    assert harness.ledger.buckets == {}
+    assert ("event#" + event_of(name).event_id, T0 + timedelta(days=40)) in harness.ledger.ttls
+
+
+def test_a_late_older_transient_bounce_never_shortens_the_markers_life(harness):
+    harness.clock.set(T0 + timedelta(days=2))
+    harness.apply(soft_bounce(T0 + timedelta(days=2), 1))
+    harness.apply(soft_bounce(T0, 2))  # two days older, arriving after
+    soft_ttls = [ttl for key, ttl in harness.ledger.ttls if key.startswith("soft#")]
+    assert soft_ttls == [T0 + timedelta(days=9)] * 2
+
+
 def test_a_redelivered_transient_bounce_is_counted_once(harness):
     for _ in range(3):
         harness.apply(soft_bounce(T0, 1))

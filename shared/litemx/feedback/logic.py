@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from litemx import expiry
 from litemx.addresses import normalize_address
 from litemx.clock import Clock
 from litemx.directory import admin
@@ -148,12 +149,17 @@ def handle_feedback(
     who = Attribution(account_id=message.account_id, mailbox=message.mailbox, message_id=message.message_id)
     event, not_sent_to = _only_its_recipients(event, message)
     effects = _effects(event, who)
+    now = clock.now()
     suppressed = [s for entry in effects.suppress if (s := _suppress(ports.suppression, entry)) is not None]
-    suppressed += [s for r in effects.soft if (s := _soft_bounce(ports, event, r, clock)) is not None]
+    suppressed += [s for r in effects.soft if (s := _soft_bounce(ports, event, r, now)) is not None]
     status = _move_message(ports.messages, event, who, effects)
-    counts = _increments(event, who, effects.tally)
+    counts = _increments(event, who, effects.tally, now)
     counted = ports.ledger.record_once(
-        event.event_id, event.kind.value, at=event.at, expires_at=event.at + EVENT_RETENTION, counts=counts
+        event.event_id,
+        event.kind.value,
+        at=event.at,
+        expires_at=expiry.from_write(event.at, EVENT_RETENTION, now),
+        counts=counts,
     )
     disabled: tuple[Disabled, ...] = ()
     if counts:
@@ -334,19 +340,23 @@ def _suppress(store: SuppressionWriter, entry: SuppressionEntry) -> Suppressed |
 
 
 def _soft_bounce(
-    ports: FeedbackPorts, event: FeedbackEvent, recipient: FeedbackRecipient, clock: Clock
+    ports: FeedbackPorts, event: FeedbackEvent, recipient: FeedbackRecipient, now: datetime
 ) -> Suppressed | None:
+    if not expiry.is_live(event.at + SOFT_BOUNCE_WINDOW, now):
+        return None  # older than the window: it can never make three in 7 days, so it is not recorded
     marker = f"{event.at.isoformat()}#{event.event_id}"
-    # The item lives as long as its newest marker can matter, whichever order markers arrive in.
-    expires_at = max(event.at, clock.now()) + SOFT_BOUNCE_WINDOW
-    markers = ports.ledger.add_soft_bounce(recipient.address, marker, expires_at=expires_at)
+    # The address's marker set lives a window from its latest write: an older bounce arriving late must
+    # not shorten the life of fresher markers.
+    markers = ports.ledger.add_soft_bounce(
+        recipient.address, marker, expires_at=expiry.from_write(event.at, SOFT_BOUNCE_WINDOW, now)
+    )
     times = sorted(t for t in map(_marker_time, markers) if t is not None)
     newest = times[-1] if times else event.at
     stale = [m for m in markers if (t := _marker_time(m)) is None or t <= newest - SOFT_BOUNCE_WINDOW]
     if stale:
         ports.ledger.drop_soft_bounces(recipient.address, stale)
     last = soft_bounce_burst(times)
-    if last is None or last + SOFT_SUPPRESSION <= clock.now():
+    if last is None or not expiry.is_live(last + SOFT_SUPPRESSION, now):
         return None
     entry = SuppressionEntry(
         scope=GLOBAL_SCOPE,
@@ -399,7 +409,8 @@ def _move_message(
     return effects.status if moved else None
 
 
-def _increments(event: FeedbackEvent, who: Attribution, tally: Tally) -> list[Increment]:
+def _increments(event: FeedbackEvent, who: Attribution, tally: Tally, now: datetime) -> list[Increment]:
+    """The reputation buckets the event moves; none for an event so old that its bucket has expired."""
     if tally == Tally():
         return []
     at = event.sent_at if event.kind is FeedbackKind.SEND else event.at
@@ -408,7 +419,7 @@ def _increments(event: FeedbackEvent, who: Attribution, tally: Tally) -> list[In
         found.append(increments(MAILBOX, who.mailbox, at, tally))
     if who.account_id:
         found.append(increments(ACCOUNT, who.account_id, at, tally))
-    return found
+    return [increment for increment in found if expiry.is_live(increment.expires_at, now)]
 
 
 def _clip(text: str) -> str:
