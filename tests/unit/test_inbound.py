@@ -402,3 +402,12 @@ def test_message_detail_answers_an_id_of_any_shape_not_found():
     for message_id in ("x" * 5000, "inbox#1", "", "20261124T000000000000Z." + "é" * 100):
         with pytest.raises(MessageNotFoundError):
             message_detail(inbox.index, inbox.raw, BOX, message_id, now=T0)
+
+
+def test_a_date_header_with_absurd_numbers_does_not_raise():
+    # Found by tests/fuzz: the stdlib's Date parser raises OverflowError
+    raw = _hostile(b"Date: Tue, 24 Nov 2026 09:5555555558:00 +0000\r\nSubject: late\r\n")
+    headers = mime.read_headers(raw, whole=True)
+    assert headers.subject == "late"
+    assert ("Date", "Tue, 24 Nov 2026 09:5555555558:00 +0000") in mime.header_list(raw)
+    assert mime.read_parts(raw).text == ("Hello.\r\n",)

@@ -33,7 +33,8 @@ MAX_HEADER_CHARS = 2_000
 MAX_MIME_DEPTH = 32
 MAX_PARTS = 1_000
 # What the header and content machinery of policy.default raises on hostile input (UnicodeError is a
-# ValueError; RecursionError comes from nested comments, encoded words or parts).
+# ValueError; RecursionError comes from nested comments, encoded words or parts; OverflowError from a Date
+# header with absurd numbers, found by tests/fuzz).
 _PARSE_ERRORS = (
     HeaderParseError,
     MessageError,
@@ -43,6 +44,7 @@ _PARSE_ERRORS = (
     AttributeError,
     LookupError,
     RecursionError,
+    ArithmeticError,
 )
 # What a codec may raise when asked to decode with `errors="replace"` (idna and punycode refuse it with
 # UnicodeError, unknown or non-text codecs raise LookupError).
