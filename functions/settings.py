@@ -34,6 +34,12 @@ class OutboundSettings(BaseModel):
     smtp_secret_arn: str | None = Field(alias="SMTP_SECRET_ARN", default=None)
     smtp_verify_tls: bool = Field(alias="SMTP_VERIFY_TLS", default=True)
     send_lease_seconds: int = Field(alias="SEND_LEASE_SECONDS", default=120, gt=0)
+    # The send queue's redrive maxReceiveCount (the stack sets it from the queue): on a record's last
+    # receive the sender settles its message as failed before SQS dead-letters the record.
+    send_max_receive_count: int = Field(alias="SEND_MAX_RECEIVE_COUNT", default=5, gt=0)
+    # The provider's send rate in recipients per second (cdk.json `sesSendRate`): every concurrent sender
+    # takes from one bucket per second. Unset: no bucket (the local system).
+    send_rate: int | None = Field(alias="SEND_RATE_PER_SECOND", default=None, gt=0)
 
 
 def table_names(environ: Mapping[str, str] | None = None) -> TableNames:
