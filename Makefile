@@ -23,7 +23,8 @@ help:
 	@echo "make demo   - run LiteMX's policy core against the local AWS, step by step"
 	@echo "make test   - lint, type-check and run every test suite (unit, integration, infra)"
 	@echo "make bench  - print policy-decision figures against the local AWS"
-	@echo "make fuzz   - property tests over generated hostile input, 10,000 cases per property"
+	@echo "make fuzz   - every fuzz test (tests/fuzz, marker fuzz) with many cases (HYPOTHESIS_PROFILE=fuzz;"
+	@echo "              10,000 per inbound and feedback property)"
 	@echo "make synth  - synthesize the CDK stack offline into cdk.out/"
 
 $(VENV)/.installed: pyproject.toml
@@ -59,11 +60,6 @@ typecheck: $(VENV)/.installed
 test-unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit -q
 
-# tests/fuzz: hypothesis properties over hostile input. `make test` runs a bounded, repeatable sample of
-# each (the default profile); `make fuzz` runs 10,000 cases of each and prints hypothesis's statistics.
-fuzz: $(VENV)/.installed
-	LITEMX_FUZZ_PROFILE=fuzz $(PY) -m pytest tests/fuzz -q -p no:logging --hypothesis-show-statistics
-
 test-integration: test-prereqs
 	$(NETNS) $(PY) -m pytest tests/integration -q
 
@@ -76,10 +72,20 @@ test-timeshift: test-prereqs
 	LITEMX_TEST_NOW=$$($(PY) -m litemx_local.testclock month-end) \
 		$(NETNS) $(PY) -m pytest tests/integration -q -m "not realtime"
 
+SCHEMATHESIS_FIGURES := build/schemathesis-figures.json
+SHOW_FIGURES := $(PY) -c "import json; print('schemathesis:', json.load(open('$(SCHEMATHESIS_FIGURES)'))['figures'])"
+
+# Fuzz tests (tests/fuzz/ and anything marked `fuzz`) run in `make test` with the bounded default
+# hypothesis profile, and here with the `fuzz` profile (thousands of cases each).
 test: lint typecheck test-prereqs
 	$(NETNS) $(PY) -m litemx_local.demo --quiet
 	$(NETNS) $(PY) -m pytest -q
+	@test ! -f $(SCHEMATHESIS_FIGURES) || $(SHOW_FIGURES)
 	$(MAKE) --no-print-directory test-timeshift
+
+fuzz: test-prereqs
+	HYPOTHESIS_PROFILE=fuzz $(NETNS) $(PY) -m pytest -m fuzz -q
+	@test ! -f $(SCHEMATHESIS_FIGURES) || $(SHOW_FIGURES)
 
 demo: setup
 	$(NETNS) $(PY) -m litemx_local.demo
@@ -96,7 +102,8 @@ clean:
 -include make/infra.mk
 
 # The API's OpenAPI document, generated from the handler's routes and models.
-docs/openapi.json: $(VENV)/.installed functions/api/handler.py functions/api/models.py
+docs/openapi.json: $(VENV)/.installed functions/api/handler.py functions/api/models.py functions/api/docs.py \
+		functions/api/mailbox_routes.py
 	$(PY) -c "from functions.api.handler import openapi_document; import json; \
 	print(json.dumps(json.loads(openapi_document()), indent=2))" > $@
 

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-# RFC 5322 atext, plus any non-ASCII character (SMTPUTF8 local parts).
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]"
+# RFC 5322 atext, plus non-ASCII characters (SMTPUTF8 local parts) other than C1 controls, line and
+# paragraph separators and surrogates.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u00a0-\u2027\u202a-\ud7ff\ue000-\U0010ffff]"
 _DOT_ATOM = re.compile(rf"^{_ATEXT}+(\.{_ATEXT}+)*$")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _MAX_ADDRESS = 254
 _MAX_LOCAL = 64
-_FORBIDDEN = ("\r", "\n", "\x00")
+# Characters that end a header line for some reader: CR, LF, NUL, VT, FF, the C1 NEL (U+0085), the
+# Unicode line and paragraph separators; the other C0 controls, DEL and C1 controls with them. TAB is
+# folding white space.
+_BREAKERS = re.compile("[\x00-\x08\x0a-\x1f\x7f\x80-\x9f\u2028\u2029]")
 
 
 def has_line_break(value: str) -> bool:
-    """True when a value could smuggle extra headers or SMTP commands (CR, LF or NUL)."""
-    return any(character in value for character in _FORBIDDEN)
+    """True when a value could smuggle extra headers or SMTP commands (CR, LF, NUL, VT, FF, NEL,
+    U+2028/U+2029 or another control character)."""
+    return _BREAKERS.search(value) is not None
 
 
 def ascii_domain(domain: str) -> str | None:
@@ -37,8 +43,10 @@ def ascii_domain(domain: str) -> str | None:
 
 def normalize_address(address: str) -> str | None:
     """The canonical form used as a key (lower-cased, ASCII domain), or None when invalid."""
+    if has_line_break(address):  # before strip(), which would drop a trailing LF, NEL or U+2028
+        return None
     address = address.strip()
-    if has_line_break(address) or address.count("@") != 1:
+    if address.count("@") != 1:
         return None
     local, _, domain = address.rpartition("@")
     if not local or len(local) > _MAX_LOCAL or not _DOT_ATOM.match(local):
@@ -54,3 +62,34 @@ def normalize_address(address: str) -> str | None:
 
 def domain_of(address: str) -> str:
     return address.rpartition("@")[2]
+
+
+@dataclass(frozen=True)
+class RecipientSet:
+    """to, cc and bcc normalised and deduplicated across all three (an address keeps its first place:
+    to before cc before bcc), and the entries that are not addresses at all, as given."""
+
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+    invalid: tuple[str, ...] = ()
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return self.to + self.cc + self.bcc
+
+
+def recipient_set(to: tuple[str, ...], cc: tuple[str, ...], bcc: tuple[str, ...]) -> RecipientSet:
+    """The one recipient set that feeds the caps, the To/Cc headers and the provider's destinations."""
+    seen: set[str] = set()
+    fields: list[list[str]] = [[], [], []]
+    invalid: list[str] = []
+    for place, addresses in enumerate((to, cc, bcc)):
+        for raw in addresses:
+            canonical = normalize_address(raw)
+            if canonical is None:
+                invalid.append(raw)
+            elif canonical not in seen:
+                seen.add(canonical)
+                fields[place].append(canonical)
+    return RecipientSet(tuple(fields[0]), tuple(fields[1]), tuple(fields[2]), tuple(invalid))

@@ -25,7 +25,7 @@ from email import policy as email_policy
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import boto3
 
@@ -137,12 +137,14 @@ def function_environment(resources: Resources) -> dict[str, str]:
 
 
 def api_event(method: str, raw_path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    """What API Gateway (HTTP API, payload 2.0) hands Lambda: it delivers the path percent-decoded."""
     parts = urlsplit(raw_path)
+    path = unquote(parts.path)
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     return {
         "version": "2.0",
         "routeKey": "$default",
-        "rawPath": parts.path,
+        "rawPath": path,
         "rawQueryString": parts.query,
         "queryStringParameters": query or None,
         "headers": {k.lower(): v for k, v in headers.items()},
@@ -152,7 +154,7 @@ def api_event(method: str, raw_path: str, headers: dict[str, str], body: bytes) 
             "domainName": "127.0.0.1",
             "http": {
                 "method": method,
-                "path": parts.path,
+                "path": path,
                 "protocol": "HTTP/1.1",
                 "sourceIp": "127.0.0.1",
                 "userAgent": headers.get("User-Agent", ""),

@@ -5,13 +5,26 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from pynamodb.models import Model
 
 from tests.events import EVENTS
+
+# The inbound and feedback properties: 10,000 cases each under `make fuzz` (HYPOTHESIS_PROFILE=fuzz), a
+# bounded sample derived from the test's name (so repeatable) under `make test`.
+FUZZING = os.environ.get("HYPOTHESIS_PROFILE") == "fuzz"
+FUZZ_CASES, BOUNDED_CASES = 10_000, 50
+PROPERTY = settings(
+    max_examples=FUZZ_CASES if FUZZING else BOUNDED_CASES,
+    deadline=None,
+    derandomize=not FUZZING,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
 
 MAX_ITEM_BYTES = 400 * 1024
 MAX_HASH_KEY_BYTES = 2048

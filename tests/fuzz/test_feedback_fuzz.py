@@ -43,7 +43,7 @@ from tests.fakes import (
     directory_world,
     sent_message,
 )
-from tests.fuzz.hostile import check_key, deep_json, json_values, mutated_json, utf8_size
+from tests.fuzz.hostile import PROPERTY, check_key, deep_json, json_values, mutated_json, utf8_size
 
 SES_ID = "0100018f1a2b3c4d-5e6f7a8b-1111-2222-3333-444455556666-000000"
 MESSAGE_ID = "msg-0001"
@@ -73,6 +73,7 @@ bodies = st.one_of(
 )
 
 
+@PROPERTY
 @given(bodies)
 def test_the_parser_never_raises_and_what_it_keeps_is_bounded(body: str) -> None:
     parsed = parse_body(body)
@@ -156,6 +157,7 @@ ACKNOWLEDGED = {
 }
 
 
+@PROPERTY
 @given(st.lists(bodies, min_size=1, max_size=4))
 def test_the_handler_applies_or_acknowledges_every_record_and_retries_none(batch: list[str]) -> None:
     # Given the real handler on stores that refuse what DynamoDB would refuse, and one message of ours

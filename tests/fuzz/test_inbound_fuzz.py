@@ -20,7 +20,7 @@ from litemx.inbound.models import LISTED_FOLDERS, InboundMessage, Verdicts
 from litemx.storage.tables import InboundMessageIdRecord
 from tests.events import FakeLambdaContext, load
 from tests.fakes import T0
-from tests.fuzz.hostile import any_mime, check_item, check_key, json_values, mutated_json, utf8_size
+from tests.fuzz.hostile import PROPERTY, any_mime, check_item, check_key, json_values, mutated_json, utf8_size
 from tests.unit.test_inbound import BOX, LOCATION, FakeIndex, Inbox
 
 RECEIPT_EVENT = load("ses/receipt-lambda-event.json")
@@ -56,6 +56,7 @@ def _entry(raw: bytes, whole: bool) -> InboundMessage:
     )
 
 
+@PROPERTY
 @given(any_mime)
 def test_the_mime_parser_never_raises_and_what_it_keeps_fits_dynamodb(raw: bytes) -> None:
     for whole in (True, False):
@@ -88,6 +89,7 @@ def _ses_ids(event: Any) -> list[str]:
     return found
 
 
+@PROPERTY
 @given(receipt_events, any_mime, st.sampled_from(["10000000", "300"]))
 def test_the_handler_files_or_acknowledges_every_receipt_with_a_logged_reason(
     event: Any, raw: bytes, max_parse: str

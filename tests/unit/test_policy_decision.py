@@ -75,6 +75,18 @@ CASES: dict[str, Mutation] = {
     "header_injection:recipient": lambda w, r: replace(r, to=("alice@outside.test\r\nBcc: x@y.test",)),
     "header_injection:header_value": lambda w, r: replace(r, headers={"X-Note": "a\nb"}),
     "header_injection:in_reply_to": lambda w, r: replace(r, in_reply_to="<a@b>\r\nX: y"),
+    "header_injection:u2028": lambda w, r: replace(r, subject="Hi\u2028Bcc: victim@outside.test"),
+    "header_injection:nel": lambda w, r: replace(r, headers={"X-Note": "a\x85b"}),
+    "header_injection:vt": lambda w, r: replace(r, references=("<a@b>\x0bX: y",)),
+    "header_injection:ff": lambda w, r: replace(r, subject="a\x0cb"),
+    "header_injection:recipient_u2028": lambda w, r: replace(r, to=("alice@outside.test\u2028",)),
+    "header_not_allowed:bcc": lambda w, r: replace(r, headers={"Bcc": "victim@outside.test"}),
+    "header_not_allowed:sender": lambda w, r: replace(r, headers={"Sender": "ceo@other-tenant.test"}),
+    "header_not_allowed:reply_to": lambda w, r: replace(r, headers={"Reply-To": "x@outside.test"}),
+    "header_not_allowed:to": lambda w, r: replace(r, headers={"To": "x@outside.test"}),
+    "header_not_allowed:x_ses": lambda w, r: replace(r, headers={"X-SES-CONFIGURATION-SET": "other"}),
+    "header_not_allowed:tab": lambda w, r: replace(r, headers={"X-A\tB": "v"}),
+    "header_injection:name_del": lambda w, r: replace(r, headers={"X-A\x7fB": "v"}),
     "bulk_headers:list_unsubscribe": lambda w, r: replace(
         r, headers={"List-Unsubscribe": "<mailto:u@x.test>"}
     ),

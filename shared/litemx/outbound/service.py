@@ -1,6 +1,6 @@
 """Accepting a send: policy decision, MIME, raw message to storage, message record, queue.
 
-The policy decision runs before anything is stored or queued. Once quota is reserved the message is
+The policy decision runs before anything is composed, stored or queued. Once quota is reserved the message is
 accounted for: it is queued, or — if storing or queueing fails — marked failed with its quota given back.
 """
 
@@ -80,17 +80,21 @@ def submit(
     provider: ProviderGate = OPEN_PROVIDER,
     mode: Mode = Mode.SEND,
 ) -> Submission:
-    """Decide, and when allowed in SEND mode, store and queue the message. ComposeError for a request
-    that cannot become a valid message (checked first: it costs no I/O). The message record is written by
-    the decision's own transaction, so an accepted message always exists with its quota reserved."""
-    now = deps.clock.now()
-    composed = compose(draft, now=now, max_bytes=deps.max_message_bytes)
+    """Decide, and when allowed in SEND mode, store and queue the message.
+
+    One direction: the decision (token first) runs before anything is built, so no byte of a request
+    whose token, sender or recipients are refused ever reaches the MIME builder. An allowed send is
+    composed inside the decision, after every check and before its transaction: a ComposeError (which
+    carries the stable code) leaves nothing reserved or recorded. A dry run is composed after an allowed
+    decision, so that it reports what the send would. The message record is written by the decision's
+    own transaction, so an accepted message always exists with its quota reserved."""
     message_id = new_message_id()
-    built: list[OutboundMessage] = []  # the message the decision's transaction recorded
+    built: list[tuple[OutboundMessage, ComposedMessage]] = []  # what the decision's transaction recorded
 
     def queue_as(allowed: Decision) -> OutboundMessage:
-        built.append(queued_message(message_id, allowed, draft, composed))
-        return built[0]
+        composed = compose(draft, now=allowed.decided_at, max_bytes=deps.max_message_bytes)
+        built.append((queued_message(message_id, allowed, draft, composed), composed))
+        return built[0][0]
 
     decision = decide(
         policy_request(token_secret, draft),
@@ -101,10 +105,14 @@ def submit(
         provider=provider,
         queue_as=queue_as,
     )
-    if not decision.allowed or mode is Mode.CHECK:
+    if not decision.allowed:
         return Submission(decision)
-    _store_and_enqueue(built[0], composed, deps)
-    return Submission(decision, built[0])
+    if mode is Mode.CHECK:
+        compose(draft, now=decision.decided_at, max_bytes=deps.max_message_bytes)
+        return Submission(decision)
+    message, composed = built[0]
+    _store_and_enqueue(message, composed, deps)
+    return Submission(decision, message)
 
 
 def reserved_counters(decision: Decision) -> tuple[ReservedCounter, ...]:

@@ -11,11 +11,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from litemx.addresses import domain_of, has_line_break, normalize_address
+from litemx.addresses import domain_of, has_line_break, normalize_address, recipient_set
 from litemx.audit.models import UNAUTHENTICATED, AuditRecord
 from litemx.clock import Clock
 from litemx.directory.models import Scope, Status, TokenStatus, Verification
 from litemx.directory.tokens import SecretClaims, parse_secret, secret_matches
+from litemx.mail.headers import extra_header_refusal, has_lone_surrogate
 from litemx.messages.models import OutboundMessage
 from litemx.plans import Limits, effective_limits
 from litemx.policy.models import (
@@ -145,20 +146,13 @@ def decide(
 
 
 def _parse(request: SendRequest, claims: SecretClaims, now: datetime, provider: ProviderGate) -> _Context:
-    seen: dict[str, None] = {}
-    invalid: list[str] = []
-    for raw in request.all_recipients:
-        canonical = normalize_address(raw)
-        if canonical is None:
-            invalid.append(raw)
-        else:
-            seen.setdefault(canonical, None)
+    recipients = recipient_set(request.to, request.cc, request.bcc)
     return _Context(
         request=request,
         claims=claims,
         sender=normalize_address(request.from_address),
-        recipients=tuple(seen),
-        invalid_recipients=tuple(invalid),
+        recipients=recipients.all,
+        invalid_recipients=recipients.invalid,
         now=now,
         provider=provider,
         thread_ids=thread_ids(request),
@@ -172,7 +166,12 @@ def thread_ids(request: SendRequest) -> tuple[str, ...]:
     candidates = [*(request.in_reply_to or "").split(), *reversed(" ".join(request.references).split())]
     for raw in candidates:
         value = raw.strip().removeprefix("<").removesuffix(">").strip()
-        if value and not has_line_break(value) and len(value.encode("utf-8")) <= MAX_THREAD_ID_BYTES:
+        if (
+            value
+            and not has_line_break(value)
+            and not has_lone_surrogate(value)
+            and len(value.encode("utf-8")) <= MAX_THREAD_ID_BYTES
+        ):
             found.setdefault(value, None)
     return tuple(found)[:MAX_THREAD_IDS]
 
@@ -232,6 +231,7 @@ def _first_refusal(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
         _check_recipients,
         _check_injection,
         _check_bulk_headers,
+        _check_extra_headers,
         _check_suppression,
         _check_provider_sandbox,
         _check_reply_only,
@@ -334,6 +334,14 @@ def _check_bulk_headers(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
                 f"Header {name} marks bulk mail; LiteMX does not send newsletters or campaigns.",
                 {"header": name},
             )
+    return None
+
+
+def _check_extra_headers(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
+    for name in ctx.request.headers:
+        refused = extra_header_refusal(name)
+        if refused is not None:
+            return Refusal(Reason.HEADER_NOT_ALLOWED, refused, {"header": name[:80]})
     return None
 
 

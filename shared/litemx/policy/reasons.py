@@ -38,7 +38,14 @@ class Reason(Enum):
     HEADER_INJECTION = (
         "header_injection",
         400,
-        "A header, address or subject contains a line break (CR/LF) or NUL.",
+        "A header, address or subject contains a line break (CR, LF, VT, FF, NEL, U+2028/9) or a "
+        "control character.",
+    )
+    HEADER_NOT_ALLOWED = (
+        "header_not_allowed",
+        400,
+        "An extra header is not on the allow-list (X-* tokens, Auto-Submitted, Thread-Topic, Thread-Index); "
+        "addresses, the subject and threading travel only in their own fields.",
     )
     BULK_HEADERS = (
         "bulk_headers",
