@@ -36,7 +36,8 @@ FEEDBACK_EVENTS = (
     ses.EmailSendingEvent.COMPLAINT,
     ses.EmailSendingEvent.DELIVERY,
     ses.EmailSendingEvent.REJECT,
-    ses.EmailSendingEvent.DELIVERY_DELAY,
+    # Not DELIVERY_DELAY: SES is still retrying, nothing is final, and each one would cost an SNS, SQS
+    # and Lambda request to change nothing (the final Delivery or Bounce follows).
 )
 
 
