@@ -240,6 +240,7 @@ class FakeLedger:
     soft: dict[str, set[str]] = field(default_factory=dict)
     buckets: dict[str, Tally] = field(default_factory=dict)
     ttls: list[tuple[str, datetime]] = field(default_factory=list)  # (item key, TTL) of every write
+    reads: int = 0  # reputation window reads
 
     def add_soft_bounce(self, address: str, marker: str, *, expires_at: datetime) -> tuple[str, ...]:
         self.ttls.append((f"soft#{address}", expires_at))
@@ -262,6 +263,7 @@ class FakeLedger:
         return True
 
     def tallies(self, keys: Sequence[str]) -> dict[str, Tally]:
+        self.reads += 1
         return {key: self.buckets[key] for key in keys if key in self.buckets}
 
 

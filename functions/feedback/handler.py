@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.feedback.settings import FeedbackSettings, feedback_settings
+from functions.observability import make_tracer
 from functions.settings import table_names
 from litemx.audit.store import AuditStore
 from litemx.clock import Clock, SystemClock
@@ -35,7 +36,7 @@ from litemx.storage.tables import bind_tables
 from litemx.suppression.store import SuppressionStore
 
 logger = Logger()
-tracer = Tracer()
+tracer = make_tracer()
 metrics = Metrics()
 # A batch whose every record failed is reported like any partial failure, not raised: same retries.
 processor = BatchProcessor(

@@ -14,11 +14,12 @@ from functools import cache
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.inbound.settings import InboundSettings, inbound_settings
+from functions.observability import make_tracer
 from functions.settings import table_names
 from litemx.clock import SystemClock
 from litemx.directory.store import DirectoryStore
@@ -29,7 +30,7 @@ from litemx.inbound.store import DynamoInboundIndex, S3RawMail
 from litemx.storage.tables import bind_tables
 
 logger = Logger()
-tracer = Tracer()
+tracer = make_tracer()
 metrics = Metrics()
 
 

@@ -222,6 +222,15 @@ def test_feedback_older_than_its_windows_writes_nothing_already_expired(harness,
     assert ("event#" + event_of(name).event_id, T0 + timedelta(days=40)) in harness.ledger.ttls
 
 
+@pytest.mark.parametrize(
+    ("name", "reads"), [("delivery", 0), ("bounce-permanent-general", 1), ("complaint-abuse", 1)]
+)
+def test_only_hard_bounces_and_complaints_read_the_reputation_windows(harness, name, reads):
+    # Deliveries (and sends) only lower the rates: they never pay for reading the windows' buckets
+    harness.apply(event_of(name))
+    assert harness.ledger.reads == reads
+
+
 def test_a_late_older_transient_bounce_never_shortens_the_markers_life(harness):
     harness.clock.set(T0 + timedelta(days=2))
     harness.apply(soft_bounce(T0 + timedelta(days=2), 1))

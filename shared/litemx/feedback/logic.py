@@ -162,8 +162,10 @@ def handle_feedback(
         counts=counts,
     )
     disabled: tuple[Disabled, ...] = ()
-    if counts:
-        # Also for a duplicate: a crash after counting and before enforcing is healed by the redelivery.
+    if counts and (effects.tally.hard_bounces or effects.tally.complaints):
+        # Only hard bounces and complaints can trip a rule (sends and deliveries only lower the rates), so
+        # only they pay for reading the windows' buckets. Also for a duplicate: a crash after counting and
+        # before enforcing is healed by the redelivery.
         disabled = enforcement.enforce(
             mailbox=who.mailbox,
             account_id=who.account_id,
