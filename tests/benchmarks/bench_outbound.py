@@ -313,7 +313,11 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
                 "subject": f"Re: order {k}",
                 "text": "A short human-scale reply. " * 20,
             }
-            headers = {"authorization": f"Bearer {token}", "idempotency-key": f"bench-{k}-{time.time_ns()}"}
+            headers = {
+                "authorization": f"Bearer {token}",
+                "content-type": "application/json",
+                "idempotency-key": f"bench-{k}-{time.time_ns()}",
+            }
             answer = invoke(
                 "api", api.handler, api_event("POST", "/v1/messages", headers, json.dumps(body).encode())
             )
@@ -451,6 +455,13 @@ def report(
             totals[name] += value
         print(f"  {service:16}" + "".join(f"{row[p.name]:>12.5f}" for p in paths))
     print(f"  {'total':16}" + "".join(f"{totals[p.name]:>12.5f}" for p in paths))
+    for p in paths:
+        detail = ", ".join(
+            f"{op.split('.', 1)[1]} {p.per(count):.2f}"
+            for op, count in sorted(p.requests.items())
+            if op.startswith("dynamodb.") and count
+        )
+        print(f"  {p.name} DynamoDB requests per message: {detail}")
     outbound = totals["send"] + totals["feedback"]
     share = outbound / SES_PER_1000
     verdict = "met" if share <= TARGET_SHARE else "NOT met"
