@@ -27,7 +27,7 @@ from functions.api import mailbox_routes
 from functions.api.answers import Answer, compose_refusal, error, refusal, usage_out
 from functions.api.models import CheckOut, ErrorOut, MessageOut, QueuedOut, SendMessageIn, StatusOut, UsageOut
 from functions.settings import table_names
-from functions.wiring import provider_gate, provider_status, runtime
+from functions.wiring import provider_gate, provider_status, runtime, tenant_view
 from litemx.directory.auth import AuthError, Principal, authenticate
 from litemx.directory.models import Scope
 from litemx.directory.tokens import parse_secret
@@ -207,6 +207,7 @@ def get_usage() -> UsageOut:
             "mailbox": principal.mailbox,
             "plan": principal.account.plan.value,
             "usage": usage_out(usage),
+            "tenant": tenant_view(principal.account_id),
         }
     )
 
@@ -220,9 +221,10 @@ def check_policy(body: SendMessageIn) -> Response[str]:
 
 @app.get("/v1/status", summary="Outbound provider status (sandbox, sending enabled, quota)", responses=ERRORS)
 def get_status() -> StatusOut:
-    _principal()
+    principal = _principal()
     status = provider_status()
-    return StatusOut.model_validate({k: v for k, v in status.__dict__.items() if k != "verified_identities"})
+    fields = {k: v for k, v in status.__dict__.items() if k != "verified_identities"}
+    return StatusOut.model_validate(fields | {"tenant": tenant_view(principal.account_id)})
 
 
 @app.get("/v1/openapi.json", summary="This API's OpenAPI document", include_in_schema=False)

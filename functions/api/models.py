@@ -100,12 +100,24 @@ class MessageOut(BaseModel):
     updated_at: datetime
 
 
+class TenantOut(BaseModel):
+    """The account's SES tenant (docs/tenants.md), from a read cached for a few seconds."""
+
+    available: bool
+    name: str
+    exists: bool
+    sending_status: str | None
+    reputation_policy: str | None
+    findings: list[dict[str, str | None]]
+
+
 class UsageOut(BaseModel):
     account: str
     mailbox: str
     plan: str
     counted: str = "recipients (to+cc+bcc, deduplicated), per UTC calendar day and month"
     usage: list[CapUsageOut]
+    tenant: TenantOut | None = None
 
 
 class CheckOut(BaseModel):
@@ -125,6 +137,8 @@ class StatusOut(BaseModel):
     enforcement_status: str | None = None
     inbound: str = "enabled"
     detail: str = ""
+    tenants: str | None = None
+    tenant: TenantOut | None = None
 
 
 class ErrorBody(BaseModel):

@@ -233,6 +233,7 @@ def _first_refusal(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
         _check_injection,
         _check_bulk_headers,
         _check_suppression,
+        _check_tenant_paused,
         _check_provider_sandbox,
         _check_reply_only,
     )
@@ -347,6 +348,16 @@ def _check_suppression(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
                 f"{entry.address} is suppressed for {scope} ({entry.reason}).",
                 {"recipient": entry.address, "scope": entry.scope},
             )
+    return None
+
+
+def _check_tenant_paused(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
+    if ctx.provider.paused(ctx.claims.account_id):
+        return Refusal(
+            Reason.TENANT_PAUSED,
+            f"SES has paused sending for account {ctx.claims.account_id}'s tenant; nothing is sent until "
+            "it sends again (other accounts are unaffected).",
+        )
     return None
 
 
