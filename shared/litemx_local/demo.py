@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -29,6 +30,9 @@ from litemx.directory import admin
 from litemx.directory.models import EntityKind, Scope, Verification
 from litemx.directory.store import DirectoryStore
 from litemx.plans import Plan
+from litemx.tenants.fake import FakeTenants
+from litemx.tenants.logic import Lifecycle
+from litemx.tenants.models import TenantScope, tenant_name
 from litemx_local.aws import REGION, free_port
 from litemx_local.system import ACCOUNT_ID, LocalSystem
 
@@ -164,6 +168,11 @@ def play(system: LocalSystem, tour: Tour) -> str:  # noqa: C901 - a script, read
     directory.add_domain("acme.test", account.account_id, now=clock.now())
     boto3.client("ses").verify_domain_identity(Domain="acme.test")
     directory.set_verification("acme.test", Verification.VERIFIED)
+    # Every account is an SES tenant (docs/tenants.md): the local system's fake enforces associations.
+    tenants = FakeTenants(region=REGION, aws_account_id=ACCOUNT_ID, path=Path(resources.tenants_state))
+    scope = TenantScope(REGION, ACCOUNT_ID, resources.configuration_set)
+    tenant_life = Lifecycle(tenants, scope, audit, clock, OPERATOR)
+    tenant_life.associate_domain(account.account_id, "acme.test")
     support = directory.create_mailbox("support@acme.test", account.account_id, now=clock.now())
     sales = directory.create_mailbox("sales@acme.test", account.account_id, now=clock.now())
     reply_token = admin.issue_token(
@@ -399,6 +408,53 @@ def play(system: LocalSystem, tour: Tour) -> str:  # noqa: C901 - a script, read
         )
 
     tour.step("The operator re-enables sales@", reenable)
+
+    # A second customer on the same deployment, with its own tenant.
+    beta = admin.create_account(directory, audit, clock, name="Beta Co", plan=Plan.FREE, actor=OPERATOR)
+    directory.add_domain("beta.test", beta.account_id, now=clock.now())
+    boto3.client("ses").verify_domain_identity(Domain="beta.test")
+    directory.set_verification("beta.test", Verification.VERIFIED)
+    tenant_life.associate_domain(beta.account_id, "beta.test")
+    beta_box = directory.create_mailbox("hello@beta.test", beta.account_id, now=clock.now())
+    beta_token = admin.issue_token(
+        directory, audit, clock, mailbox=beta_box, actor=OPERATOR, scopes=frozenset({Scope.SEND})
+    ).secret
+
+    def tenant_isolation() -> tuple[bool, str]:
+        tenants.ses_pause(tenant_name(account.account_id), "complaint rate over the strict policy")
+        acme = http.call(
+            "POST",
+            "/v1/messages",
+            reply_token,
+            {
+                "from": "support@acme.test",
+                "to": ["alice@customer.test"],
+                "text": "One more thing",
+                "in_reply_to": "<order-4711@customer.test>",
+            },
+        )
+        acme_code = str(((acme.body or {}).get("error") or {}).get("code"))
+        if acme.status == 202:  # the API's cached tenant status was older than the pause: the sender stops it
+            acme_code = str(
+                wait_for(
+                    lambda: (lambda m: m.get("reason_code") if m.get("status") == "failed" else None)(
+                        http.call("GET", f"/v1/messages/{acme.body['id']}", reply_token).body or {}
+                    )
+                )
+            )
+        beta_answer = http.call(
+            "POST",
+            "/v1/messages",
+            beta_token,
+            {"from": "hello@beta.test", "to": ["bob@customer.test"], "subject": "Beta welcome", "text": "Hi"},
+        )
+        left = wait_for(
+            lambda: [m for m in sent_mail(system.aws.moto_endpoint) if "Beta welcome" in m["raw_data"]]
+        )
+        ok = acme_code == "outbound_blocked.tenant_paused" and beta_answer.status == 202 and bool(left)
+        return ok, f"Acme: {acme_code}; Beta: {beta_answer.status}, {len(left or [])} message(s) left"
+
+    tour.step("SES pauses Acme's tenant: only Acme's outbound stops, Beta keeps sending", tenant_isolation)
     return account.account_id
 
 

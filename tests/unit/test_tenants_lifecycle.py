@@ -40,7 +40,8 @@ def test_account_create_makes_a_strict_tenant_with_the_configuration_set() -> No
     log = life.ensure_tenant(A)
     # Then
     shown = view(fake, A)
-    assert shown.exists and shown.policy is ReputationPolicy.STRICT
+    assert shown.exists
+    assert shown.policy is ReputationPolicy.STRICT
     assert shown.resources == (SCOPE.configuration_set_arn(),)
     assert [r.event for r in audit.records] == ["tenant.create", "tenant.policy", "tenant.associate"]
     assert len(log.steps) == 3
@@ -57,7 +58,8 @@ def test_every_step_is_idempotent_and_repair_only_does_what_is_missing() -> None
     second = life.ensure_tenant(A, ["acme.example"])
     # Then the first run re-associates only the identity, the second does nothing
     assert [r.event for r in audit.records] == ["tenant.associate"]
-    assert len(first.steps) == 1 and second.steps == []
+    assert len(first.steps) == 1
+    assert second.steps == []
 
 
 def test_retire_dissociates_everything_then_deletes_and_can_be_rerun() -> None:
@@ -114,7 +116,9 @@ class RecordingProvider:
 
 
 def _send(provider: TenantGatedProvider, account: str) -> SendResult:
-    return provider.send(b"x", sender="s@acme.example", recipients=("r@o.test",), tags={"litemx-account": account})
+    return provider.send(
+        b"x", sender="s@acme.example", recipients=("r@o.test",), tags={"litemx-account": account}
+    )
 
 
 def test_every_send_names_the_tenant_and_a_paused_tenant_stops_only_its_account() -> None:

@@ -40,7 +40,10 @@ def test_create_asks_for_tenant_scoped_suppression_of_bounces_and_complaints(
         {
             "TenantName": TENANT,
             "Tags": [{"Key": "litemx-account", "Value": "acc-0123456789ab"}],
-            "SuppressionAttributes": {"SuppressedReasons": ["BOUNCE", "COMPLAINT"], "SuppressionScope": "TENANT"},
+            "SuppressionAttributes": {
+                "SuppressedReasons": ["BOUNCE", "COMPLAINT"],
+                "SuppressionScope": "TENANT",
+            },
         },
     )
     # When
@@ -71,7 +74,9 @@ def test_associate_and_dissociate_are_idempotent(stubbed: tuple[SesTenants, Stub
     tenants, stub = stubbed
     params = {"TenantName": TENANT, "ResourceArn": IDENTITY_ARN}
     stub.add_response("create_tenant_resource_association", {}, params)
-    stub.add_client_error("create_tenant_resource_association", "AlreadyExistsException", expected_params=params)
+    stub.add_client_error(
+        "create_tenant_resource_association", "AlreadyExistsException", expected_params=params
+    )
     stub.add_response("delete_tenant_resource_association", {}, params)
     stub.add_client_error("delete_tenant_resource_association", "NotFoundException", expected_params=params)
     assert tenants.associate(TENANT, IDENTITY_ARN) is True
@@ -84,7 +89,10 @@ def test_resources_follow_pagination(stubbed: tuple[SesTenants, Stubber]) -> Non
     tenants, stub = stubbed
     stub.add_response(
         "list_tenant_resources",
-        {"TenantResources": [{"ResourceType": "EMAIL_IDENTITY", "ResourceArn": IDENTITY_ARN}], "NextToken": "n"},
+        {
+            "TenantResources": [{"ResourceType": "EMAIL_IDENTITY", "ResourceArn": IDENTITY_ARN}],
+            "NextToken": "n",
+        },
         {"TenantName": TENANT, "PageSize": 100},
     )
     stub.add_response(
@@ -95,7 +103,9 @@ def test_resources_follow_pagination(stubbed: tuple[SesTenants, Stubber]) -> Non
     assert tenants.resources(TENANT) == {IDENTITY_ARN, "arn:cs"}
 
 
-def test_policy_is_the_ses_managed_policy_arn_of_the_tenants_region(stubbed: tuple[SesTenants, Stubber]) -> None:
+def test_policy_is_the_ses_managed_policy_arn_of_the_tenants_region(
+    stubbed: tuple[SesTenants, Stubber],
+) -> None:
     tenants, stub = stubbed
     stub.add_response(
         "update_reputation_entity_policy",
@@ -152,7 +162,9 @@ def test_a_resume_ses_refuses_is_a_domain_error(stubbed: tuple[SesTenants, Stubb
 
 
 @pytest.mark.parametrize("code", ["UnknownOperationException", "AccessDeniedException"])
-def test_a_region_without_tenant_management_is_unavailable(stubbed: tuple[SesTenants, Stubber], code: str) -> None:
+def test_a_region_without_tenant_management_is_unavailable(
+    stubbed: tuple[SesTenants, Stubber], code: str
+) -> None:
     tenants, stub = stubbed
     stub.add_client_error("list_tenants", code, expected_params={"PageSize": 1})
     assert tenants.available() is False

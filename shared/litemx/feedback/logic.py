@@ -47,6 +47,7 @@ from litemx.messages.models import MessageStatus
 from litemx.reputation import logic as enforcement
 from litemx.reputation.models import ACCOUNT, MAILBOX, Disabled, Increment, Tally, Thresholds, increments
 from litemx.suppression.models import GLOBAL_SCOPE, SuppressionEntry
+from litemx.tenants.models import account_of_tenant
 
 SOFT_BOUNCE_WINDOW = timedelta(days=7)
 SOFT_BOUNCE_LIMIT = 3
@@ -168,6 +169,19 @@ def foreign_reason(event: FeedbackEvent, deployment: Deployment) -> str | None:
     configuration_set = event.tag(_CONFIGURATION_SET_TAG)
     if deployment.configuration_set and configuration_set not in (None, deployment.configuration_set):
         return f"configuration set {configuration_set} is not this deployment's"
+    return _tenant_mismatch(event)
+
+
+def _tenant_mismatch(event: FeedbackEvent) -> str | None:
+    """Issue 15: a tenant that is not one of ours, or not the tagged account's, makes the event foreign."""
+    if event.tenant_name is None:
+        return None
+    owner = account_of_tenant(event.tenant_name)
+    if owner is None:
+        return f"SES tenant {event.tenant_name} is not a LiteMX tenant"
+    tagged = event.tag(TAG_ACCOUNT)
+    if tagged is not None and tagged != owner:
+        return f"SES tenant {event.tenant_name} is not account {tagged}'s"
     return None
 
 
@@ -175,6 +189,7 @@ def attribute(event: FeedbackEvent, directory: enforcement.DirectoryPort) -> Att
     """The message tags say it all; identity notifications carry no tags, so the sending mailbox is then
     found from the envelope sender."""
     account_id, mailbox = event.tag(TAG_ACCOUNT), event.tag(TAG_MAILBOX)
+    account_id = account_id or account_of_tenant(event.tenant_name)  # the tenant names the account too
     if mailbox is not None:
         mailbox = normalize_address(mailbox) or mailbox
     if account_id is None or mailbox is None:

@@ -40,6 +40,7 @@ class SesMailObject(_Tolerant):
     sendingAccountId: str = ""
     destination: list[str] = Field(default_factory=list)
     tags: dict[str, list[str]] = Field(default_factory=dict)
+    tenantName: str = ""  # set when the send named an SES tenant (docs/tenants.md)
 
 
 class SesBouncedRecipient(_Tolerant):
@@ -160,6 +161,7 @@ def _base(notification: SesNotification, kind: FeedbackKind, event_id: str, at: 
         "source_arn": mail.sourceArn,
         "source": mail.source,
         "tags": {name: tuple(values) for name, values in mail.tags.items()},
+        "tenant_name": mail.tenantName or None,
     }
 
 
