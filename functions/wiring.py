@@ -93,9 +93,11 @@ def runtime() -> Runtime:
 def provider(settings: OutboundSettings) -> OutboundProvider:
     if settings.provider == "smtp":
         return SmtpProvider(_smtp_settings(settings))
+    sesv2 = boto3.client("sesv2")
     port, client = tenant_port_and_client(
         settings.ses_tenants,
-        boto3.client("sesv2"),
+        sesv2,
+        region=str(sesv2.meta.region_name),
         aws_account_id=settings.ses_sending_account_id or "",
         configuration_set=settings.ses_configuration_set,
     )

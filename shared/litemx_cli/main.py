@@ -16,7 +16,7 @@ from litemx_cli.directory_commands import account_app, domain_app, mailbox_app, 
 from litemx_cli.local import app as local_app
 from litemx_cli.output import EXIT_REFUSED, EXIT_UNAVAILABLE, CliError, err
 from litemx_cli.session import Session
-from litemx_cli.tenant_commands import account_app as _tenant_commands_registered  # noqa: F401
+from litemx_cli.tenant_commands import account_repair as _registers_tenant_commands  # noqa: F401
 
 
 def _explain(problem: Exception) -> tuple[str, int]:

@@ -34,6 +34,7 @@ def tenant_port(s: Session) -> TenantPort | None:
     port, _ = tenant_port_and_client(
         s.target.env.get("SES_TENANTS", "ses"),
         s.client("sesv2"),
+        region=s.target.region,
         aws_account_id=s.target.env.get("SES_SENDING_ACCOUNT_ID", ""),
         configuration_set=s.target.configuration_set,
     )

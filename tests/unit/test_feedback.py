@@ -320,7 +320,8 @@ def test_feedback_carrying_the_accounts_tenant_is_attributed_to_it(harness):
         replace(event, tags={k: v for k, v in event.tags.items() if k != "litemx-account"})
     )
     assert outcome.action is Action.APPLIED
-    assert outcome.attribution is not None and outcome.attribution.account_id == ACCOUNT_ID
+    assert outcome.attribution is not None
+    assert outcome.attribution.account_id == ACCOUNT_ID
 
 
 @pytest.mark.parametrize("tenant", ["litemx-acc-999999999999", "someone-elses-tenant"])

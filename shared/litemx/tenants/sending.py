@@ -28,14 +28,6 @@ class TenantAwareProvider(Protocol):
         tenant: str | None = None,
     ) -> SendResult: ...
 
-    @property
-    def cache(self) -> TenantStatusCache:
-        return self._cache
-
-    def tenant_paused(self, account_id: str) -> bool:
-        """For the policy check: the same cached read the sender uses (no DynamoDB request)."""
-        return self._cache.gate(account_id).paused
-
     def status(self) -> ProviderStatus: ...
 
 
@@ -61,6 +53,14 @@ class TenantGatedProvider:
             if again.paused:
                 raise ProviderBlockedError(TENANT_PAUSED, again.detail) from None
             raise
+
+    @property
+    def cache(self) -> TenantStatusCache:
+        return self._cache
+
+    def tenant_paused(self, account_id: str) -> bool:
+        """For the policy check: the same cached read the sender uses (no DynamoDB request)."""
+        return self._cache.gate(account_id).paused
 
     def status(self) -> ProviderStatus:
         status = self._inner.status()

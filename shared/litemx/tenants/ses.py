@@ -17,6 +17,7 @@ from litemx.tenants.models import (
     SendingStatus,
     Tenant,
     TenantNotFoundError,
+    TenantPort,
     TenantResumeRefusedError,
     TenantsUnavailableError,
 )
@@ -211,8 +212,8 @@ def _tenant(data: dict[str, Any]) -> Tenant:
 
 
 def tenant_port_and_client(
-    spec: str, client: Any, *, aws_account_id: str, configuration_set: str | None
-) -> tuple[Any, Any]:
+    spec: str, client: Any, *, region: str, aws_account_id: str, configuration_set: str | None
+) -> tuple[TenantPort | None, Any]:
     """From the SES_TENANTS setting: (port or None when off, the sesv2 client sends should use).
     `fake:<path>` is the local system's stand-in, whose client checks sends against the fake."""
     if spec == "off":
@@ -223,7 +224,7 @@ def tenant_port_and_client(
         from litemx.tenants.fake import FakeTenants, FakeTenantSesClient
 
         fake = FakeTenants(
-            region=str(client.meta.region_name),
+            region=region,
             aws_account_id=aws_account_id or "000000000000",
             path=Path(spec.removeprefix("fake:")),
         )
