@@ -6,7 +6,7 @@ it through SES (or an SMTP relay) at a concurrency the SES send rate can absorb.
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
@@ -219,6 +219,13 @@ class Outbound(Construct):
     def _tenant_arns(self) -> str:
         return Stack.of(self).format_arn(service="ses", resource="tenant", resource_name=TENANT_NAME_PATTERN)
 
+    def _tenant_arns_as_nag_reports_them(self) -> str:
+        stack = Stack.of(self)
+        partition = "<AWS::Partition>" if Token.is_unresolved(stack.partition) else stack.partition
+        region = "<AWS::Region>" if Token.is_unresolved(stack.region) else stack.region
+        account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
+        return f"arn:{partition}:ses:{region}:{account}:tenant/{TENANT_NAME_PATTERN}"
+
     def _use_tenants(self, fn: LiteMXFunction) -> None:
         """Issue 15: read LiteMX's own tenants (status, reputation, resources) and probe availability."""
         tenants_on = self.config.outbound_provider == "ses"
@@ -236,10 +243,7 @@ class Outbound(Construct):
                     id="AwsSolutions-IAM5",
                     reason="LiteMX's SES tenants are created at run time by `litemx account create`, one per "
                     "account, all named litemx-acc-<id>; the wildcard matches only those",
-                    applies_to=[
-                        "Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:tenant/"
-                        + TENANT_NAME_PATTERN
-                    ],
+                    applies_to=[f"Resource::{self._tenant_arns_as_nag_reports_them()}"],
                 )
             ],
             apply_to_children=True,
