@@ -409,52 +409,53 @@ def play(system: LocalSystem, tour: Tour) -> str:  # noqa: C901 - a script, read
 
     tour.step("The operator re-enables sales@", reenable)
 
-    # A second customer on the same deployment, with its own tenant.
-    beta = admin.create_account(directory, audit, clock, name="Beta Co", plan=Plan.FREE, actor=OPERATOR)
-    directory.add_domain("beta.test", beta.account_id, now=clock.now())
-    boto3.client("ses").verify_domain_identity(Domain="beta.test")
-    directory.set_verification("beta.test", Verification.VERIFIED)
-    tenant_life.associate_domain(beta.account_id, "beta.test")
-    beta_box = directory.create_mailbox("hello@beta.test", beta.account_id, now=clock.now())
-    beta_token = admin.issue_token(
-        directory, audit, clock, mailbox=beta_box, actor=OPERATOR, scopes=frozenset({Scope.SEND})
-    ).secret
+    # Two more customers on the same deployment, each its own SES tenant.
+    def customer(name: str, domain: str) -> tuple[str, str]:
+        other = admin.create_account(directory, audit, clock, name=name, plan=Plan.FREE, actor=OPERATOR)
+        directory.add_domain(domain, other.account_id, now=clock.now())
+        boto3.client("ses").verify_domain_identity(Domain=domain)
+        directory.set_verification(domain, Verification.VERIFIED)
+        tenant_life.associate_domain(other.account_id, domain)
+        box = directory.create_mailbox(f"hello@{domain}", other.account_id, now=clock.now())
+        token = admin.issue_token(
+            directory, audit, clock, mailbox=box, actor=OPERATOR, scopes=frozenset({Scope.SEND})
+        ).secret
+        return other.account_id, token
+
+    beta, beta_token = customer("Beta Co", "beta.test")
+    _gamma, gamma_token = customer("Gamma Ltd", "gamma.test")
 
     def tenant_isolation() -> tuple[bool, str]:
-        tenants.ses_pause(tenant_name(account.account_id), "complaint rate over the strict policy")
-        acme = http.call(
-            "POST",
-            "/v1/messages",
-            reply_token,
-            {
-                "from": "support@acme.test",
-                "to": ["alice@customer.test"],
-                "text": "One more thing",
-                "in_reply_to": "<order-4711@customer.test>",
-            },
-        )
-        acme_code = str(((acme.body or {}).get("error") or {}).get("code"))
-        if acme.status == 202:  # the API's cached tenant status was older than the pause: the sender stops it
-            acme_code = str(
-                wait_for(
-                    lambda: (lambda m: m.get("reason_code") if m.get("status") == "failed" else None)(
-                        http.call("GET", f"/v1/messages/{acme.body['id']}", reply_token).body or {}
-                    )
-                )
+        tenants.ses_pause(tenant_name(beta), "complaint rate over the strict policy")
+        answers = {
+            who: http.call(
+                "POST",
+                "/v1/messages",
+                token,
+                {
+                    "from": f"hello@{who}.test",
+                    "to": ["bob@customer.test"],
+                    "subject": f"{who} news",
+                    "text": "Hi",
+                },
             )
-        beta_answer = http.call(
-            "POST",
-            "/v1/messages",
-            beta_token,
-            {"from": "hello@beta.test", "to": ["bob@customer.test"], "subject": "Beta welcome", "text": "Hi"},
-        )
+            for who, token in (("beta", beta_token), ("gamma", gamma_token))
+        }
         left = wait_for(
-            lambda: [m for m in sent_mail(system.aws.moto_endpoint) if "Beta welcome" in m["raw_data"]]
+            lambda: [m for m in sent_mail(system.aws.moto_endpoint) if "gamma news" in m["raw_data"]]
         )
-        ok = acme_code == "outbound_blocked.tenant_paused" and beta_answer.status == 202 and bool(left)
-        return ok, f"Acme: {acme_code}; Beta: {beta_answer.status}, {len(left or [])} message(s) left"
+        beta_error = (answers["beta"].body or {}).get("error") or {}
+        ok = (
+            (answers["beta"].status, beta_error.get("code")) == (422, "outbound_blocked.tenant_paused")
+            and answers["gamma"].status == 202
+            and bool(left)
+        )
+        return ok, (
+            f"Beta: {answers['beta'].status} {beta_error.get('code')}; "
+            f"Gamma: {answers['gamma'].status}, {len(left or [])} message(s) left"
+        )
 
-    tour.step("SES pauses Acme's tenant: only Acme's outbound stops, Beta keeps sending", tenant_isolation)
+    tour.step("SES pauses Beta's tenant: only Beta's outbound stops, Gamma keeps sending", tenant_isolation)
     return account.account_id
 
 

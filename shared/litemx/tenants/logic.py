@@ -179,7 +179,7 @@ class TenantStatusCache:
             return True, cached[1]
         try:
             tenant = self.port.get(name)
-        except TenantsUnavailableError:
+        except Exception:  # unavailable, or any failure to read: send on without a tenant (docs/tenants.md)
             self._unavailable_until = now + self.ttl_seconds
             return False, None
         self._entries[name] = (now, tenant)
