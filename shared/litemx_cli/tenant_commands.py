@@ -127,7 +127,7 @@ def account_repair(
     as_json: bool = JSON,
 ) -> None:
     """Bring the account's SES tenant in line: create it, associate the configuration set and every
-    domain; only missing steps run (audited). Retired (disabled) accounts are left alone."""
+    domain; only missing steps run (audited)."""
     s = session(ctx)
     domains = [d.name for d in s.directory.list_domains(account_id)]
     s.directory.get_account(account_id)  # NotFoundError for an unknown account

@@ -153,8 +153,8 @@ def view(port: TenantPort, account_id: str) -> TenantView:
             findings=(finding,) if finding else (),
             resources=tuple(sorted(port.resources(name))),
         )
-    except TenantsUnavailableError as error:
-        return TenantView(available=False, name=name, detail=str(error))
+    except Exception as error:  # a read model: unavailable or failing, it says so instead of raising
+        return TenantView(available=False, name=name, detail=str(error) or type(error).__name__)
 
 
 @dataclass
