@@ -81,6 +81,8 @@ demo: setup
 bench: setup
 	$(NETNS) $(PY) tests/benchmarks/bench_policy.py
 	$(NETNS) $(PY) tests/benchmarks/bench_outbound.py
+	$(PY) tests/benchmarks/bench_imports.py
+	$(PY) tests/benchmarks/bench_idle.py
 
 clean:
 	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache

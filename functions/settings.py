@@ -37,6 +37,12 @@ class OutboundSettings(BaseModel):
     # SES tenants (docs/tenants.md): "ses", "off", or "fake:<state file>" (the local system).
     ses_tenants: str = Field(alias="SES_TENANTS", default="ses", pattern=r"^(ses|off|fake:.+)$")
     ses_sending_account_id: str | None = Field(alias="SES_SENDING_ACCOUNT_ID", default=None)
+    # The send queue's redrive maxReceiveCount (the stack sets it from the queue): on a record's last
+    # receive the sender settles its message as failed before SQS dead-letters the record.
+    send_max_receive_count: int = Field(alias="SEND_MAX_RECEIVE_COUNT", default=5, gt=0)
+    # The provider's send rate in recipients per second (cdk.json `sesSendRate`): every concurrent sender
+    # takes from one bucket per second. Unset: no bucket (the local system).
+    send_rate: int | None = Field(alias="SEND_RATE_PER_SECOND", default=None, gt=0)
 
 
 def table_names(environ: Mapping[str, str] | None = None) -> TableNames:

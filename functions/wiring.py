@@ -19,7 +19,7 @@ from litemx.audit.store import AuditStore
 from litemx.clock import SystemClock
 from litemx.directory.store import DirectoryStore
 from litemx.messages.store import MessageStore
-from litemx.outbound.aws import S3BlobStore, SqsSendQueue
+from litemx.outbound.aws import DynamoSendRate, S3BlobStore, SqsSendQueue
 from litemx.outbound.delivery import DeliveryDeps
 from litemx.outbound.service import OutboundDeps
 from litemx.policy.models import OPEN_PROVIDER, ProviderGate
@@ -82,6 +82,7 @@ def runtime() -> Runtime:
             audit=audit,
             clock=clock,
             lease=timedelta(seconds=settings.send_lease_seconds),
+            rate=DynamoSendRate(settings.send_rate) if settings.send_rate else None,
         ),
         directory=DirectoryStore(),
         quotas=quotas,

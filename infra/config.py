@@ -50,6 +50,26 @@ RETENTION_DAYS = (
     3653,
 )
 
+# Regions where SES receives mail (the "Email receiving endpoints" table of the SES endpoints page,
+# docs.aws.amazon.com/general/latest/gr/ses.html, as of January 2024). LiteMX receives and sends in one
+# region, so the stack cannot work anywhere else. Extend this tuple when AWS adds a receiving region.
+SES_RECEIVING_REGIONS = (
+    "us-east-1",
+    "us-east-2",
+    "us-west-2",
+    "ca-central-1",
+    "eu-central-1",
+    "eu-west-1",
+    "eu-west-2",
+    "ap-northeast-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+)
+# Received raw mail (mailbox contents, and mail to unknown recipients) is deleted after this many days
+# unless `rawMailExpirationDays` says otherwise: nothing accumulates forever by default.
+DEFAULT_RAW_MAIL_EXPIRATION_DAYS = 365
+
 OutboundProvider = Literal["ses", "smtp"]
 
 
@@ -83,6 +103,8 @@ class LiteMXConfig:
     region: str
     account: str | None
     domains: tuple[str, ...]
+    # Domains whose SES identity already exists (console, another stack): used, never created or deleted.
+    adopted_identities: tuple[str, ...]
     alarm_email: str
     outbound_provider: OutboundProvider
     smtp: SmtpSettings | None
@@ -91,9 +113,13 @@ class LiteMXConfig:
     verified_recipients: tuple[str, ...]
     log_retention_days: int
     log_level: str
-    raw_mail_expiration_days: int | None
+    raw_mail_expiration_days: int
     outbound_mail_expiration_days: int
     api_throttle: ApiThrottle
+    dashboard: bool = False
+    # X-Ray active tracing: off by default. Each trace costs money at LiteMX's volumes (a message is traced
+    # by three or four functions), and the X-Ray SDK is the largest import of a cold start.
+    tracing: bool = False
 
     @property
     def stack_name(self) -> str:
@@ -120,6 +146,7 @@ class _Reader:
 
     def read(self) -> LiteMXConfig:
         provider = self._provider()
+        domains = self._domains()
         return LiteMXConfig(
             environment=self._match(
                 "environment",
@@ -127,9 +154,10 @@ class _Reader:
                 "lowercase letters, digits and '-', "
                 "starting with a letter, at most 16 characters (e.g. 'prod')",
             ),
-            region=self._match("region", _REGION, "an AWS region name such as 'eu-west-1'"),
+            region=self._region(),
             account=self._optional_match("account", _ACCOUNT, "a 12-digit AWS account id"),
-            domains=self._domains(),
+            domains=domains,
+            adopted_identities=self._adopted(domains),
             alarm_email=self._match("alarmEmail", _EMAIL, "an e-mail address for the ops alarms"),
             outbound_provider=provider,
             smtp=self._smtp(provider),
@@ -138,7 +166,9 @@ class _Reader:
             verified_recipients=self._addresses("verifiedRecipients"),
             log_retention_days=self._retention(),
             log_level=self._choice("logLevel", _LOG_LEVELS, default="INFO"),
-            raw_mail_expiration_days=self._optional_int("rawMailExpirationDays", low=1, high=36_500),
+            raw_mail_expiration_days=self._int(
+                "rawMailExpirationDays", default=DEFAULT_RAW_MAIL_EXPIRATION_DAYS, low=1, high=36_500
+            ),
             outbound_mail_expiration_days=self._int(
                 "outboundMailExpirationDays", default=30, low=1, high=36_500
             ),
@@ -146,6 +176,8 @@ class _Reader:
                 rate_limit=self._int("apiThrottleRate", default=50, low=1, high=10_000),
                 burst_limit=self._int("apiThrottleBurst", default=100, low=1, high=5_000),
             ),
+            dashboard=self._bool("dashboard", default=False),
+            tracing=self._bool("tracing", default=False),
         )
 
     def _raw(self, key: str) -> Any:
@@ -250,6 +282,24 @@ class _Reader:
         if len(set(lowered)) != len(lowered):
             raise self._fail(key, value, "no duplicates")
         return lowered
+
+    def _region(self) -> str:
+        region = self._match("region", _REGION, "an AWS region name such as 'eu-west-1'")
+        if region not in SES_RECEIVING_REGIONS:
+            raise self._fail(
+                "region",
+                region,
+                "a region where SES receives mail (LiteMX sends and receives in one region): "
+                + ", ".join(SES_RECEIVING_REGIONS),
+            )
+        return region
+
+    def _adopted(self, domains: tuple[str, ...]) -> tuple[str, ...]:
+        adopted = tuple(self._list("adoptIdentities", required=False))
+        for domain in adopted:
+            if domain not in domains:
+                raise self._fail("adoptIdentities", domain, "domains that are also in 'litemx:domains'")
+        return adopted
 
     def _domains(self) -> tuple[str, ...]:
         domains = self._list("domains", required=True)

@@ -15,6 +15,7 @@ from infra.constructs.function import FunctionAssets, FunctionFactory
 from infra.constructs.inbound import Inbound
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.outbound import Outbound
+from infra.constructs.queues import topic_key
 
 
 class LiteMXStack(Stack):
@@ -28,7 +29,11 @@ class LiteMXStack(Stack):
         Tags.of(self).add("litemx:environment", config.environment)
         self.data = Data(self, "Data")
         factory = FunctionFactory(self, "Functions", config=config, assets=assets, tables=self.data.tables)
-        self.feedback = Feedback(self, "Feedback", config=config, factory=factory, data=self.data)
+        # The stack's only customer-managed key: the SES feedback and ops alarm topics share it.
+        self.topic_key = topic_key(self, "TopicKey")
+        self.feedback = Feedback(
+            self, "Feedback", config=config, factory=factory, data=self.data, key=self.topic_key
+        )
         self.outbound = Outbound(
             self,
             "Outbound",
@@ -65,6 +70,7 @@ class LiteMXStack(Stack):
             },
             work_queues={"Send": self.outbound.queue, "Feedback": self.feedback.queue},
             http_api=self.api.http_api,
+            key=self.topic_key,
         )
         self._outputs()
 

@@ -1,6 +1,6 @@
 # Infrastructure targets (included by the Makefile, which defines VENV, PY, $(VENV)/.installed and
 # node_modules/.installed). Nothing here needs AWS credentials or Docker.
-.PHONY: assets synth test-infra cfn-lint infra-figures
+.PHONY: assets synth test-infra cfn-lint infra-figures ddb-actions
 
 ASSETS_DIR := build/assets
 CDK := npx --no-install cdk
@@ -32,3 +32,10 @@ infra-figures: assets node_modules/.installed
 	@$(PY) -c 'import json,glob; t=json.load(open(glob.glob("cdk.out/*.template.json")[0])); \
 	  print("resources:", len(t["Resources"]), "outputs:", len(t.get("Outputs", {})))'
 	@cat $(ASSETS_DIR)/figures.json
+
+# Which DynamoDB actions each handler's code performs on which table, recorded while the integration tests
+# drive the real handlers (tests/ddb_recorder.py), then compared with the table the stack grants
+# (infra/constructs/access.py, pinned by tests/infra/test_least_privilege.py).
+ddb-actions: $(VENV)/.installed
+	LITEMX_DDB_ACTIONS=build/ddb-actions.json scripts/netns $(PY) -m pytest -p tests.ddb_recorder tests/integration -q
+	LITEMX_DDB_ACTIONS=build/ddb-actions.json $(PY) -m pytest tests/infra/test_least_privilege.py -q

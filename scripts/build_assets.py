@@ -6,6 +6,10 @@
 The layer installs exactly the versions in infra/lambda-requirements.lock (`--lock` regenerates it from
 REQUIREMENTS) and is rebuilt only when the lock, the target platform or this builder change. Zip entries
 are sorted and time-stamped 1980-01-01, so the same inputs give byte-identical files and CDK asset hashes.
+
+Both assets carry bytecode compiled for Lambda's Python 3.12: Lambda cannot write `__pycache__` into
+/var/task or /opt, so without it every cold start compiles every module it imports. The bytecode is
+`unchecked-hash` (no source timestamps) and compiled with a fixed hash seed, so it is reproducible too.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -39,9 +44,11 @@ PLATFORM = (
     "3.12",
     "--only-binary=:all:",
 )
-BUILDER_VERSION = "2"  # bump when the layer's layout or filtering changes
+BUILDER_VERSION = "3"  # bump when the layer's layout or filtering changes
+LAMBDA_PYTHON = (3, 12)
 _SKIP_DIRS = {"__pycache__", "bin"}
 _SKIP_SUFFIXES = (".pyc", ".pyo")
+_BYTECODE = f".cpython-{LAMBDA_PYTHON[0]}{LAMBDA_PYTHON[1]}.pyc"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
@@ -76,15 +83,50 @@ def write_lock() -> None:
     print(f"wrote {LOCK.relative_to(ROOT)} ({len(pins)} distributions)")
 
 
-def _files(top: Path) -> Iterator[Path]:
+def _files(top: Path, *, bytecode: bool = False) -> Iterator[Path]:
+    """Sources (and with `bytecode`, the 3.12 bytecode `compile_bytecode` wrote beside them)."""
     for path in sorted(top.rglob("*")):
+        parts = path.relative_to(top).parts[:-1]
+        compiled = bytecode and path.name.endswith(_BYTECODE) and parts[-1:] == ("__pycache__",)
         if (
             path.is_file()
-            and not _SKIP_DIRS.intersection(path.relative_to(top).parts[:-1])
-            and not path.name.endswith(_SKIP_SUFFIXES)
             and ".egg-info" not in str(path)
+            and (compiled or (not _SKIP_DIRS.intersection(parts) and not path.name.endswith(_SKIP_SUFFIXES)))
         ):
             yield path
+
+
+def compile_bytecode(top: Path, deployed_at: str) -> bool:
+    """Replace any `__pycache__` under `top` with reproducible 3.12 bytecode of its sources, naming them
+    by where Lambda unpacks `top` (`/opt` for a layer, `/var/task` for code) rather than by this build
+    folder; False (and no bytecode) when this builder is not CPython 3.12, which Lambda would reject."""
+    for stale in sorted(top.rglob("__pycache__"), reverse=True):
+        shutil.rmtree(stale)
+    if sys.implementation.name != "cpython" or sys.version_info[:2] != LAMBDA_PYTHON:
+        return False
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "compileall",
+            "-q",
+            "-j",
+            "0",
+            "--invalidation-mode",
+            "unchecked-hash",
+            "-x",
+            r"/bin/",
+            "-s",
+            str(top),
+            "-p",
+            deployed_at,
+            str(top),
+        ],
+        check=True,
+        env={"PYTHONHASHSEED": "0", "PATH": os.environ.get("PATH", "")},
+        stdout=subprocess.DEVNULL,
+    )
+    return True
 
 
 def _content(name: str, path: Path) -> bytes:
@@ -119,7 +161,10 @@ def build_layer(out: Path) -> str:
     shutil.rmtree(staging, ignore_errors=True)
     # --no-deps: the lock already names every distribution, so nothing unpinned can slip in.
     pip_install(staging / "python", "--no-deps", "-r", str(LOCK))
-    deterministic_zip(((f.relative_to(staging).as_posix(), f) for f in _files(staging)), layer_zip)
+    shutil.rmtree(staging / "python" / "bin", ignore_errors=True)
+    bytecode = compile_bytecode(staging, "/opt")
+    files = _files(staging, bytecode=bytecode)
+    deterministic_zip(((f.relative_to(staging).as_posix(), f) for f in files), layer_zip)
     stamp_file.write_text(stamp)
     return "built"
 
@@ -136,6 +181,7 @@ def build_code(out: Path) -> None:
             destination = code / name / path.relative_to(source)
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, destination)
+    compile_bytecode(code, "/var/task")
 
 
 def _size(path: Path) -> int:
@@ -147,6 +193,7 @@ def report(out: Path, layer_state: str) -> dict[str, Any]:
         layer_unzipped = sum(i.file_size for i in archive.infolist())
     figures: dict[str, Any] = {
         "code_bytes": _size(out / "code"),
+        "bytecode": any((out / "code").rglob(f"*{_BYTECODE}")),
         "layer_zip_bytes": _size(out / "layer.zip"),
         "layer_unzipped_bytes": layer_unzipped,
         "layer": layer_state,

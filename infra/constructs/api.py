@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import jsii
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
@@ -12,6 +14,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from infra.config import LiteMXConfig
+from infra.constructs.access import DYNAMODB_ACTIONS
 from infra.constructs.data import Data
 from infra.constructs.function import FunctionFactory, log_retention
 from infra.constructs.inbound import RAW_MAIL_PREFIX, Inbound
@@ -41,12 +44,8 @@ class Api(Construct):
             timeout=API_TIMEOUT,
         )
         fn = self.function
-        # Submitting writes contacts (directory), counters (usage) and audit in one transaction.
-        for role in ("directory", "usage", "audit", "messages", "idempotency"):
-            fn.use_table(data.table(role), "read_write")
-        # Policy inputs: suppression list, recent reputation, and received mail (replies, mailbox listing).
-        for role in ("suppression", "reputation", "inbound"):
-            fn.use_table(data.table(role), "read")
+        for role, actions in DYNAMODB_ACTIONS["api"].items():
+            fn.use_table(data.table(role), actions)
         fn.use_queue_sender("SEND_QUEUE_URL", outbound.queue)
         fn.use_bucket_objects("OUTBOUND_BUCKET", outbound.bucket, "*", "s3:PutObject")
         # The read API signs short-lived URLs to received raw messages (signed with this role's rights).
@@ -107,14 +106,24 @@ class _AccessLogs:
 
     @property
     def format(self) -> apigw.AccessLogFormat:
-        return apigw.AccessLogFormat.json_with_standard_fields(
-            caller=False,
-            http_method=True,
-            ip=True,
-            protocol=True,
-            request_time=True,
-            resource_path=True,
-            response_length=True,
-            status=True,
-            user=False,
-        )
+        return apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS, separators=(",", ":")))
+
+
+# HTTP API `$context` variables only (the REST API's `resourcePath` does not exist here): the route that
+# matched, the raw path, and why an integration failed when it did.
+ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "ip": "$context.identity.sourceIp",
+    "requestTime": "$context.requestTime",
+    "httpMethod": "$context.httpMethod",
+    "routeKey": "$context.routeKey",
+    "path": "$context.path",
+    "protocol": "$context.protocol",
+    "status": "$context.status",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationLatency": "$context.integrationLatency",
+    "integrationStatus": "$context.integrationStatus",
+    "integrationErrorMessage": "$context.integrationErrorMessage",
+    "errorMessage": "$context.error.message",
+}

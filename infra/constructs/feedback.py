@@ -7,11 +7,13 @@ each notification until the Lambda has handled it, and parks it in the DLQ after
 from __future__ import annotations
 
 from aws_cdk import Aws, Duration
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from infra.config import LiteMXConfig
+from infra.constructs.access import DYNAMODB_ACTIONS
 from infra.constructs.data import Data
 from infra.constructs.function import FunctionFactory
 from infra.constructs.outbound import configuration_set_name
@@ -29,12 +31,18 @@ class Feedback(Construct):
         config: LiteMXConfig,
         factory: FunctionFactory,
         data: Data,
+        key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.topic, self.key = service_published_topic(
+        # The topic policy's Allow for SES (scoped to our configuration set) comes with the configuration
+        # set's SNS event destination (outbound.py); the infra tests pin it.
+        self.topic = service_published_topic(
             self,
+            key=key,
+            topic_name=f"{config.resource_prefix}-ses-feedback",
             display_name="LiteMX SES feedback",
             publisher="ses.amazonaws.com",
+            source_arn=None,
             statement_id="SesPublishesFeedback",
         )
         self.queue, self.dlq = queue_with_dlq(
@@ -51,9 +59,8 @@ class Feedback(Construct):
             timeout=FEEDBACK_TIMEOUT,
             memory_size=256,
         )
-        for role in ("suppression", "messages", "directory", "feedback", "reputation"):
-            self.function.use_table(data.table(role), "read_write")
-        self.function.use_table(data.table("audit"), "write")
+        for role, actions in DYNAMODB_ACTIONS["feedback"].items():
+            self.function.use_table(data.table(role), actions)
         # Feedback about another account's mail must not suppress anything here (see ses-facts).
         self.function.set_env("SES_SENDING_ACCOUNT_ID", Aws.ACCOUNT_ID)
         self.function.set_env("SES_CONFIGURATION_SET", configuration_set_name(config))

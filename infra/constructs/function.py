@@ -7,10 +7,9 @@ grant exactly what it needs. Every function knows every table's name (`TABLE_<RO
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from aws_cdk import CfnElement, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
@@ -29,9 +28,6 @@ ARCHITECTURE = lambda_.Architecture.ARM_64
 METRICS_NAMESPACE = "LiteMX"
 # What never belongs in the code asset (CDK hashes __pycache__ too, so a stray .pyc changes the hash).
 ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/*.egg-info"]
-
-Access = Literal["read", "write", "read_write"]
-
 
 _RETENTION = {
     1: logs.RetentionDays.ONE_DAY,
@@ -113,7 +109,7 @@ class LiteMXFunction(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.name = name
-        self.tables: dict[str, Access] = {}
+        self.tables: dict[str, tuple[str, ...]] = {}
         self.log_group = logs.LogGroup(
             self,
             "Logs",
@@ -140,7 +136,7 @@ class LiteMXFunction(Construct):
             role=self.role,
             timeout=timeout,
             memory_size=memory_size,
-            tracing=lambda_.Tracing.ACTIVE,
+            tracing=lambda_.Tracing.ACTIVE if factory.config.tracing else lambda_.Tracing.DISABLED,
             log_group=self.log_group,
             dead_letter_queue=dead_letter_queue,
             logging_format=lambda_.LoggingFormat.JSON,
@@ -148,6 +144,8 @@ class LiteMXFunction(Construct):
                 "POWERTOOLS_SERVICE_NAME": f"litemx-{name}",
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "LOG_LEVEL": factory.config.log_level,
+                # functions/observability.py: without tracing the X-Ray SDK is never imported.
+                "POWERTOOLS_TRACE_DISABLED": "false" if factory.config.tracing else "true",
                 "LITEMX_ENVIRONMENT": factory.config.environment,
                 **{table.env_var: table.table.table_name for table in factory.tables.values()},
             },
@@ -158,7 +156,7 @@ class LiteMXFunction(Construct):
                 NagPackSuppression(
                     id="AwsSolutions-IAM5",
                     reason="Resource '*' only for actions IAM cannot scope to a resource: X-Ray "
-                    "PutTraceSegments/PutTelemetryRecords for active tracing (every function), read-only "
+                    "PutTraceSegments/PutTelemetryRecords when tracing is on (every function), read-only "
                     "SES account status (api, sender); the infra tests pin which actions may use it",
                     applies_to=["Resource::*"],
                 )
@@ -183,14 +181,14 @@ class LiteMXFunction(Construct):
     def set_env(self, key: str, value: str) -> None:
         self.function.add_environment(key, value)
 
-    def use_table(self, table: NamedTable, access: Access) -> None:
-        if access == "read":
-            table.table.grant_read_data(self.role)
-        elif access == "write":
-            table.table.grant_write_data(self.role)
-        else:
-            table.table.grant_read_write_data(self.role)
-        self.tables[table.role] = access
+    def use_table(self, table: NamedTable, actions: Iterable[str]) -> None:
+        """Exactly `actions` on the table (and its indexes), as the function's code performs them; the
+        list per function lives in infra/constructs/access.py."""
+        granted = tuple(sorted(set(actions)))
+        if not granted or not all(a.startswith("dynamodb:") and "*" not in a for a in granted):
+            raise ValueError(f"{self.name}: name DynamoDB actions one by one for {table.role}: {granted}")
+        table.table.grant(self.role, *granted)
+        self.tables[table.role] = granted
         self._acknowledge_index_wildcard(table)
 
     def use_bucket_objects(self, env_var: str, bucket: s3.Bucket, keys: str, *actions: str) -> None:

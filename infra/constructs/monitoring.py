@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Duration
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -35,12 +36,23 @@ class Monitoring(Construct):
         dead_letter_queues: dict[str, sqs.IQueue],
         work_queues: dict[str, sqs.IQueue],
         http_api: apigwv2.HttpApi,
+        key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.topic, self.key = service_published_topic(
+        # CloudWatch publishes only for alarms of this account and region (any alarm name: CDK names
+        # them, and a pattern that drifted from the names would silently drop every notification).
+        self.topic = service_published_topic(
             self,
+            key=key,
+            topic_name=f"{config.resource_prefix}-ops-alarms",
             display_name="LiteMX ops alarms",
             publisher="cloudwatch.amazonaws.com",
+            source_arn=Stack.of(self).format_arn(
+                service="cloudwatch",
+                resource="alarm",
+                resource_name="*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            ),
             statement_id="CloudWatchPublishesAlarms",
         )
         self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
@@ -55,19 +67,16 @@ class Monitoring(Construct):
                 threshold=1,
                 description=f"LiteMX {name} dead-letter queue holds messages that failed processing",
             )
+        # Errors, not throttles: a throttled sender or feedback invocation is retried by SQS and ends in its
+        # DLQ if it never runs, a throttled inbound invocation is retried by Lambda and ends in the inbound
+        # DLQ, and a throttled API call answers 5xx: the DLQ and 5xx alarms already cover each of them.
+        # That keeps the stack at 10 alarms, the always-free allowance.
         for fn in functions:
-            label = fn.name.capitalize()
             self._alarm(
-                f"{label}Errors",
+                f"{fn.name.capitalize()}Errors",
                 fn.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
                 threshold=1,
                 description=f"LiteMX {fn.name} function raised errors",
-            )
-            self._alarm(
-                f"{label}Throttles",
-                fn.function.metric_throttles(period=Duration.minutes(5), statistic="Sum"),
-                threshold=1,
-                description=f"LiteMX {fn.name} function was throttled",
             )
         self._alarm(
             "Api5xx",
@@ -89,8 +98,13 @@ class Monitoring(Construct):
             threshold=COMPLAINT_RATE_ALARM,
             description="SES complaint rate nears the 0.1% at which SES reviews the account",
         )
-        self.dashboard = self._dashboard(
-            config, functions, dead_letter_queues, work_queues, http_api, [bounce_rate, complaint_rate]
+        # Opt-in: a dashboard costs $3/month whether anyone looks at it or not.
+        self.dashboard = (
+            self._dashboard(
+                config, functions, dead_letter_queues, work_queues, http_api, [bounce_rate, complaint_rate]
+            )
+            if config.dashboard
+            else None
         )
 
     def _alarm(
@@ -120,7 +134,7 @@ class Monitoring(Construct):
         http_api: apigwv2.HttpApi,
         reputation: list[cloudwatch.IMetric],
     ) -> cloudwatch.Dashboard:
-        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{config.resource_prefix}")
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=dashboard_name(config))
         dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="Function invocations",
@@ -174,6 +188,11 @@ class Monitoring(Construct):
             cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms), width=24),
         )
         return dashboard
+
+
+def dashboard_name(config: LiteMXConfig) -> str:
+    """Dashboard names are global to the account: the region keeps two regions' stacks apart."""
+    return f"{config.resource_prefix}-{config.region}"
 
 
 def _ses_metric(name: str) -> cloudwatch.Metric:

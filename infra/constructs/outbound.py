@@ -17,9 +17,10 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from infra.config import LiteMXConfig
+from infra.constructs.access import DYNAMODB_ACTIONS
 from infra.constructs.data import Data
 from infra.constructs.function import FunctionFactory, LiteMXFunction
-from infra.constructs.queues import queue_with_dlq
+from infra.constructs.queues import MAX_RECEIVE_COUNT, queue_with_dlq
 
 SENDER_TIMEOUT = Duration.seconds(30)
 # The lowest maximum concurrency an SQS event source accepts.
@@ -102,27 +103,36 @@ class Outbound(Construct):
             destination=ses.EventDestination.sns_topic(feedback_topic),
             events=list(FEEDBACK_EVENTS),
         )
-        self.identities = {
+        # Keyed by name, never by list position: removing or reordering a domain must leave every other
+        # identity's logical id (and so the identity itself) untouched.
+        self.identities: dict[str, ses.EmailIdentity] = {
             domain: ses.EmailIdentity(
                 self,
-                f"Domain{index}",
+                f"Domain-{domain}",
                 identity=ses.Identity.domain(domain),
                 configuration_set=self.configuration_set,
                 dkim_signing=True,
                 mail_from_domain=f"bounce.{domain}",
                 mail_from_behavior_on_mx_failure=ses.MailFromBehaviorOnMxFailure.USE_DEFAULT_VALUE,
             )
-            for index, domain in enumerate(config.domains)
+            for domain in config.domains
+            if domain not in config.adopted_identities
+        }
+        # Identities that already exist in SES (the console, another stack): referenced by name, so the
+        # deploy does not fail with AlreadyExists and `cdk destroy` never deletes them.
+        self.adopted_identities: dict[str, ses.IEmailIdentity] = {
+            domain: ses.EmailIdentity.from_email_identity_name(self, f"Adopted-{domain}", domain)
+            for domain in config.adopted_identities
         }
         # In the SES sandbox a recipient must be a verified identity too (SES e-mails it a link).
         self.recipient_identities = {
             address: ses.EmailIdentity(
                 self,
-                f"Recipient{index}",
+                f"Recipient-{address}",
                 identity=ses.Identity.email(address),
                 configuration_set=self.configuration_set,
             )
-            for index, address in enumerate(config.verified_recipients)
+            for address in config.verified_recipients
         }
 
         self.smtp_secret = self._smtp_secret(config)
@@ -135,14 +145,16 @@ class Outbound(Construct):
         )
         fn = self.function
         fn.use_bucket_objects("OUTBOUND_BUCKET", self.bucket, "*", "s3:GetObject")
-        # Re-queues a message whose send must wait (throttling, lease held by another attempt).
+        # Re-queues a message whose send must wait (throttling, daily quota, another attempt's lease) as a
+        # new, delayed message; on a record's last receive it settles the message before SQS
+        # dead-letters the record, so it must know the queue's maxReceiveCount.
         fn.use_queue_sender("SEND_QUEUE_URL", self.queue)
-        fn.use_table(data.table("messages"), "read_write")
-        fn.use_table(data.table("directory"), "read")
-        fn.use_table(data.table("suppression"), "read")
-        fn.use_table(data.table("usage"), "read_write")
-        fn.use_table(data.table("audit"), "write")
-        fn.use_table(data.table("reputation"), "read_write")
+        fn.set_env("SEND_MAX_RECEIVE_COUNT", str(MAX_RECEIVE_COUNT))
+        # The rate is kept by a per-second token bucket in the usage table, shared by all concurrent
+        # senders: SQS's minimum maxConcurrency (2) alone would allow twice a rate of 1.
+        fn.set_env("SEND_RATE_PER_SECOND", str(config.ses_send_rate))
+        for role, actions in DYNAMODB_ACTIONS["sender"].items():
+            fn.use_table(data.table(role), actions)
         self.use_provider(fn, send=True)
         fn.function.add_event_source(
             sources.SqsEventSource(
@@ -200,7 +212,11 @@ class Outbound(Construct):
                     apply_to_children=True,
                 )
         elif send:
-            identities = [*self.identities.values(), *self.recipient_identities.values()]
+            identities: list[ses.IEmailIdentity] = [
+                *self.identities.values(),
+                *self.adopted_identities.values(),
+                *self.recipient_identities.values(),
+            ]
             fn.role.add_to_principal_policy(
                 iam.PolicyStatement(
                     actions=["ses:SendEmail", "ses:SendRawEmail"],

@@ -15,6 +15,7 @@ from litemx_cli.control_commands import audit, disable, enable, provider_app, se
 from litemx_cli.directory_commands import account_app, domain_app, mailbox_app, token_app
 from litemx_cli.local import app as local_app
 from litemx_cli.output import EXIT_REFUSED, EXIT_UNAVAILABLE, CliError, err
+from litemx_cli.queue_commands import queue_app
 from litemx_cli.session import Session
 from litemx_cli.tenant_commands import account_repair as _registers_tenant_commands  # noqa: F401
 
@@ -77,6 +78,7 @@ app.add_typer(mailbox_app, name="mailbox")
 app.add_typer(token_app, name="token")
 app.add_typer(suppression_app, name="suppression")
 app.add_typer(provider_app, name="provider")
+app.add_typer(queue_app, name="queue")
 app.command("disable")(disable)
 app.command("enable")(enable)
 app.command("usage")(usage)

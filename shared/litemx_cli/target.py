@@ -26,7 +26,9 @@ class Target:
     region: str
     api_url: str
     tables: TableNames
-    queues: dict[str, str] = field(default_factory=dict)  # send, send_dlq, feedback, feedback_dlq
+    queues: dict[str, str] = field(
+        default_factory=dict
+    )  # send, send_dlq, feedback, feedback_dlq, inbound_dlq
     buckets: dict[str, str] = field(default_factory=dict)  # raw_mail, outbound
     configuration_set: str | None = None
     env: dict[str, str] = field(default_factory=dict)  # endpoint settings of the local AWS
@@ -108,6 +110,7 @@ def from_stack_outputs(stack: str, region: str, outputs: dict[str, str]) -> Targ
                 "send_dlq": outputs["SendDlqUrl"],
                 "feedback": outputs["FeedbackQueueUrl"],
                 "feedback_dlq": outputs["FeedbackDlqUrl"],
+                "inbound_dlq": outputs["InboundDlqUrl"],
             },
             buckets={"raw_mail": outputs["RawMailBucketName"], "outbound": outputs["OutboundBucketName"]},
             configuration_set=outputs.get("ConfigurationSetName"),

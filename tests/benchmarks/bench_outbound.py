@@ -1,9 +1,20 @@
-"""End-to-end outbound figures against the local AWS: API → queue → sender → SES, per accepted message.
+"""What a message costs on AWS beyond SES's own $0.10 per 1,000, measured on the path a real message takes
+with the stack's shipped defaults, end to end, against the local AWS.
 
-Prints the AWS requests each accepted message costs (DynamoDB, SQS, S3, SES; counted with botocore's
-event hooks on every client the handlers create), the capacity DynamoDB reports for them, what that
-implies per 1,000 messages at list prices, and messages/s through the pipeline compared with bare SES
-sends to the same moto server in the same run. Run with `make bench`; asserts nothing about speed.
+Paths, each per message:
+- send: POST /v1/messages with the Idempotency-Key the docs recommend → S3 → the send queue → the sender,
+  in SQS batches of the size cdk.json configures (`sesSendRate` 1 → batches of 1);
+- feedback: the events the configuration set publishes for a delivered message (Send, Delivery; whichever
+  the stack subscribes), through SNS → SQS → the feedback handler;
+- inbound: one received message (S3 → the inbound handler).
+
+Priced by AWS's billing rules, not by what DynamoDB Local reports (it says 2 units for any transaction and
+0 for a missing key): a read of ≤ 4 KB is 1 RRU strongly consistent, 0.5 eventually, 2 in a transaction,
+found or not; a write is 1 WRU per KB, 2 per KB in a transaction (condition checks included). Lambda is
+priced at each function's memory in the synthesized template for the in-process durations measured here;
+CloudWatch Logs at the bytes the handlers wrote plus Lambda's START/END/REPORT lines; the init phase, which
+Lambda bills, is priced separately for a cold start. Prices: us-east-1 list, no free tier. Run with
+`make bench`; asserts nothing about speed.
 """
 
 from __future__ import annotations
@@ -12,245 +23,466 @@ import argparse
 import contextlib
 import io
 import json
+import logging
+import math
 import os
-import statistics
+import subprocess
+import sys
 import time
 import warnings
 from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
 import botocore.session
 
-from litemx.tenants.logic import TENANT_STATUS_TTL_SECONDS
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
 
-# us-east-1 list prices (USD), November 2026 pricing pages; Lambda and API Gateway beyond free tier.
 PRICE = {
-    "dynamodb_wru": 0.625 / 1e6,  # on-demand write request unit
-    "dynamodb_rru": 0.125 / 1e6,  # on-demand read request unit
-    "sqs_request": 0.40 / 1e6,  # standard queue, per 64 KB request
+    "wru": 0.625 / 1e6,
+    "rru": 0.125 / 1e6,
+    "sqs_request": 0.40 / 1e6,
+    "sns_publish": 0.50 / 1e6,
     "s3_put": 0.005 / 1e3,
     "s3_get": 0.0004 / 1e3,
     "lambda_request": 0.20 / 1e6,
     "lambda_gb_second_arm": 0.0000133334,
     "http_api_request": 1.00 / 1e6,
+    "logs_gb": 0.50,
     "ses_message": 0.10 / 1e3,
 }
-LAMBDA_MEMORY_GB = 0.5  # infra/constructs/function.py default
-SENDER_BATCH = 10
-READ_OPERATIONS = frozenset({"BatchGetItem", "GetItem", "Query", "Scan", "TransactGetItems"})
+SES_PER_1000 = 0.10
+TARGET_SHARE = 0.15
+LAMBDA_LOG_LINES_BYTES = 350  # START, END and REPORT per invocation
+READS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
 
 
-class AwsMeter:
-    """Counts every request (and DynamoDB's consumed capacity) of every client created after install."""
+def _bytes(value: Any) -> int:
+    """Approximate DynamoDB item size: attribute names plus values (typed AttributeValue form)."""
+    if isinstance(value, dict):
+        return sum(len(str(k)) + _bytes(v) for k, v in value.items())
+    if isinstance(value, list | tuple | set):
+        return sum(_bytes(v) for v in value)
+    return len(value) if isinstance(value, str | bytes) else 8
 
-    def __init__(self) -> None:
-        self.requests: Counter[str] = Counter()
-        self.capacity: defaultdict[str, float] = defaultdict(float)
+
+def _wru(item: Any) -> int:
+    return max(1, math.ceil(_bytes(item) / 1024))
+
+
+def billed_units(operation: str, params: dict[str, Any]) -> tuple[float, float]:
+    """(RRU, WRU) a request is billed by AWS's rules (reads assumed ≤ 4 KB; Query/Scan: 1 unit)."""
+    consistent = 1.0 if params.get("ConsistentRead") else 0.5
+    if operation == "GetItem":
+        return consistent, 0.0
+    if operation == "BatchGetItem":
+        return sum(
+            len(t["Keys"]) * (1.0 if t.get("ConsistentRead") else 0.5)
+            for t in params["RequestItems"].values()
+        ), 0.0
+    if operation == "TransactGetItems":
+        return 2.0 * len(params["TransactItems"]), 0.0
+    if operation in ("Query", "Scan"):
+        return consistent, 0.0
+    if operation == "PutItem":
+        return 0.0, float(_wru(params["Item"]))
+    if operation in ("UpdateItem", "DeleteItem"):
+        return 0.0, 1.0
+    if operation == "BatchWriteItem":
+        return 0.0, float(
+            sum(
+                _wru(r["PutRequest"]["Item"]) if "PutRequest" in r else 1
+                for requests in params["RequestItems"].values()
+                for r in requests
+            )
+        )
+    if operation == "TransactWriteItems":
+        return 0.0, float(
+            sum(2 * _wru(next(iter(item.values())).get("Item", {})) for item in params["TransactItems"])
+        )
+    return 0.0, 0.0
+
+
+@dataclass
+class Meter:
+    """Every AWS request of every client created after `install`, with DynamoDB's billed units."""
+
+    requests: Counter[str] = field(default_factory=Counter)
+    units: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    def install(self) -> None:
         original = botocore.session.Session.create_client
         meter = self
 
         def create_client(session: Any, *args: Any, **kwargs: Any) -> Any:
             client = original(session, *args, **kwargs)
-            client.meta.events.register("before-send", meter._count)
-            client.meta.events.register("before-parameter-build.dynamodb", meter._ask_capacity)
-            client.meta.events.register("after-call.dynamodb", meter._capacity)
+            client.meta.events.register("before-parameter-build", meter._count)
             return client
 
         botocore.session.Session.create_client = create_client  # type: ignore[method-assign,assignment]
 
-    def _count(self, event_name: str, **_: Any) -> None:
-        service, operation = event_name.split(".", 2)[1:]
-        self.requests[f"{service}.{operation}"] += 1
+    def _count(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        service = model.service_model.service_name
+        self.requests[f"{service}.{model.name}"] += 1
+        if service == "dynamodb":
+            rru, wru = billed_units(model.name, params)
+            self.units["rru"] += rru
+            self.units["wru"] += wru
 
-    @staticmethod
-    def _ask_capacity(params: dict[str, Any], model: Any, **_: Any) -> None:
-        if "ReturnConsumedCapacity" in model.input_shape.members:
-            params.setdefault("ReturnConsumedCapacity", "TOTAL")
-
-    def _capacity(self, parsed: dict[str, Any], event_name: str, **_: Any) -> None:
-        """DynamoDB Local reports total CapacityUnits per table; reads and writes are told apart by
-        the operation."""
-        consumed = parsed.get("ConsumedCapacity") or []
-        kind = "read" if event_name.rpartition(".")[2] in READ_OPERATIONS else "write"
-        for entry in consumed if isinstance(consumed, list) else [consumed]:
-            self.capacity[kind] += float(entry.get("CapacityUnits", 0) or 0)
-
-    def reset(self) -> None:
+    def take(self) -> tuple[Counter[str], dict[str, float]]:
+        taken = (Counter(self.requests), dict(self.units))
         self.requests.clear()
-        self.capacity.clear()
-
-    def by_service(self) -> Counter[str]:
-        totals: Counter[str] = Counter()
-        for key, count in self.requests.items():
-            totals[key.split(".")[0]] += count
-        return totals
+        self.units.clear()
+        return taken
 
 
-def main() -> None:
+@dataclass
+class PathCost:
+    name: str
+    messages: int
+    requests: Counter[str]
+    units: dict[str, float]
+    invocations: dict[str, int]  # function -> invocations
+    seconds: dict[str, float]  # function -> total in-process seconds
+    log_bytes: int
+    extra: dict[str, float] = field(default_factory=dict)  # requests not made by our clients
+
+    def per(self, count: float) -> float:
+        return count / self.messages
+
+    def service(self, prefix: str) -> float:
+        return sum(v for k, v in self.requests.items() if k.startswith(prefix + "."))
+
+    def costs(self, memory_mb: dict[str, int]) -> dict[str, float]:
+        """Dollars per message, by service."""
+        n = self.messages
+        gb_s = sum(self.seconds[f] * memory_mb[f] / 1024 for f in self.seconds)
+        logs = self.log_bytes + LAMBDA_LOG_LINES_BYTES * sum(self.invocations.values())
+        return {
+            "DynamoDB": (self.units.get("rru", 0) * PRICE["rru"] + self.units.get("wru", 0) * PRICE["wru"])
+            / n,
+            "SQS": (self.service("sqs") + self.extra.get("sqs", 0)) * PRICE["sqs_request"] / n,
+            "SNS": self.extra.get("sns", 0) * PRICE["sns_publish"] / n,
+            "S3": (
+                (self.requests["s3.PutObject"] + self.extra.get("s3_put", 0)) * PRICE["s3_put"]
+                + self.requests["s3.GetObject"] * PRICE["s3_get"]
+            )
+            / n,
+            "Lambda": (
+                sum(self.invocations.values()) * PRICE["lambda_request"]
+                + gb_s * PRICE["lambda_gb_second_arm"]
+            )
+            / n,
+            "API Gateway": self.extra.get("http_api", 0) * PRICE["http_api_request"] / n,
+            "CloudWatch Logs": logs / 1e9 * PRICE["logs_gb"] / n,
+        }
+
+
+def function_memory() -> dict[str, int]:
+    """Each function's memory in the template the shipped cdk.json synthesizes."""
+    from tests.benchmarks.bench_idle import template
+
+    found = {}
+    for resource in template()["Resources"].values():
+        if resource["Type"] == "AWS::Lambda::Function":
+            handler = resource["Properties"].get("Handler", "")
+            if handler.startswith("functions/"):
+                found[handler.split("/")[1]] = int(resource["Properties"].get("MemorySize", 128))
+    return found
+
+
+def sender_batch_size() -> int:
+    from infra.config import LiteMXConfig
+
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    config = LiteMXConfig.from_mapping(context)
+    return 1 if config.ses_send_rate < 10 else 10  # infra/constructs/outbound.py
+
+
+def published_event_types() -> list[str]:
+    from tests.benchmarks.bench_idle import template
+
+    for resource in template()["Resources"].values():
+        if resource["Type"] == "AWS::SES::ConfigurationSetEventDestination":
+            types: list[str] = resource["Properties"]["EventDestination"]["MatchingEventTypes"]
+            return types
+    return []
+
+
+def cold_import_seconds(module: str) -> float:
+    probe = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    env = dict(os.environ)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+@contextlib.contextmanager
+def captured_output() -> Any:
+    """Everything the handlers write to stdout, their loggers' streams included (Powertools' Logger holds
+    the stdout it found when it was created): what CloudWatch Logs would ingest."""
+    sink = io.StringIO()
+    handlers = [
+        handler
+        for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+        if isinstance(logger, logging.Logger)
+        for handler in logger.handlers
+        if isinstance(handler, logging.StreamHandler) and handler.stream in (sys.stdout, sys.__stdout__)
+    ]
+    previous = [handler.setStream(sink) for handler in handlers]
+    try:
+        with contextlib.redirect_stdout(sink), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield sink
+    finally:
+        for handler, stream in zip(handlers, previous, strict=True):
+            if stream is not None:
+                handler.setStream(stream)
+
+
+def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--messages", type=int, default=100)
     args = parser.parse_args()
-    meter = AwsMeter()  # before any client exists
-    # What the stack sets on every function; Powertools reads it when the handler modules are imported.
+    n = args.messages
+    meter = Meter()
+    meter.install()
+    memory = function_memory()
+    batch = sender_batch_size()
+    event_types = [t.lower() for t in published_event_types()]
     os.environ.update(
         POWERTOOLS_SERVICE_NAME="litemx-bench",
         POWERTOOLS_METRICS_NAMESPACE="LiteMX",
-        POWERTOOLS_METRICS_DISABLED="true",
         POWERTOOLS_TRACE_DISABLED="true",
-        POWERTOOLS_LOG_LEVEL="ERROR",
     )
 
     from functions import wiring
     from functions.api import handler as api
+    from functions.feedback import handler as feedback
+    from functions.inbound import handler as inbound
     from functions.sender import handler as sender
+    from litemx.messages.store import MessageStore
     from litemx.plans import LimitOverrides, Plan
+    from litemx.tenants.logic import TENANT_STATUS_TTL_SECONDS
     from litemx_local.aws import LocalAws
     from litemx_local.system import (
         LambdaContext,
         api_event,
         create_resources,
         function_environment,
+        receipt_event,
         sqs_record,
     )
+    from litemx_local.testclock import anchored_now
     from litemx_local.world import build_world
+    from tests.events import feedback as feedback_document
 
     with LocalAws() as aws:
         os.environ.update(aws.environment())
         resources = create_resources(aws)
-        os.environ.update(function_environment(resources) | {"POWERTOOLS_METRICS_DISABLED": "true"})
+        os.environ.update(function_environment(resources) | {"POWERTOOLS_LOG_LEVEL": "INFO"})
         wiring.reset_for_tests()
         boto3.client("ses").verify_domain_identity(Domain="example.com")
         lifted = LimitOverrides(mailbox_day=10**6, account_day=10**6, account_month=10**7)
         world = build_world(resources.tables, plan=Plan.SCALE, overrides=lifted)
-        tenant_port = _tenant_port(wiring)
+        tenant_port = _tenant_port(wiring)  # every account is an SES tenant (docs/tenants.md)
         _give_world_a_tenant(world, resources, tenant_port)
         token = world.secrets["box0@example.com"]
-        sqs = boto3.client("sqs")
-        queue_arn = sqs.get_queue_attributes(QueueUrl=resources.send_queue, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
+        sqs, sns, s3 = boto3.client("sqs"), boto3.client("sns"), boto3.client("s3")
 
-        def post(n: int) -> float:
+        def arn(url: str) -> str:
+            return str(
+                sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            )
+
+        send_arn, feedback_arn = arn(resources.send_queue), arn(resources.feedback_queue)
+        seconds: defaultdict[str, float] = defaultdict(float)
+        invocations: Counter[str] = Counter()
+
+        def invoke(name: str, function: Any, event: dict[str, Any]) -> Any:
+            started = time.perf_counter()
+            answer = function(event, LambdaContext(name, memory_limit_in_mb=memory.get(name, 512)))
+            seconds[name] += time.perf_counter() - started
+            invocations[name] += 1
+            return answer
+
+        def post(k: int) -> str:
             body = {
                 "from": "box0@example.com",
-                "to": [f"friend{n % 5}@outside.test"],
-                "subject": f"Note {n}",
-                "text": "A short human-scale message. " * 20,
+                "to": [f"friend{k % 5}@outside.test"],
+                "subject": f"Re: order {k}",
+                "text": "A short human-scale reply. " * 20,
             }
-            started = time.perf_counter()
-            event = api_event(
-                "POST", "/v1/messages", {"authorization": f"Bearer {token}"}, json.dumps(body).encode()
+            headers = {"authorization": f"Bearer {token}", "idempotency-key": f"bench-{k}-{time.time_ns()}"}
+            answer = invoke(
+                "api", api.handler, api_event("POST", "/v1/messages", headers, json.dumps(body).encode())
             )
-            answer = api.handler(event, LambdaContext("api"))
             assert answer["statusCode"] == 202, answer["body"]
-            return time.perf_counter() - started
+            return str(json.loads(answer["body"])["id"])
 
-        def drain() -> tuple[int, list[float]]:
-            done, durations = 0, list[float]()
+        def drain(queue: str, queue_arn: str, name: str, function: Any, size: int) -> int:
+            """Act as the event source mapping. Its empty long polls are idle cost (bench_idle), so the
+            receive that finds the queue empty is not counted here."""
+            done = 0
             while True:
-                batch = sqs.receive_message(
-                    QueueUrl=resources.send_queue,
-                    MaxNumberOfMessages=SENDER_BATCH,
-                    WaitTimeSeconds=0,
-                    AttributeNames=["All"],
+                messages = sqs.receive_message(
+                    QueueUrl=queue, MaxNumberOfMessages=size, WaitTimeSeconds=0, AttributeNames=["All"]
                 ).get("Messages", [])
-                if not batch:
-                    return done, durations
-                started = time.perf_counter()
-                result = sender.handler(
-                    {"Records": [sqs_record(dict(m), queue_arn) for m in batch]}, LambdaContext("sender")
-                )
-                durations.append(time.perf_counter() - started)
-                failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
-                assert not failed, failed
+                if not messages:
+                    meter.requests["sqs.ReceiveMessage"] -= 1
+                    return done
+                records = {"Records": [sqs_record(dict(m), queue_arn) for m in messages]}
+                result = invoke(name, function, records)
+                assert not result["batchItemFailures"], result
+                handles = [m["ReceiptHandle"] for m in messages]
                 sqs.delete_message_batch(
-                    QueueUrl=resources.send_queue,
-                    Entries=[
-                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)
-                    ],
+                    QueueUrl=queue,
+                    Entries=[{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(handles)],
                 )
-                done += len(batch)
+                done += len(messages)
 
-        # The handlers print their metrics (CloudWatch EMF) to stdout, as on Lambda: keep them off the report.
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for n in range(10):  # warm up clients and caches, outside the measurement
-                post(n)
-            drain()
-            meter.reset()
-            tenant_port.calls.clear()
-            started = time.perf_counter()
-            api_seconds = [post(n) for n in range(args.messages)]
-            delivered, sender_seconds = drain()
-            pipeline_seconds = time.perf_counter() - started
-        assert delivered == args.messages
-        requests, capacity = meter.by_service(), dict(meter.capacity)
-        # "(send)" is the fake standing in for SES's own check inside SendEmail, not a request LiteMX makes
-        tenant_calls = len([c for c in tenant_port.calls if not c.startswith("(")])
-        tenant_named = tenant_port.calls.count("(send)")
-        detail = dict(meter.requests)
-
-        raw = b"From: box0@example.com\r\nTo: friend@outside.test\r\nSubject: bare\r\n\r\n" + b"x" * 600
-        ses = boto3.client("sesv2")
-        started = time.perf_counter()
-        for n in range(args.messages):
-            ses.send_email(
-                FromEmailAddress="box0@example.com",
-                Destination={"ToAddresses": [f"f{n}@outside.test"]},
-                Content={"Raw": {"Data": raw}},
+        def measure(name: str, run: Any, extra: dict[str, float]) -> PathCost:
+            seconds.clear()
+            invocations.clear()
+            meter.take()
+            with captured_output() as out:
+                run()
+            requests, units = meter.take()
+            return PathCost(
+                name, n, requests, units, dict(invocations), dict(seconds), len(out.getvalue()), extra
             )
-        bare_seconds = time.perf_counter() - started
 
-    n = args.messages
-    per = {service: count / n for service, count in sorted(requests.items())}
-    print(
-        f"outbound end to end against the local AWS ({n} accepted messages, 1 recipient each, "
-        "sender batches of 10, no Idempotency-Key)"
-    )
-    print("  AWS requests per accepted message: " + ", ".join(f"{s} {v:.2f}" for s, v in per.items()))
-    for operation, count in sorted(detail.items()):
-        if operation.startswith("dynamodb."):
-            print(f"    {operation}: {count / n:.2f}")
-    wru = capacity.get("write", 0) / n
-    rru = capacity.get("read", 0) / n
-    print(
-        f"  DynamoDB capacity per message (as DynamoDB Local reports it): {wru:.2f} WRU, {rru:.2f} RRU"
-        + (f", {capacity['unsplit'] / n:.2f} unsplit" if capacity.get("unsplit") else "")
-    )
-    lambda_gb_s = (statistics.fmean(api_seconds) + sum(sender_seconds) / n) * LAMBDA_MEMORY_GB
-    costs = {
-        "DynamoDB": wru * PRICE["dynamodb_wru"] + rru * PRICE["dynamodb_rru"],
-        "SQS": per.get("sqs", 0) * PRICE["sqs_request"],
-        "S3": detail.get("s3.PutObject", 0) / n * PRICE["s3_put"]
-        + detail.get("s3.GetObject", 0) / n * PRICE["s3_get"],
-        "Lambda": (1 + 1 / SENDER_BATCH) * PRICE["lambda_request"]
-        + lambda_gb_s * PRICE["lambda_gb_second_arm"],
-        "API Gateway": PRICE["http_api_request"],
+        with captured_output():  # warm up clients, models and caches outside the measurement
+            for k in range(5):
+                post(k)
+            drain(resources.send_queue, send_arn, "sender", sender.handler, batch)
+
+        ids: list[str] = []
+
+        def send_all() -> None:
+            ids.extend(post(k) for k in range(n))
+            drain(resources.send_queue, send_arn, "sender", sender.handler, batch)
+
+        tenant_port.calls.clear()
+        send = measure("send", send_all, {"http_api": n})
+        # "(send)" is the fake standing in for SES's own check inside SendEmail, not a request LiteMX makes
+        tenant_requests = len([c for c in tenant_port.calls if not c.startswith("(")])
+        tenant_named = tenant_port.calls.count("(send)")
+
+        store = MessageStore()
+        kinds = [k for k in ("send", "delivery") if k in event_types]
+
+        def publish_and_apply() -> None:
+            for message_id in ids:
+                stored = store.get(message_id)
+                for kind in kinds:
+                    document = feedback_document(
+                        "event-delivery",
+                        account_id=world.account.account_id,
+                        message_id=message_id,
+                        mailbox="box0@example.com",
+                        at=anchored_now(),
+                        messageId=stored.provider_message_id or message_id,
+                    )
+                    document["eventType"] = kind.capitalize()
+                    if kind == "send":
+                        document.pop("delivery", None)
+                        document["send"] = {}
+                    document["mail"]["tags"]["ses:configuration-set"] = [resources.configuration_set]
+                    sns.publish(TopicArn=resources.feedback_topic, Message=json.dumps(document))
+                    # At human-scale volume each event reaches the feedback function alone.
+                    drain(resources.feedback_queue, feedback_arn, "feedback", feedback.handler, 1)
+
+        published = len(kinds) * n
+        fb = measure("feedback", publish_and_apply, {"sns": published})
+        fb.requests["sns.Publish"] -= published  # SES publishes; priced under SNS above
+        # SNS → SQS delivery is free; the queue's SendMessage by SNS is a billed SQS request.
+        fb.extra["sqs"] = published
+
+        raw = (
+            b"From: alice@sender.test\r\nTo: box0@example.com\r\nSubject: Hello\r\n"
+            b"Message-ID: <m-%d@sender.test>\r\n\r\n" + b"A human message. " * 40
+        )
+
+        def receive() -> None:
+            for k in range(n):
+                message_id = f"bench{k:06d}{time.time_ns()}"
+                body = raw.replace(b"%d", str(k).encode())
+                s3.put_object(Bucket=resources.raw_bucket, Key=f"inbound/{message_id}", Body=body)
+                invoke(
+                    "inbound",
+                    inbound.handler,
+                    receipt_event(message_id, body, "alice@sender.test", ["box0@example.com"]),
+                )
+
+        received = measure("inbound", receive, {})
+        received.requests["s3.PutObject"] -= n
+        received.extra["s3_put"] = n  # the receipt rule's S3 action
+
+    init = {
+        name: cold_import_seconds(f"functions.{name}.handler")
+        for name in ("api", "sender", "feedback", "inbound")
     }
-    overhead = sum(costs.values()) * 1000
-    print("  AWS cost per 1,000 messages at us-east-1 list prices (SES itself: $0.10):")
-    for name, cost in costs.items():
-        print(f"    {name:12} ${cost * 1000:.5f}")
+    report([send, fb, received], memory, batch, kinds, init)
     print(
-        f"    {'total':12} ${overhead:.5f} = {overhead / 0.10:.1%} of SES's price "
-        f"(Lambda at {LAMBDA_MEMORY_GB * 1024:.0f} MB for the in-process durations measured here)"
+        f"SES tenants: {tenant_requests / n:.3f} tenant-API requests per sent message ({tenant_requests} in "
+        f"{n}; GetTenant cached {TENANT_STATUS_TTL_SECONDS:.0f} s per process), 0 DynamoDB requests added; "
+        f"{tenant_named}/{n} sends named their tenant"
     )
-    dynamodb_per = per.get("dynamodb", 0)
+
+
+def report(
+    paths: list[PathCost], memory: dict[str, int], batch: int, kinds: Sequence[str], init: dict[str, float]
+) -> None:
+    send, fb = paths[0], paths[1]
     print(
-        f"  targets: <= 4 DynamoDB requests per message: {'met' if dynamodb_per <= 4 else 'NOT met'} "
-        f"({dynamodb_per:.2f}); overhead <= 5% of SES: {'met' if overhead <= 0.005 else 'NOT met'} "
-        f"({overhead / 0.10:.1%}; each raw message's S3 PUT is "
-        f"${PRICE['s3_put'] * 1000:.3f} per 1,000, 5.0% by itself)"
+        f"Cost per message on the default path ({send.messages} messages; Idempotency-Key on every send; "
+        f"sender batches of {batch} from cdk.json; feedback events published: {', '.join(kinds) or 'none'})"
     )
-    print(
-        f"  SES tenants (docs/tenants.md): {tenant_calls / n:.3f} tenant-API requests per message "
-        f"({tenant_calls} in {n} sends; GetTenant cached {TENANT_STATUS_TTL_SECONDS:.0f} s per process), "
-        f"0 DynamoDB requests added; {tenant_named}/{n} sends named the tenant"
+    services = list(send.costs(memory))
+    header = f"{'':18}" + "".join(f"{p.name:>12}" for p in paths)
+    print(header)
+    rows: tuple[tuple[str, Callable[[PathCost], float]], ...] = (
+        ("DynamoDB requests", lambda p: p.service("dynamodb")),
+        ("  RRU billed", lambda p: p.units.get("rru", 0)),
+        ("  WRU billed", lambda p: p.units.get("wru", 0)),
+        ("SQS requests", lambda p: p.service("sqs") + p.extra.get("sqs", 0)),
+        ("S3 requests", lambda p: p.service("s3") + p.extra.get("s3_put", 0)),
+        ("Lambda invocations", lambda p: sum(p.invocations.values())),
     )
+    for label, count in rows:
+        print(f"{label:18}" + "".join(f"{p.per(count(p)):>12.2f}" for p in paths))
+    print("$ per 1,000 messages (us-east-1 list prices):")
+    totals = {p.name: 0.0 for p in paths}
+    for service in services:
+        row = {p.name: p.costs(memory)[service] * 1000 for p in paths}
+        for name, value in row.items():
+            totals[name] += value
+        print(f"  {service:16}" + "".join(f"{row[p.name]:>12.5f}" for p in paths))
+    print(f"  {'total':16}" + "".join(f"{totals[p.name]:>12.5f}" for p in paths))
+    outbound = totals["send"] + totals["feedback"]
+    share = outbound / SES_PER_1000
+    verdict = "met" if share <= TARGET_SHARE else "NOT met"
     print(
-        f"  throughput: {n / pipeline_seconds:.1f} messages/s through API → queue → sender "
-        f"(single process), {n / bare_seconds:.1f} messages/s bare SES sends to the same moto"
+        f"outbound overhead (send + feedback): ${outbound:.5f} per 1,000 = {share:.1%} of SES's $0.10 "
+        f"(target ≤ {TARGET_SHARE:.0%}: {verdict}); DynamoDB requests per sent message incl. feedback: "
+        f"{send.per(send.service('dynamodb')) + fb.per(fb.service('dynamodb')):.2f} (target ≤ 4)"
+    )
+    cold = {name: init[name] * memory.get(name, 512) / 1024 * PRICE["lambda_gb_second_arm"] for name in init}
+    print(
+        "init phase (billed by Lambda) per cold start, at the measured import time: "
+        + ", ".join(f"{name} {init[name] * 1000:.0f} ms = ${cold[name] * 1000:.5f}/1,000" for name in init)
+    )
+    worst = outbound + sum(
+        cold[name] * 1000 * send.per(send.invocations.get(name, 0)) for name in ("api", "sender")
+    )
+    worst += cold["feedback"] * 1000 * fb.per(fb.invocations.get("feedback", 0))
+    print(
+        f"  if every invocation of a message started cold: ${worst:.5f} per 1,000 "
+        f"= {worst / SES_PER_1000:.1%}"
     )
 
 

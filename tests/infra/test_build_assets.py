@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import zipfile
 from pathlib import Path
 from types import ModuleType
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,6 +54,28 @@ def test_layer_zip_is_byte_identical_across_builders(tmp_path):
     with zipfile.ZipFile(first.with_suffix(".zip")) as archive:
         assert archive.namelist() == ["python/pkg-1.0.dist-info/RECORD", "python/pkg/__init__.py"]
         assert b"../" not in archive.read("python/pkg-1.0.dist-info/RECORD")
+
+
+@pytest.mark.skipif(sys.version_info[:2] != (3, 12), reason="bytecode is compiled only by Lambda's 3.12")
+def test_bytecode_is_compiled_for_lambda_and_reproducible(tmp_path):
+    # Given the same sources in two places, with other file times and a stale cache
+    builder = _builder()
+    trees = [_tree(tmp_path / name, "/x/python", mtime) for name, mtime in (("a", 1), ("b", 1_700_000_000))]
+    for tree in trees:
+        (tree / "python/pkg/consts.py").write_text("NAMES = frozenset({'a', 'b', 'c', 'd'})\n")
+    # When each is compiled and zipped
+    for tree in trees:
+        assert builder.compile_bytecode(tree, "/opt")
+        entries = [(f.relative_to(tree).as_posix(), f) for f in builder._files(tree, bytecode=True)]
+        builder.deterministic_zip(entries, tree.with_suffix(".zip"))
+    # Then both hold fresh 3.12 bytecode for every module (not the stale file), byte for byte the same
+    assert trees[0].with_suffix(".zip").read_bytes() == trees[1].with_suffix(".zip").read_bytes()
+    with zipfile.ZipFile(trees[0].with_suffix(".zip")) as archive:
+        compiled = archive.read("python/pkg/__pycache__/__init__.cpython-312.pyc")
+        assert compiled.startswith(importlib.util.MAGIC_NUMBER)
+        assert int.from_bytes(compiled[4:8], "little") == 0b01  # hash-based, unchecked: no timestamps
+        assert "python/pkg/__pycache__/consts.cpython-312.pyc" in archive.namelist()
+        assert b"/opt/python/pkg/__init__.py" in compiled  # where Lambda finds the layer
 
 
 def test_lock_pins_every_distribution_exactly():

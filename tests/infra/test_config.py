@@ -30,7 +30,9 @@ def test_minimal_context_gets_safe_defaults():
     assert cfg.smtp is None
     assert cfg.ses_send_rate == 1
     assert cfg.log_retention_days == 30
-    assert cfg.raw_mail_expiration_days is None
+    assert cfg.raw_mail_expiration_days == 365
+    assert cfg.dashboard is False
+    assert cfg.adopted_identities == ()
     assert cfg.stack_name == "LiteMX-prod"
 
 
@@ -49,6 +51,9 @@ def test_cli_string_values_are_accepted():
         ("environment", None, "litemx:environment"),
         ("environment", "Prod_1", "lowercase letters"),
         ("region", "Ireland", "AWS region"),
+        ("region", "us-west-1", "a region where SES receives mail"),
+        ("region", "eu-south-1", "eu-west-1"),
+        ("adoptIdentities", ["other.example"], "also in 'litemx:domains'"),
         ("domains", [], "at least one"),
         ("domains", ["not a domain"], "domain names"),
         ("domains", ["example.com", "EXAMPLE.com"], "no duplicates"),

@@ -203,7 +203,7 @@ def test_ses_may_publish_feedback_only_from_our_configuration_set(default):
 
 
 def test_ses_can_use_the_feedback_topic_key(default):
-    key = _props(default, default.stack.feedback.key)
+    key = _props(default, default.stack.topic_key)
     assert key["EnableKeyRotation"] is True
     ses = [s for s in key["KeyPolicy"]["Statement"] if s.get("Principal") == {"Service": "ses.amazonaws.com"}]
     assert ses

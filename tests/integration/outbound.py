@@ -96,6 +96,7 @@ def pipeline_environment(tables: TableNames, queue_url: str, **overrides: str) -
     env.update(
         OUTBOUND_BUCKET=BUCKET,
         SEND_QUEUE_URL=queue_url,
+        SEND_MAX_RECEIVE_COUNT=str(MAX_RECEIVES),
         OUTBOUND_PROVIDER="ses",
         SES_CONFIGURATION_SET=CONFIGURATION_SET,
         SES_SANDBOX_MODE="production",

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
+import time
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,8 +17,9 @@ import pytest
 from functions import wiring
 from litemx.directory import admin
 from litemx.directory.models import EntityKind
+from litemx.outbound import delivery
 from litemx.plans import LimitOverrides
-from litemx.providers.base import ProviderThrottledError, SendResult
+from litemx.providers.base import ProviderStatus, ProviderThrottledError, SendResult
 from tests.integration.outbound import Pipeline, make_pipeline
 
 pytestmark = pytest.mark.integration
@@ -152,12 +156,20 @@ def test_a_provider_that_throttles_twice_then_succeeds_sends_once(tables, local_
         return flaky[-1]
 
     monkeypatch.setattr(wiring, "provider", flaky_provider)
+    # The backoff (10 s, 20 s ...) shrinks to SQS's 1-second minimum step so the test need not wait.
+    monkeypatch.setattr(delivery, "THROTTLE_BACKOFF_BASE", timedelta(0))
     pipeline = make_pipeline(tables, local_aws, monkeypatch)
     answer = pipeline.send({"to": ["alice@outside.test"], "text": "hi"})
 
-    failures = [pipeline.drain() for _ in range(3)]
+    # Each throttled attempt re-queues a new, delayed message; no record fails, none nears the DLQ
+    failures, bodies = [], []
+    for _ in range(3):
+        batch = _receive_after_delay(pipeline)
+        bodies.append(json.loads(batch[0]["Body"]))
+        failures.append(pipeline.run_sender(batch))
 
-    assert [len(f) for f in failures] == [1, 1, 0]
+    assert failures == [[], [], []]
+    assert [b.get("deferrals", 0) for b in bodies] == [0, 1, 2]
     assert len(pipeline.sent_raw()) == 1
     assert flaky[0].calls == 3
     status = pipeline.api(
@@ -165,6 +177,101 @@ def test_a_provider_that_throttles_twice_then_succeeds_sends_once(tables, local_
     )
     assert status.body["status"] == "sent"
     assert pipeline.queue_depth(pipeline.queue_url) == 0
+    assert pipeline.queue_depth(pipeline.dlq_url) == 0
+
+
+def _receive_after_delay(pipeline: Pipeline, timeout: float = 5.0) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        batch = pipeline.receive()
+        if batch:
+            return batch
+        time.sleep(0.2)
+    raise AssertionError("no message became visible")
+
+
+class _QuotaSpent:
+    """SES's answer once the sandbox's 200 messages per 24 hours are used."""
+
+    name = "ses"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def send(self, raw: bytes, **kwargs: Any) -> SendResult:
+        self.calls += 1
+        raise ProviderThrottledError("provider_quota_exhausted", "Daily message quota exceeded.")
+
+    def status(self) -> ProviderStatus:
+        return ProviderStatus("ses", sandboxed=False, sending_enabled=True)
+
+
+def test_a_spent_daily_quota_waits_an_hour_without_nearing_the_dlq(tables, local_aws, monkeypatch) -> None:
+    spent = _QuotaSpent()
+    monkeypatch.setattr(wiring, "provider", lambda settings: spent)
+    pipeline = make_pipeline(tables, local_aws, monkeypatch)
+    answer = pipeline.send({"to": ["alice@outside.test"], "text": "hi"})
+    before = time.time()
+
+    # When the sender meets the spent quota
+    assert pipeline.drain() == []
+
+    # Then the record succeeded and a delayed message waits for the quota's next hour
+    assert pipeline.receive() == []  # delayed (up to 15 minutes per link of the chain)
+    delayed = pipeline.sqs.get_queue_attributes(
+        QueueUrl=pipeline.queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )["Attributes"]
+    assert delayed["ApproximateNumberOfMessagesDelayed"] == "1"
+    assert pipeline.queue_depth(pipeline.dlq_url) == 0
+    status = pipeline.api(
+        "GET", f"/v1/messages/{answer.body['id']}", token=pipeline.world.secrets["box0@example.com"]
+    )
+    assert status.body["status"] == "queued"
+    assert spent.calls == 1
+    # And a link of the chain whose not_before lies ahead only re-queues: no provider call
+    from functions.sender import handler
+
+    waiting = {"message_id": answer.body["id"], "not_before": int(before) + 3600, "deferrals": 1}
+    pipeline.sqs.send_message(QueueUrl=pipeline.queue_url, MessageBody=json.dumps(waiting))
+    (record,) = pipeline.receive()
+    assert pipeline.run_sender([record]) == []
+    assert spent.calls == 1
+    assert handler.SendQueueMessage.model_validate_json(record["Body"]).not_before == waiting["not_before"]
+
+
+def test_a_message_whose_record_reaches_the_dlq_is_failed_with_a_reason(
+    tables, local_aws, monkeypatch
+) -> None:
+    class _Broken:
+        name = "ses"
+
+        def send(self, raw: bytes, **kwargs: Any) -> SendResult:
+            raise RuntimeError("provider client bug")
+
+        def status(self) -> ProviderStatus:
+            return ProviderStatus("ses", sandboxed=False, sending_enabled=True)
+
+    monkeypatch.setattr(wiring, "provider", lambda settings: _Broken())
+    # On AWS the queue's visibility timeout (180 s) outlasts the lease (120 s); here both shrink.
+    pipeline = make_pipeline(tables, local_aws, monkeypatch, SEND_LEASE_SECONDS="1")
+    answer = pipeline.send({"to": ["alice@outside.test"], "text": "hi"})
+    token = pipeline.world.secrets["box0@example.com"]
+
+    # When every attempt fails, up to the queue's maxReceiveCount (3 here)
+    statuses = []
+    for _ in range(3):
+        time.sleep(1.1)  # the failed attempt's lease runs out, as the visibility timeout would let it
+        assert len(pipeline.drain()) == 1
+        statuses.append(pipeline.api("GET", f"/v1/messages/{answer.body['id']}", token=token).body["status"])
+
+    # Then the message stays unsettled while attempts remain, and is failed on the last one
+    assert statuses == ["sending", "sending", "failed"]
+    assert pipeline.receive() == []  # SQS moves the record to the DLQ
+    assert pipeline.queue_depth(pipeline.dlq_url) == 1
+    final = pipeline.api("GET", f"/v1/messages/{answer.body['id']}", token=token).body
+    assert final["status"] == "failed"
+    assert final["reason"]["code"] == "send_dead_lettered"
+    assert pipeline.sent_raw() == []
 
 
 def test_a_poison_message_is_parked_in_the_dlq(pipeline: Pipeline) -> None:

@@ -13,7 +13,20 @@ from litemx.clock import FixedClock
 from litemx.directory.models import Status
 from litemx.errors import NotFoundError
 from litemx.messages.models import TRANSITIONS, MessageStatus, OutboundMessage, ReservedCounter
-from litemx.outbound.delivery import DeliveryDeps, Outcome, RetryLaterError, deliver, deliver_batch
+from litemx.outbound.delivery import (
+    MAX_DELAY_SECONDS,
+    MAX_SEND_AGE,
+    QUOTA_RETRY_INTERVAL,
+    DeferReason,
+    DeliveryDeps,
+    Outcome,
+    RetryLaterError,
+    delay_seconds,
+    deliver,
+    deliver_batch,
+    give_up,
+    retry_at,
+)
 from litemx.providers.base import (
     ProviderBlockedError,
     ProviderRejectedError,
@@ -252,3 +265,105 @@ def test_a_batch_is_claimed_and_checked_together_and_each_message_sent_once() ->
         "msg-unknown": "NotFoundError",
     }
     assert len(provider.sent) == 3
+
+
+# --- deferrals never fail a record; what does fail is settled before the DLQ (#12) --------------------
+
+
+def test_a_spent_daily_quota_defers_for_an_hour_not_a_backoff() -> None:
+    deps, _, messages, _, quotas, _ = _setup(ProviderThrottledError("provider_quota_exhausted", "quota"))
+    with pytest.raises(RetryLaterError) as deferred:
+        deliver("msg-1", deps)
+    assert deferred.value.reason is DeferReason.QUOTA
+    assert retry_at(deferred.value, deferrals=0, now=T0) == T0 + QUOTA_RETRY_INTERVAL
+    assert messages.get("msg-1").status is MessageStatus.QUEUED
+    assert quotas.released == []
+
+
+def test_throttling_backs_off_exponentially_up_to_the_sqs_delay_limit() -> None:
+    throttled = RetryLaterError("slow down")
+    waits = [(retry_at(throttled, deferrals=n, now=T0) - T0).total_seconds() for n in range(9)]
+    assert waits == [10, 20, 40, 80, 160, 320, 640, 900, 900]
+
+
+def test_a_held_lease_defers_until_the_lease_ends() -> None:
+    deps, _, messages, _, _, _ = _setup()
+    lease_end = T0 + timedelta(seconds=30)
+    messages.messages["msg-1"] = replace(
+        messages.get("msg-1"), status=MessageStatus.SENDING, lease_until=lease_end
+    )
+    with pytest.raises(RetryLaterError) as deferred:
+        deliver("msg-1", deps)
+    assert deferred.value.reason is DeferReason.LEASE
+    assert retry_at(deferred.value, deferrals=3, now=T0) == lease_end
+
+
+def test_long_waits_are_chained_in_sqs_sized_delays() -> None:
+    not_before = T0 + QUOTA_RETRY_INTERVAL
+    assert delay_seconds(not_before, T0) == MAX_DELAY_SECONDS
+    assert delay_seconds(not_before, not_before - timedelta(seconds=100)) == 100
+    assert delay_seconds(not_before, not_before + timedelta(seconds=5)) == 0
+
+
+def test_a_message_still_throttled_after_days_fails_and_gives_quota_back() -> None:
+    deps, _, messages, _, quotas, _ = _setup(ProviderThrottledError("provider_quota_exhausted", "quota"))
+    deps = replace(deps, clock=FixedClock(T0 + MAX_SEND_AGE + timedelta(minutes=1)))
+    delivery = deliver("msg-1", deps)
+    assert (delivery.outcome, delivery.reason_code) == (Outcome.FAILED, "send_expired")
+    assert messages.get("msg-1").status is MessageStatus.FAILED
+    assert quotas.released == [ReservedCounter("c1", 1)]
+
+
+@pytest.mark.parametrize("status", [MessageStatus.QUEUED, MessageStatus.SENDING])
+def test_giving_up_fails_an_unsent_message_with_a_reason(status: MessageStatus) -> None:
+    deps, _, messages, provider, quotas, audit = _setup()
+    messages.messages["msg-1"] = replace(messages.get("msg-1"), status=status)
+    settled = give_up("msg-1", deps, detail="parked")
+    assert settled is not None
+    assert settled.reason_code == "send_dead_lettered"
+    assert messages.get("msg-1").status is MessageStatus.FAILED
+    assert messages.get("msg-1").reason_code == "send_dead_lettered"
+    assert quotas.released == [ReservedCounter("c1", 1)]
+    assert [r.event for r in audit.records] == ["message.failed"]
+    assert provider.sent == []
+
+
+def test_giving_up_leaves_final_and_unknown_messages_alone() -> None:
+    deps, _, messages, _, quotas, _ = _setup()
+    assert deliver("msg-1", deps).outcome is Outcome.SENT
+    assert give_up("msg-1", deps, detail="parked") is None
+    assert give_up("msg-unknown", deps, detail="parked") is None
+    assert messages.get("msg-1").status is MessageStatus.SENT
+    assert quotas.released == []
+
+
+@dataclass
+class FakeRate:
+    """Grants `room` recipients, then answers 'next second'."""
+
+    room: int
+    taken: list[int] = field(default_factory=list)
+
+    def acquire(self, units: int, *, now: datetime) -> datetime | None:
+        if units > self.room:
+            return now + timedelta(seconds=1)
+        self.room -= units
+        self.taken.append(units)
+        return None
+
+
+def test_the_send_rate_bucket_is_taken_per_recipient_before_the_provider_is_called() -> None:
+    deps, _, messages, provider, quotas, _ = _setup()
+    rate = FakeRate(room=1)
+    deps = replace(deps, rate=rate)
+    assert deliver("msg-1", deps).outcome is Outcome.SENT
+    assert rate.taken == [1]
+    # When the second is used up, the next message waits for the next second, unsent and still queued
+    messages.create(replace(messages.get("msg-1"), message_id="msg-2", status=MessageStatus.QUEUED))
+    with pytest.raises(RetryLaterError) as deferred:
+        deliver("msg-2", deps)
+    assert deferred.value.reason is DeferReason.RATE
+    assert retry_at(deferred.value, deferrals=0, now=T0) == T0 + timedelta(seconds=1)
+    assert messages.get("msg-2").status is MessageStatus.QUEUED
+    assert len(provider.sent) == 1
+    assert quotas.released == []

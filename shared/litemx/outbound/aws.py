@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
+from datetime import datetime
 from typing import Any
+
+from pynamodb.exceptions import UpdateError
+
+from litemx.storage.tables import UsageCounter
 
 
 class S3BlobStore:
@@ -31,8 +37,49 @@ class SqsSendQueue:
             QueueUrl=self._queue_url, MessageBody=json.dumps({"message_id": message_id})
         )
 
-    def defer(self, receipt_handle: str, seconds: int) -> None:
-        """Back off: the record becomes visible again only after `seconds`."""
-        self._client.change_message_visibility(
-            QueueUrl=self._queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
+    def enqueue_later(self, message_id: str, *, delay_seconds: int, not_before: int, deferrals: int) -> None:
+        """A fresh message, invisible for `delay_seconds` (SQS allows 0..900), that the sender tries at
+        `not_before` (epoch seconds) at the earliest: a new message starts a new receive count, which is
+        why deferring never pushes a message towards the DLQ."""
+        body = {"message_id": message_id, "not_before": not_before, "deferrals": deferrals}
+        self._client.send_message(
+            QueueUrl=self._queue_url, MessageBody=json.dumps(body), DelaySeconds=delay_seconds
         )
+
+
+class DynamoSendRate:
+    """A token bucket per UTC second in the usage table (`send-rate#<epoch second>`), refilled by time:
+    one conditional UpdateItem per message takes its recipients, so every concurrent sender together
+    stays within `per_second`. A message with more recipients than `per_second` takes an empty second
+    alone. When the current second is full it waits for the next one (at most a second) and tries once
+    more, then answers when to retry."""
+
+    def __init__(self, per_second: int, *, sleep: Any = time.sleep) -> None:
+        self._per_second = per_second
+        self._sleep = sleep
+
+    def acquire(self, units: int, *, now: datetime) -> datetime | None:
+        second = int(now.timestamp())
+        if self._take(second, units):
+            return None
+        next_second = second + 1
+        self._sleep(max(0.0, next_second - now.timestamp()))
+        if self._take(next_second, units):
+            return None
+        return datetime.fromtimestamp(next_second + 1, now.tzinfo)
+
+    def _take(self, second: int, units: int) -> bool:
+        counter = UsageCounter(f"send-rate#{second}")
+        room = UsageCounter.used.does_not_exist()
+        if units <= self._per_second:
+            room = room | (UsageCounter.used <= self._per_second - units)
+        try:
+            counter.update(
+                actions=[UsageCounter.used.add(units), UsageCounter.expires_at.set(second + 3600)],
+                condition=room,
+            )
+        except UpdateError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

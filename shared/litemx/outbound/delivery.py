@@ -6,6 +6,12 @@ process dies after the provider accepted the message but before `sent` is writte
 `sending`; once its lease runs out a redelivery takes it over and sends it again. The window is the
 time between the provider's answer and one conditional write (milliseconds); closing it entirely would
 need the provider to deduplicate, which neither SES nor SMTP does.
+
+Not now is not a failure: throttling, the provider's daily quota and another delivery's lease defer the
+message (`RetryLaterError`, `retry_at`); the sender re-queues it with a delay instead of failing its
+record, so deliberate waiting never uses up the send queue's maxReceiveCount. What does fail a record
+repeatedly is given up (`give_up`) on its last receive, so no message sits in the DLQ while its record
+says `queued`.
 """
 
 from __future__ import annotations
@@ -15,13 +21,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import partial
+from math import ceil
 
 from litemx.addresses import domain_of
 from litemx.clock import Clock
 from litemx.directory.models import Status, TokenStatus, Verification
 from litemx.errors import NotFoundError
 from litemx.messages.models import FINAL_SEND_STATES, MessageStatus, OutboundMessage
-from litemx.outbound.ports import AuditWriter, BlobStore, MessageRepository, QuotaReleaser
+from litemx.outbound.ports import AuditWriter, BlobStore, MessageRepository, QuotaReleaser, SendRate
 from litemx.outbound.service import message_audit
 from litemx.policy.models import PolicyStore, Snapshot, SnapshotKeys
 from litemx.providers.base import (
@@ -41,8 +48,51 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"
 
 
+class DeferReason(StrEnum):
+    THROTTLED = "throttled"  # the provider's send rate (or an SMTP 4xx)
+    QUOTA = "quota"  # the provider's daily sending quota is spent
+    LEASE = "lease"  # another delivery holds the message
+    RATE = "rate"  # LiteMX's own send-rate bucket (sesSendRate) is used up for this second
+
+
 class RetryLaterError(Exception):
-    """Not now: the record goes back to the queue (throttling, or another delivery holds the lease)."""
+    """Not now: the message is re-queued with a delay (see `retry_at`), its record is not failed."""
+
+    def __init__(
+        self, message: str, *, reason: DeferReason = DeferReason.THROTTLED, not_before: datetime | None = None
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.not_before = not_before
+
+
+# SQS delays a message by at most 15 minutes (DelaySeconds 0..900): longer waits are chained.
+MAX_DELAY_SECONDS = 900
+THROTTLE_BACKOFF_BASE = timedelta(seconds=10)
+THROTTLE_BACKOFF_MAX = timedelta(seconds=MAX_DELAY_SECONDS)
+# SES's daily quota is a rolling 24-hour window: capacity comes back as the sends of a day ago age out,
+# so a message waiting for quota tries again hourly (24 provider calls a day at most, each refused free).
+QUOTA_RETRY_INTERVAL = timedelta(hours=1)
+# A message still waiting this long after it was queued fails (`send_expired`) and gives its quota back.
+MAX_SEND_AGE = timedelta(days=3)
+QUOTA_EXHAUSTED_CODE = "provider_quota_exhausted"
+SEND_EXPIRED = "send_expired"
+SEND_DEAD_LETTERED = "send_dead_lettered"
+
+
+def retry_at(error: RetryLaterError, *, deferrals: int, now: datetime) -> datetime:
+    """When a deferred message should be tried again (`deferrals`: how often it was deferred before)."""
+    if error.not_before is not None:
+        return max(error.not_before, now + timedelta(seconds=1))
+    if error.reason is DeferReason.QUOTA:
+        return now + QUOTA_RETRY_INTERVAL
+    backoff: timedelta = THROTTLE_BACKOFF_BASE * 2 ** min(max(deferrals, 0), 16)
+    return now + min(backoff, THROTTLE_BACKOFF_MAX)
+
+
+def delay_seconds(not_before: datetime, now: datetime) -> int:
+    """The next link of the chain of SQS delays that ends at `not_before`."""
+    return max(0, min(ceil((not_before - now).total_seconds()), MAX_DELAY_SECONDS))
 
 
 @dataclass(frozen=True)
@@ -55,6 +105,8 @@ class DeliveryDeps:
     audit: AuditWriter
     clock: Clock
     lease: timedelta
+    # None: no limit of LiteMX's own (the provider's throttling is still deferred like any other).
+    rate: SendRate | None = None
 
 
 @dataclass(frozen=True)
@@ -105,13 +157,34 @@ def _deliver_claimed(message: OutboundMessage, snapshot: Snapshot, deps: Deliver
         return _finish(
             message, MessageStatus.CANCELLED, Outcome.CANCELLED, deps, code, detail, give_back=True
         )
+    if deps.rate is not None:
+        # SES counts each recipient against the send rate: take them from the shared per-second bucket
+        # before calling the provider, so concurrent senders together stay within the rate.
+        retry = deps.rate.acquire(len(message.recipients), now=deps.clock.now())
+        if retry is not None:
+            deps.messages.transition(message, MessageStatus.QUEUED, now=deps.clock.now())
+            raise RetryLaterError(
+                "the send rate's current second is used up", reason=DeferReason.RATE, not_before=retry
+            )
     raw = deps.blobs.get(message.raw_key)
     tags = {TAG_ACCOUNT: message.account_id, TAG_MAILBOX: message.mailbox, TAG_MESSAGE: message.message_id}
     try:
         result = deps.provider.send(raw, sender=message.mailbox, recipients=message.recipients, tags=tags)
     except ProviderThrottledError as error:
-        deps.messages.transition(message, MessageStatus.QUEUED, now=deps.clock.now())
-        raise RetryLaterError(error.message) from error
+        now = deps.clock.now()
+        if now - message.created_at > MAX_SEND_AGE:
+            return _finish(
+                message,
+                MessageStatus.FAILED,
+                Outcome.FAILED,
+                deps,
+                SEND_EXPIRED,
+                f"Not sent within {MAX_SEND_AGE.days} days of queueing: {error.message}",
+                give_back=True,
+            )
+        deps.messages.transition(message, MessageStatus.QUEUED, now=now)
+        reason = DeferReason.QUOTA if error.code == QUOTA_EXHAUSTED_CODE else DeferReason.THROTTLED
+        raise RetryLaterError(error.message, reason=reason) from error
     except (ProviderRejectedError, ProviderBlockedError) as error:
         return _finish(
             message, MessageStatus.FAILED, Outcome.FAILED, deps, error.code, error.message, give_back=True
@@ -132,7 +205,31 @@ def _not_claimed(message_id: str, deps: DeliveryDeps) -> Delivery:
     current = deps.messages.get(message_id)  # NotFoundError: a poison record, left to reach the DLQ
     if current.status in FINAL_SEND_STATES:
         return Delivery(Outcome.DUPLICATE, message_id, detail=f"already {current.status.value}")
-    raise RetryLaterError(f"message {message_id} is {current.status.value} under another delivery's lease")
+    if deps.clock.now() - current.created_at > MAX_SEND_AGE:
+        detail = f"Not sent within {MAX_SEND_AGE.days} days of queueing (still {current.status.value})."
+        return _finish(
+            current, MessageStatus.FAILED, Outcome.FAILED, deps, SEND_EXPIRED, detail, give_back=True
+        )
+    raise RetryLaterError(
+        f"message {message_id} is {current.status.value} under another delivery's lease",
+        reason=DeferReason.LEASE,
+        not_before=current.lease_until,
+    )
+
+
+def give_up(message_id: str, deps: DeliveryDeps, *, detail: str) -> Delivery | None:
+    """The send queue is about to dead-letter this message's record: fail the message with a reason (and
+    give its quota back) first, so the DLQ never holds a message whose record still says queued.
+    None when there is nothing to settle (unknown id, or already final)."""
+    try:
+        message = deps.messages.get(message_id)
+    except NotFoundError:
+        return None
+    if message.status in FINAL_SEND_STATES:
+        return None
+    return _finish(
+        message, MessageStatus.FAILED, Outcome.FAILED, deps, SEND_DEAD_LETTERED, detail, give_back=True
+    )
 
 
 def _finish(

@@ -53,3 +53,11 @@ class QuotaReleaser(Protocol):
 
 class AuditWriter(Protocol):
     def record(self, record: AuditRecord) -> None: ...
+
+
+class SendRate(Protocol):
+    """The provider's send rate, shared by every concurrent sender (a token bucket per second)."""
+
+    def acquire(self, units: int, *, now: datetime) -> datetime | None:
+        """Take `units` (recipients) from the current second: None when taken, else when to try again."""
+        ...

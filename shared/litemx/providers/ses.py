@@ -103,6 +103,9 @@ def _verified_identities(ses_v1: Any) -> tuple[str, ...]:
 def _translate(error: ClientError) -> Exception:
     code = error.response.get("Error", {}).get("Code", "")
     message = error.response.get("Error", {}).get("Message", str(error))
+    if "daily message quota exceeded" in message.lower():
+        # Not a rate problem: nothing goes through before the rolling 24-hour window frees capacity.
+        return ProviderThrottledError("provider_quota_exhausted", f"SES daily quota is spent: {message}")
     if code in _THROTTLING or "rate exceeded" in message.lower() or "quota exceeded" in message.lower():
         return ProviderThrottledError("provider_throttled", f"SES throttled the send: {message}")
     if code in _PAUSED:

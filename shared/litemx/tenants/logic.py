@@ -23,7 +23,6 @@ from litemx.tenants.models import (
     TenantNotFoundError,
     TenantPort,
     TenantScope,
-    TenantsUnavailableError,
     TenantView,
     tenant_name,
 )

@@ -1,0 +1,56 @@
+"""Exactly the DynamoDB actions each function's code performs, per table (IAM action names: the items of
+a transaction count as PutItem / UpdateItem on their own tables, as IAM authorizes them).
+
+Derived from the code paths: `make ddb-actions` records what the handlers do while the integration tests
+drive them against DynamoDB Local (tests/ddb_recorder.py), and the paths those tests do not reach are
+added by reading the code (marked below). tests/infra/test_least_privilege.py compares this table, the
+synthesized policies and the recording. No function gets Scan, BatchWriteItem or DeleteItem, which
+`grant_read_write_data` used to hand out, unless its code calls them.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Final
+
+GET, BATCH_GET, QUERY = "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"
+PUT, UPDATE, DELETE = "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"
+
+DYNAMODB_ACTIONS: Final = MappingProxyType(
+    {
+        "api": {
+            # Policy snapshot (batched read), contact marks in the decision's transaction, token lookups.
+            "directory": (BATCH_GET, GET, UPDATE),
+            "suppression": (BATCH_GET,),
+            "usage": (BATCH_GET, UPDATE),
+            "audit": (PUT,),
+            "messages": (GET, PUT),
+            "inbound": (BATCH_GET, QUERY),
+            # Powertools idempotency: put in progress, update on success; read the record on a conflict
+            # and delete it when the request fails (code paths of the library, not reached by the tests).
+            "idempotency": (GET, PUT, UPDATE, DELETE),
+        },
+        "sender": {
+            # Claim (transaction of updates), batched reads, sent transition with its audit entry.
+            "messages": (BATCH_GET, GET, UPDATE),
+            "directory": (BATCH_GET,),
+            "suppression": (BATCH_GET,),
+            # Quota give-back and the send-rate token bucket.
+            "usage": (UPDATE,),
+            "audit": (PUT,),
+        },
+        "inbound": {
+            "inbound": (PUT,),
+            "directory": (GET, UPDATE),  # route to the mailbox; record correspondents
+        },
+        "feedback": {
+            "suppression": (PUT,),
+            "messages": (UPDATE,),
+            # Attribute to the mailbox; disable it or its account (read by code: admin.set_enabled).
+            "directory": (GET, UPDATE),
+            "feedback": (PUT, UPDATE),
+            "reputation": (BATCH_GET, UPDATE),
+            "audit": (PUT,),  # the disablement's audit entry (read by code: admin.set_enabled)
+        },
+    }
+)

@@ -1,0 +1,168 @@
+"""`litemx queue status|redrive`: the work queues, their dead-letter queues, and replaying those.
+
+A send whose record reaches the send DLQ has already been settled as `failed` (`send_dead_lettered`) by
+the sender, so `status` shows, for the send DLQ, how many parked records still name an unsettled message
+(it should be none; a sender that crashed outright on a record's last attempt is the one way there).
+Redrive uses SQS's own StartMessageMoveTask. Endpoints without it (moto, behind `litemx local up`) get
+an honest fallback: the CLI moves the messages itself (receive, send to the source queue, delete) and
+says so.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from botocore.exceptions import ClientError
+
+from litemx.errors import NotFoundError
+from litemx.messages.models import FINAL_SEND_STATES
+from litemx.messages.store import MessageStore
+from litemx_cli.output import EXIT_REFUSED, emit_json, fail, show, table
+from litemx_cli.session import Session, session
+
+queue_app = typer.Typer(
+    help="Work queues and dead-letter queues: depth, and replaying a DLQ.", no_args_is_help=True
+)
+
+JSON = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
+
+# Answers of an endpoint that does not implement an action at all (as opposed to refusing it).
+_UNSUPPORTED = {"InvalidAction", "UnknownOperationException", "UnsupportedOperation", "NotImplemented"}
+_PEEK_LIMIT = 10
+
+
+class QueueName(StrEnum):
+    SEND = "send"
+    FEEDBACK = "feedback"
+    INBOUND = "inbound"
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    queue: str  # send, send_dlq, feedback, feedback_dlq, inbound_dlq
+    visible: int
+    in_flight: int
+    delayed: int
+
+
+def _depth(sqs: Any, role: str, url: str) -> QueueDepth:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
+    return QueueDepth(
+        queue=role,
+        visible=int(attributes.get("ApproximateNumberOfMessages", 0)),
+        in_flight=int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+        delayed=int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
+    )
+
+
+def _unsettled_sends(sqs: Any, dlq_url: str, messages: MessageStore) -> list[str]:
+    """Message ids named by records in the send DLQ whose message is not final (peeks at most 10)."""
+    peeked = sqs.receive_message(
+        QueueUrl=dlq_url, MaxNumberOfMessages=_PEEK_LIMIT, VisibilityTimeout=0, WaitTimeSeconds=0
+    ).get("Messages", [])
+    unsettled = []
+    for record in peeked:
+        try:
+            message_id = str(json.loads(record["Body"])["message_id"])
+            if messages.get(message_id).status not in FINAL_SEND_STATES:
+                unsettled.append(message_id)
+        except (ValueError, KeyError, TypeError, NotFoundError):
+            continue  # a poison record names no message
+    return unsettled
+
+
+@queue_app.command("status")
+def status(ctx: typer.Context, as_json: bool = JSON) -> None:
+    """How many messages each queue and DLQ holds (visible, in flight, delayed)."""
+    s = session(ctx)
+    sqs = s.client("sqs")
+    depths = [_depth(sqs, role, url) for role, url in sorted(s.target.queues.items())]
+    send_dlq = s.target.queues.get("send_dlq")
+    unsettled = _unsettled_sends(sqs, send_dlq, MessageStore()) if send_dlq else []
+    if as_json:
+        emit_json({"queues": depths, "send_dlq_unsettled": unsettled})
+        return
+    rows = [(d.queue, d.visible, d.in_flight, d.delayed) for d in depths]
+    show(table(f"Queues of {s.target.name}", ["QUEUE", "VISIBLE", "IN FLIGHT", "DELAYED"], rows))
+    if unsettled:
+        show(
+            f"{len(unsettled)} record(s) in the send DLQ name unsettled messages: {', '.join(unsettled)}. "
+            "`litemx queue redrive send` gives them another attempt."
+        )
+
+
+def _queue_urls(s: Session, name: QueueName) -> tuple[str, str]:
+    if name is QueueName.INBOUND:
+        fail(
+            "the inbound DLQ holds failed asynchronous Lambda invocations, which SQS cannot redrive; the "
+            "mail itself is safe in the raw-mail bucket under inbound/<SES message id> (docs/deploy.md)",
+            EXIT_REFUSED,
+        )
+    queues = s.target.queues
+    source, dlq = queues.get(name.value), queues.get(f"{name.value}_dlq")
+    if not source or not dlq:
+        fail(f"target {s.target.name} has no {name.value} queue and DLQ")
+    return source, dlq
+
+
+def _move_by_hand(sqs: Any, dlq_url: str, source_url: str) -> int:
+    moved = 0
+    while True:
+        batch = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        records = batch.get("Messages", [])
+        if not records:
+            return moved
+        for record in records:
+            sqs.send_message(QueueUrl=source_url, MessageBody=record["Body"])
+            sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=record["ReceiptHandle"])
+            moved += 1
+
+
+@queue_app.command("redrive")
+def redrive(
+    ctx: typer.Context,
+    name: Annotated[QueueName, typer.Argument(help="send or feedback (the inbound DLQ cannot be redriven).")],
+    rate: int | None = typer.Option(
+        None, "--rate", min=1, max=500, help="Messages per second (default: SQS's)."
+    ),
+) -> None:
+    """Move a DLQ's messages back to their queue for another attempt."""
+    s = session(ctx)
+    source_url, dlq_url = _queue_urls(s, name)
+    sqs = s.client("sqs")
+    if s.target.is_local:
+        # moto (behind `litemx local up`) has no message move tasks: it answers them with a 500.
+        _report_by_hand(name, _move_by_hand(sqs, dlq_url, source_url))
+        return
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    request: dict[str, Any] = {"SourceArn": dlq_arn}
+    if rate is not None:
+        request["MaxNumberOfMessagesPerSecond"] = rate
+    try:
+        task = sqs.start_message_move_task(**request)
+    except ClientError as problem:
+        if problem.response.get("Error", {}).get("Code") not in _UNSUPPORTED:
+            raise
+        _report_by_hand(name, _move_by_hand(sqs, dlq_url, source_url))
+        return
+    show(f"{name.value}: SQS is moving the DLQ's messages back to the queue (task {task['TaskHandle']})")
+
+
+def _report_by_hand(name: QueueName, moved: int) -> None:
+    show(
+        f"{name.value}: this endpoint has no StartMessageMoveTask; moved {moved} message(s) from the DLQ "
+        "to the queue by receive, send and delete"
+    )

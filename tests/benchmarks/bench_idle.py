@@ -1,0 +1,135 @@
+"""What the stack costs per month before anyone sends: read off the template `cdk synth` makes with the
+shipped cdk.json, priced at us-east-1 list prices (USD), with and without AWS's always-free allowances.
+
+Only resources that bill by the month while idle are listed; everything billed per request (Lambda, API
+Gateway, DynamoDB on demand, SQS, SNS, S3 requests) costs nothing without traffic, except the pollers of
+SQS event source mappings (estimated below). Run with `make bench`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+# us-east-1 list prices, per month.
+KMS_KEY = 1.00  # per customer managed key (each automatic rotation adds $1 for the first two)
+ALARM = 0.10  # per standard-resolution alarm metric
+DASHBOARD = 3.00
+CUSTOM_METRIC = 0.30  # first 10,000 metrics
+SECRET = 0.40
+SQS_REQUEST = 0.40 / 1e6
+# Always free, per account and month (they are shared with whatever else the account runs).
+FREE_ALARMS, FREE_DASHBOARDS, FREE_METRICS, FREE_SQS_REQUESTS = 10, 3, 10, 1_000_000
+# An idle SQS event source mapping long-polls (20 s) from its minimum of pollers; AWS does not publish the
+# idle count, 5 concurrent long polls is the commonly observed figure: 5 x 3/min x 43,200 min.
+IDLE_POLLS_PER_MAPPING = 5 * 3 * 43_200
+
+
+@dataclass
+class Row:
+    what: str
+    count: int
+    list_price: float
+    after_free: float
+    note: str = ""
+
+
+def template() -> dict[str, Any]:
+    from aws_cdk import App
+
+    from infra.app import build
+    from infra.constructs.function import FunctionAssets
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        for name in ("api", "sender", "inbound", "feedback"):
+            handler = base / "code" / "functions" / name / "handler.py"
+            handler.parent.mkdir(parents=True)
+            handler.write_text("")
+        with zipfile.ZipFile(base / "layer.zip", "w") as layer:
+            layer.writestr("python/placeholder.py", "")
+        context = json.loads((ROOT / "cdk.json").read_text())["context"]
+        app = App(context=context, outdir=str(base / "out"))
+        stack = build(app, FunctionAssets(code_dir=base / "code", layer_zip=base / "layer.zip"))
+        assembly = app.synth()
+        document: dict[str, Any] = assembly.get_stack_by_name(stack.stack_name).template
+        return document
+
+
+def _count(resources: dict[str, Any], cfn_type: str) -> int:
+    return sum(1 for r in resources.values() if r["Type"] == cfn_type)
+
+
+def _arn_of(value: Any) -> str:
+    """The logical id an `Fn::GetAtt [Id, Arn]` points at ("" for anything else)."""
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return str(value["Fn::GetAtt"][0])
+    return ""
+
+
+def idle_rows(document: dict[str, Any]) -> list[Row]:
+    resources = document["Resources"]
+    keys = _count(resources, "AWS::KMS::Key")
+    alarms = _count(resources, "AWS::CloudWatch::Alarm")
+    dashboards = _count(resources, "AWS::CloudWatch::Dashboard")
+    zero_metrics = sum(
+        1
+        for r in resources.values()
+        if r["Type"] == "AWS::Logs::MetricFilter"
+        and any("DefaultValue" in t for t in r["Properties"].get("MetricTransformations", []))
+    )
+    secrets = _count(resources, "AWS::SecretsManager::Secret")
+    mappings = sum(
+        1
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping"
+        and resources.get(_arn_of(r["Properties"].get("EventSourceArn")), {}).get("Type") == "AWS::SQS::Queue"
+    )
+    polls = mappings * IDLE_POLLS_PER_MAPPING
+    return [
+        Row(
+            "KMS customer managed keys",
+            keys,
+            keys * KMS_KEY,
+            keys * KMS_KEY,
+            "no free tier; yearly rotation adds $1/month for each of the first two rotations",
+        ),
+        Row("CloudWatch alarms", alarms, alarms * ALARM, max(0, alarms - FREE_ALARMS) * ALARM),
+        Row("CloudWatch dashboards", dashboards, dashboards * DASHBOARD, 0.0 if dashboards <= 3 else 3.0),
+        Row(
+            "custom metrics published at 0",
+            zero_metrics,
+            zero_metrics * CUSTOM_METRIC,
+            max(0, zero_metrics - FREE_METRICS) * CUSTOM_METRIC,
+        ),
+        Row("Secrets Manager secrets", secrets, secrets * SECRET, secrets * SECRET),
+        Row(
+            "SQS pollers of event source mappings",
+            mappings,
+            polls * SQS_REQUEST,
+            max(0, polls - FREE_SQS_REQUESTS) * SQS_REQUEST,
+            f"estimate (AWS publishes no idle poller count): {polls:,} empty receives/month",
+        ),
+    ]
+
+
+def main() -> None:
+    rows = idle_rows(template())
+    print("Idle cost per month (shipped cdk.json, us-east-1 list prices)")
+    print(f"{'resource':<40}{'count':>6}{'list $':>9}{'after free tier $':>19}  note")
+    for row in rows:
+        print(f"{row.what:<40}{row.count:>6}{row.list_price:>9.2f}{row.after_free:>19.2f}  {row.note}")
+    total, free = sum(r.list_price for r in rows), sum(r.after_free for r in rows)
+    print(f"{'total':<40}{'':>6}{total:>9.2f}{free:>19.2f}  target ≤ $1.00 (alarms within the free tier)")
+
+
+if __name__ == "__main__":
+    main()

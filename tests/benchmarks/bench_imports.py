@@ -1,0 +1,92 @@
+"""Cold imports as deployed: each handler's import, from the code asset plus the dependency layer with
+their precompiled bytecode (scripts/build_assets.py), against a bare `import boto3` from the same set.
+
+Lambda's arm64 layer cannot load on this machine, so the bench installs the same pinned distributions
+(infra/lambda-requirements.lock) for this machine's platform and compiles them the way the builder does.
+Each figure is a fresh `python -S` process; handler and boto3 runs alternate, and the ratio is taken
+pair by pair, so that a noisy machine moves both sides alike. Prints medians; target ≤ 1.5x.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parents[2]
+HANDLERS = ("api", "sender", "inbound", "feedback")
+RUNS = int(os.environ.get("LITEMX_BENCH_IMPORT_RUNS", "9"))
+TARGET = 1.5
+# What the stack sets on every function (infra/constructs/function.py): Powertools reads it at import.
+LAMBDA_ENV = {
+    "POWERTOOLS_SERVICE_NAME": "litemx",
+    "POWERTOOLS_METRICS_NAMESPACE": "LiteMX",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "PATH": os.environ.get("PATH", ""),
+}
+_PROBE = (
+    "import sys, time; sys.path[:0] = sys.argv[2:]; t = time.perf_counter(); "
+    "__import__(sys.argv[1]); print(time.perf_counter() - t)"
+)
+
+
+def _builder() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("build_assets", ROOT / "scripts" / "build_assets.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def deployed_set(work: Path) -> list[str]:
+    """The layer's distributions for this platform and the code asset, both with builder bytecode."""
+    builder = _builder()
+    layer = work / "opt" / "python"
+    subprocess.run(
+        [
+            *(sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile"),
+            *("--no-warn-conflicts", "--disable-pip-version-check", "--target", str(layer)),
+            *("-r", str(builder.LOCK)),
+        ],
+        check=True,
+    )
+    builder.compile_bytecode(work / "opt", "/opt")
+    builder.build_code(work)
+    return [str(work / "code"), str(layer)]
+
+
+def import_seconds(module: str, path: list[str]) -> float:
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", _PROBE, module, *path],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=LAMBDA_ENV,
+        cwd=tempfile.gettempdir(),
+    )
+    return float(out.stdout.strip())
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="litemx-imports-") as tmp:
+        path = deployed_set(Path(tmp))
+        print(f"Cold imports as deployed (code asset + layer, bytecode, Python {sys.version.split()[0]})")
+        print(f"{'module':<28}{'median ms':>10}{'boto3 ms':>10}{'ratio':>8}  target ≤ {TARGET}x")
+        for name in HANDLERS:
+            module = f"functions.{name}.handler"
+            pairs = [(import_seconds(module, path), import_seconds("boto3", path)) for _ in range(RUNS)]
+            ratio = statistics.median(a / b for a, b in pairs)
+            mine, bare = (statistics.median(side) * 1000 for side in zip(*pairs, strict=True))
+            verdict = "met" if ratio <= TARGET else "NOT met"
+            print(f"{module:<28}{mine:>10.0f}{bare:>10.0f}{ratio:>7.2f}x  {verdict}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""#12 item 11: each function's role allows exactly the DynamoDB actions its code performs, per table.
+
+The table below is the contract, written out here independently of infra/constructs/access.py: what
+`make ddb-actions` recorded from the handlers under the integration tests, plus the code paths those
+tests do not reach (noted in access.py). With LITEMX_DDB_ACTIONS pointing at a fresh recording, the last
+test also checks that the recording needs nothing beyond it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from infra.constructs.function import table_env_var
+from tests.infra.helpers import actions_on, function_statements, litemx_functions
+
+GET, BATCH_GET, QUERY = "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"
+PUT, UPDATE, DELETE = "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"
+
+EXPECTED: dict[str, dict[str, set[str]]] = {
+    "api": {
+        "directory": {BATCH_GET, GET, UPDATE},
+        "suppression": {BATCH_GET},
+        "usage": {BATCH_GET, UPDATE},
+        "audit": {PUT},
+        "messages": {GET, PUT},
+        "inbound": {BATCH_GET, QUERY},
+        "idempotency": {GET, PUT, UPDATE, DELETE},
+    },
+    "sender": {
+        "messages": {BATCH_GET, GET, UPDATE},
+        "directory": {BATCH_GET},
+        "suppression": {BATCH_GET},
+        "usage": {UPDATE},
+        "audit": {PUT},
+    },
+    "inbound": {"inbound": {PUT}, "directory": {GET, UPDATE}},
+    "feedback": {
+        "suppression": {PUT},
+        "messages": {UPDATE},
+        "directory": {GET, UPDATE},
+        "feedback": {PUT, UPDATE},
+        "reputation": {BATCH_GET, UPDATE},
+        "audit": {PUT},
+    },
+}
+NEVER = {"dynamodb:Scan", "dynamodb:BatchWriteItem", "dynamodb:DescribeTable"}
+
+
+@pytest.mark.parametrize("which", ["default", "variant"])
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_function_may_do_exactly_what_its_code_does_on_each_table(request, which, name):
+    synth = request.getfixturevalue(which)
+    function = litemx_functions(synth)[name]
+    env = function["Properties"]["Environment"]["Variables"]
+    statements = function_statements(synth, function)
+    for role in synth.stack.data.tables:
+        table_id = env[table_env_var(role)]["Ref"]
+        granted = {a for a in actions_on(statements, table_id) if a.startswith("dynamodb:")}
+        assert granted == EXPECTED[name].get(role, set()), (name, role)
+        assert not granted & NEVER
+
+
+@pytest.mark.skipif(not os.environ.get("LITEMX_DDB_ACTIONS"), reason="run by `make ddb-actions`")
+def test_a_fresh_recording_needs_nothing_beyond_the_contract():
+    recorded = json.loads(Path(os.environ["LITEMX_DDB_ACTIONS"]).read_text(encoding="utf-8"))
+    for name, tables in recorded.items():
+        for role, actions in tables.items():
+            assert set(actions) <= EXPECTED[name].get(role, set()), (name, role, actions)
