@@ -17,12 +17,13 @@ export AWS_EC2_METADATA_DISABLED := true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup test test-unit test-integration test-timeshift lint typecheck demo bench clean test-prereqs
+.PHONY: help setup test test-unit test-integration test-timeshift lint typecheck demo bench clean test-prereqs fuzz
 
 help:
 	@echo "make demo   - run LiteMX's policy core against the local AWS, step by step"
 	@echo "make test   - lint, type-check and run every test suite (unit, integration, infra)"
 	@echo "make bench  - print policy-decision figures against the local AWS"
+	@echo "make fuzz   - every fuzz test (tests/fuzz, marker fuzz) with many cases (HYPOTHESIS_PROFILE=fuzz)"
 	@echo "make synth  - synthesize the CDK stack offline into cdk.out/"
 
 $(VENV)/.installed: pyproject.toml
@@ -70,10 +71,20 @@ test-timeshift: test-prereqs
 	LITEMX_TEST_NOW=$$($(PY) -m litemx_local.testclock month-end) \
 		$(NETNS) $(PY) -m pytest tests/integration -q -m "not realtime"
 
+SCHEMATHESIS_FIGURES := build/schemathesis-figures.json
+SHOW_FIGURES := $(PY) -c "import json; print('schemathesis:', json.load(open('$(SCHEMATHESIS_FIGURES)'))['figures'])"
+
+# Fuzz tests (tests/fuzz/ and anything marked `fuzz`) run in `make test` with the bounded default
+# hypothesis profile, and here with the `fuzz` profile (thousands of cases each).
 test: lint typecheck test-prereqs
 	$(NETNS) $(PY) -m litemx_local.demo --quiet
 	$(NETNS) $(PY) -m pytest -q
+	@test ! -f $(SCHEMATHESIS_FIGURES) || $(SHOW_FIGURES)
 	$(MAKE) --no-print-directory test-timeshift
+
+fuzz: test-prereqs
+	HYPOTHESIS_PROFILE=fuzz $(NETNS) $(PY) -m pytest -m fuzz -q
+	@test ! -f $(SCHEMATHESIS_FIGURES) || $(SHOW_FIGURES)
 
 demo: setup
 	$(NETNS) $(PY) -m litemx_local.demo
@@ -90,7 +101,8 @@ clean:
 -include make/infra.mk
 
 # The API's OpenAPI document, generated from the handler's routes and models.
-docs/openapi.json: $(VENV)/.installed functions/api/handler.py functions/api/models.py
+docs/openapi.json: $(VENV)/.installed functions/api/handler.py functions/api/models.py functions/api/docs.py \
+		functions/api/mailbox_routes.py
 	$(PY) -c "from functions.api.handler import openapi_document; import json; \
 	print(json.dumps(json.loads(openapi_document()), indent=2))" > $@
 

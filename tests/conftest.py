@@ -7,10 +7,20 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from litemx.clock import SystemClock
 from litemx.storage.tables import TableNames, bind_tables
 from litemx_local.testclock import anchored_now, dynamodb_clock_offset
+
+# Hypothesis profiles: `default` is bounded for `make test`; `make fuzz` sets HYPOTHESIS_PROFILE=fuzz.
+settings.register_profile(
+    "default", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "fuzz", max_examples=2_000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 # What the stack sets on every function (infra/constructs/function.py). Set before any handler module is
 # imported, since Powertools reads them when a handler's Logger, Tracer and Metrics are created.

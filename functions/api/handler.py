@@ -4,12 +4,13 @@ check, provider status, OpenAPI. Thin: validate, call one domain function, map t
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import (
@@ -23,14 +24,17 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.api import mailbox_routes
+from functions.api import guard, mailbox_routes
 from functions.api.answers import Answer, compose_refusal, error, refusal, usage_out
-from functions.api.models import CheckOut, ErrorOut, MessageOut, QueuedOut, SendMessageIn, StatusOut, UsageOut
+from functions.api.docs import MESSAGE_ID, honest_document, responses
+from functions.api.models import CheckOut, MessageOut, QueuedOut, SendMessageIn, StatusOut, UsageOut
+from functions.observability import make_tracer
 from functions.settings import table_names
 from functions.wiring import provider_gate, provider_status, runtime, tenant_view
-from litemx.directory.auth import AuthError, Principal, authenticate
-from litemx.directory.models import Scope
-from litemx.directory.tokens import parse_secret
+from litemx.clock import SystemClock
+from litemx.directory.auth import AuthError, Principal, authenticate, verify_token
+from litemx.directory.models import Scope, Token
+from litemx.directory.store import DirectoryStore
 from litemx.errors import NotFoundError
 from litemx.ids import new_request_id
 from litemx.mail.compose import ComposeError
@@ -41,44 +45,53 @@ from litemx.outbound.service import (
     usage_reservations,
 )
 from litemx.policy.models import Mode
+from litemx.policy.warmup import schedule
 from litemx.quotas.models import usage_now
+from litemx.storage.tables import bind_tables
 
 logger = Logger()
-tracer = Tracer()
+tracer = make_tracer()
 metrics = Metrics()
 app = APIGatewayHttpResolver(enable_validation=True)
 app.include_router(mailbox_routes.router)
 
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
-ANY_SCOPE = frozenset(Scope)
-ERRORS: dict[int, OpenAPIResponse] = {
-    status: {"description": text, "content": {"application/json": {"schema": ErrorOut.model_json_schema()}}}
-    for status, text in {
-        400: "Malformed request",
-        401: "Unknown, invalid, revoked or expired token",
-        403: "Scope missing, or account, domain, mailbox or token disabled",
-        404: "Not found",
-    }.items()
-}
+# Reason codes an edge validator may raise (pydantic custom error types) and their statuses.
+EDGE_CODES = {"from_invalid": 400, "recipient_invalid": 400, "reply_to_invalid": 400, "header_injection": 400}
 
 
 class _DoNotRemember(Exception):
-    """Carries an answer the idempotency layer must not replay (quota refusals and outages are
-    transient: a retry with the same key after the reset must be able to succeed)."""
+    """Carries an answer the idempotency layer must not replay: only an accepted send is remembered.
+    A refusal consumed nothing, so deciding again is safe, and it may change (a quota resets, an outage
+    ends, an operator re-enables a mailbox)."""
 
     def __init__(self, answer: Answer) -> None:
         super().__init__(answer.status)
         self.answer = answer
 
 
+@cache
+def _directory() -> tuple[DirectoryStore, SystemClock]:
+    """What the guard needs, and no more: a request is authenticated before the outbound services (queue,
+    bucket, provider) are even built. Built on first use, cached for the life of the process."""
+    bind_tables(table_names())
+    return DirectoryStore(), SystemClock()
+
+
+def _credentials() -> guard.Credentials:
+    directory, clock = _directory()
+
+    def verify(secret: str, scopes: frozenset[Scope]) -> Token:
+        return verify_token(secret, directory, now=clock.now(), scopes=scopes)
+
+    def whole(secret: str, scopes: frozenset[Scope]) -> Principal:
+        return authenticate(secret, directory, now=clock.now(), scopes=scopes)
+
+    return guard.Credentials(verify_token=verify, authenticate=whole)
+
+
 def _bearer() -> str:
-    header = app.current_event.headers.get("authorization") or ""
-    scheme, _, secret = header.partition(" ")
-    return secret.strip() if scheme.lower() == "bearer" else ""
-
-
-def _principal(scopes: frozenset[Scope] = ANY_SCOPE) -> Principal:
-    return authenticate(_bearer(), runtime().directory, now=runtime().outbound.clock.now(), scopes=scopes)
+    return guard.bearer(app.current_event.headers)
 
 
 def _send(secret: str, body: SendMessageIn, mode: Mode) -> Answer:
@@ -93,6 +106,9 @@ def _send(secret: str, body: SendMessageIn, mode: Mode) -> Answer:
             mode=mode,
         )
     except ComposeError as problem:
+        if mode is Mode.CHECK:
+            out = CheckOut(allowed=False, code=problem.code, message=problem.message, usage=[])
+            return Answer(200, out.model_dump(mode="json"))
         return compose_refusal(problem)
     except OutboundUnavailableError as outage:
         return error(503, outage.code, str(outage), {"Retry-After": "5"})
@@ -112,7 +128,7 @@ def _send(secret: str, body: SendMessageIn, mode: Mode) -> Answer:
 
 def _remembered_send(request: dict[str, Any]) -> dict[str, Any]:
     answer = _send(request["secret"], SendMessageIn.model_validate_json(request["body"]), Mode.SEND)
-    if answer.status == 429 or answer.status >= 500:
+    if not 200 <= answer.status < 300:
         raise _DoNotRemember(answer)
     return answer.as_dict()
 
@@ -135,26 +151,24 @@ def _idempotent_send() -> Any:
     "/v1/messages",
     summary="Queue a message",
     description="Runs the sending policy, builds the MIME message and queues it. Send `Idempotency-Key` to "
-    "retry safely: the same key and body within 24 h return the first answer; another body is a 409.",
-    responses={
-        202: {
-            "description": "Queued",
-            "content": {"application/json": {"schema": QueuedOut.model_json_schema()}},
-        },
-        413: {"description": "Message too large"},
-        422: {"description": "Refused by the sending policy"},
-        429: {"description": "A recipient cap is reached (Retry-After until it resets)"},
-        **ERRORS,
-    },
-)
+    "retry safely: the same key and body within 24 h return the first accepted answer; another body is a "
+    "409. Only accepted sends are remembered, bound to the verified token; refusals are decided again.",
+    responses=responses(
+        (202, "Queued", QueuedOut),
+        400, 401, 403, 409, 413, 415,
+        (422, "Refused by the sending policy (too many recipients, bulk headers, suppressed, sandbox)"),
+        429, 500, 503,
+    ),
+)  # fmt: skip
 def send_message(body: SendMessageIn) -> Response[str]:
+    token = guard.verified_token()
     secret = _bearer()
     key = app.current_event.headers.get("idempotency-key")
-    claims = parse_secret(secret)
-    if not key or claims is None:
+    if not key:
         return _send(secret, body, Mode.SEND).response()
     request = {
-        "key": f"{claims.account_id}:{claims.token_id}:{key}",
+        # Bound to the token the guard verified: a forged secret never reaches this line.
+        "key": f"{token.account_id}:{token.token_id}:{key}",
         "body": body.model_dump_json(by_alias=True),
         "secret": secret,
     }
@@ -175,9 +189,13 @@ def send_message(body: SendMessageIn) -> Response[str]:
         ).response()
 
 
-@app.get("/v1/messages/<message_id>", summary="Status of one of your messages", responses=ERRORS)
-def get_message(message_id: str) -> MessageOut:
-    message = message_for(_principal(), message_id, runtime().outbound.messages)
+@app.get(
+    "/v1/messages/<message_id>",
+    summary="Status of one of your messages",
+    responses=responses((200, "The message's status", MessageOut), 400, 401, 403, 404, 500),
+)
+def get_message(message_id: Annotated[str, Path(**MESSAGE_ID)]) -> MessageOut:
+    message = message_for(guard.principal(), message_id, runtime().outbound.messages)
     return MessageOut(
         id=message.message_id,
         status=message.status.value,
@@ -195,12 +213,21 @@ def get_message(message_id: str) -> MessageOut:
     )
 
 
-@app.get("/v1/usage", summary="Your caps, what is used and when each resets", responses=ERRORS)
+@app.get(
+    "/v1/usage",
+    summary="Your caps, what is used and when each resets",
+    responses=responses((200, "Caps and usage", UsageOut), 401, 403, 500),
+)
 def get_usage() -> UsageOut:
-    principal = _principal()
+    principal = guard.principal()
     now = runtime().outbound.clock.now()
-    caps = usage_reservations(principal, now, runtime().account_policy.first_contacts(principal.account_id))
+    policy = runtime().account_policy.policy(principal.account_id)
+    mailbox_created = runtime().directory.get_mailbox(principal.mailbox).created_at
+    caps = usage_reservations(
+        principal, now, policy.first_contacts, policy=policy, mailbox_created_at=mailbox_created
+    )
     usage = usage_now(caps, runtime().quotas.read(c.key for c in caps))
+    account_steps = schedule(principal.account.created_at, waived=policy.warmup_waived, now=now)
     return UsageOut.model_validate(
         {
             "account": principal.account_id,
@@ -208,20 +235,34 @@ def get_usage() -> UsageOut:
             "plan": principal.account.plan.value,
             "usage": usage_out(usage),
             "tenant": tenant_view(principal.account_id),
+            "warmup": {
+                "account": [vars(step) for step in account_steps],
+                "mailbox": [
+                    vars(step) for step in schedule(mailbox_created, waived=policy.warmup_waived, now=now)
+                ],
+            },
         }
     )
 
 
 @app.post(
-    "/v1/policy/check", summary="Dry run: the same decision, nothing reserved or queued", responses=ERRORS
+    "/v1/policy/check",
+    summary="Dry run: the same decision, nothing reserved or queued",
+    description="Answers 200 with `allowed` and the reason code the send would get. The token itself is "
+    "checked first: an unknown, revoked or expired token is a 401, a token without a send scope a 403.",
+    responses=responses((200, "The decision", CheckOut), 400, 401, 403, 413, 415, 500),
 )
 def check_policy(body: SendMessageIn) -> Response[str]:
     return _send(_bearer(), body, Mode.CHECK).response()
 
 
-@app.get("/v1/status", summary="Outbound provider status (sandbox, sending enabled, quota)", responses=ERRORS)
+@app.get(
+    "/v1/status",
+    summary="Outbound provider status (sandbox, sending enabled, quota)",
+    responses=responses((200, "The provider's status", StatusOut), 401, 403, 500),
+)
 def get_status() -> StatusOut:
-    principal = _principal()
+    principal = guard.principal()
     status = provider_status()
     fields = {k: v for k, v in status.__dict__.items() if k != "verified_identities"}
     return StatusOut.model_validate(fields | {"tenant": tenant_view(principal.account_id)})
@@ -233,7 +274,16 @@ def openapi() -> Response[str]:
 
 
 def openapi_document() -> str:
-    return app.get_openapi_json_schema(title="LiteMX API", version="1.0.0")
+    return honest_document(
+        app.get_openapi_json_schema(
+            title="LiteMX API",
+            version="1.0.0",
+            security_schemes={
+                "bearer": HTTPBearer(description="A LiteMX token: `lmx_<account>_<token>_<random>`")
+            },
+            security=[{"bearer": []}],
+        )
+    )
 
 
 @app.exception_handler(AuthError)  # type: ignore[untyped-decorator]
@@ -248,17 +298,73 @@ def _not_found(problem: NotFoundError) -> Response[str]:
 
 @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
 def _malformed(problem: RequestValidationError) -> Response[str]:
+    errors = list(problem.errors())
+    coded = [e for e in errors if e.get("type") in EDGE_CODES]
+    if coded:
+        code = str(coded[0]["type"])
+        return error(EDGE_CODES[code], code, str(coded[0].get("msg", ""))[:500]).response()
     details = "; ".join(
-        f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body')}: {e.get('msg', '')}"
-        for e in problem.errors()
+        f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body')}: {e.get('msg', '')}"[:200]
+        for e in errors[:5]
     )
     return error(
         400, "malformed_request", details or "The request body is not valid JSON for this endpoint."
     ).response()
 
 
+@app.not_found
+def _no_route(_: Exception) -> Response[str]:
+    return error(404, "route_not_found", "There is no such route.").response()
+
+
+@app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+def _internal_error(problem: Exception) -> Response[str]:
+    return _internal_answer(app.current_event.request_context.request_id or "").response()
+
+
+def _internal_answer(request_id: str) -> Answer:
+    """The last resort: logged at ERROR with the traceback, answered in the documented shape."""
+    logger.exception("unhandled error", extra={"request_id": request_id})
+    metrics.add_metric(name="InternalError", unit=MetricUnit.Count, value=1)
+    return error(
+        500,
+        "internal_error",
+        f"Something failed on our side; nothing was sent. Quote request id {request_id} when reporting it.",
+        {"X-Request-Id": request_id},
+    )
+
+
+def _lambda_answer(answer: Answer) -> dict[str, Any]:
+    response = answer.response()
+    return {
+        "statusCode": response.status_code,
+        "headers": {"Content-Type": "application/json", **answer.headers},
+        "body": response.body,
+        "isBase64Encoded": False,
+    }
+
+
+def _resolve(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        early = guard.admit(event, _credentials())
+    except AuthError as refused:
+        if refused.reason.http_status == 401:
+            # Unauthenticated callers leave a count, not an item per request.
+            metrics.add_metric(name="UnauthenticatedRefused", unit=MetricUnit.Count, value=1)
+        early = error(refused.reason.http_status, refused.reason.code, refused.message)
+    if early is not None:
+        return _lambda_answer(early)
+    return app.resolve(event, context)
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    try:
+        return _resolve(event, context)
+    except Exception:  # the one last resort outside the router (the guard, Powertools itself)
+        request_id = str(((event or {}).get("requestContext") or {}).get("requestId") or "")
+        return _lambda_answer(_internal_answer(request_id))
+    finally:
+        guard.forget()

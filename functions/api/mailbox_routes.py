@@ -11,19 +11,19 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import boto3
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from functions.api import guard
 from functions.api.answers import error
+from functions.api.docs import MESSAGE_ID, responses
 from functions.settings import table_names
 from litemx.clock import SystemClock
-from litemx.directory.auth import authenticate
-from litemx.directory.models import Scope
 from litemx.directory.store import DirectoryStore
 from litemx.inbound.logic import MAX_PAGE, check_owner, list_messages, message_detail
 from litemx.inbound.models import (
@@ -37,7 +37,9 @@ from litemx.inbound.store import DynamoInboundIndex, S3RawMail
 from litemx.storage.tables import bind_tables
 
 router = Router()  # type: ignore[no-untyped-call]
-READ = frozenset({Scope.READ})
+# A mailbox address as it arrives in the path: API Gateway (HTTP API) delivers the path percent-decoded,
+# so `support%40a.test` reaches the handler as `support@a.test` (the local system does the same).
+ADDRESS: dict[str, Any] = {"min_length": 1, "max_length": 320, "description": "The mailbox address"}
 
 
 class MailboxSettings(BaseModel):
@@ -161,23 +163,19 @@ def _detail(detail: MessageDetail) -> MessageDetailOut:
 
 
 def _reader(address: str) -> str:
-    """The mailbox the bearer may read: a live `read` token of exactly that mailbox."""
-    header = router.current_event.headers.get("authorization") or ""
-    scheme, _, secret = header.partition(" ")
-    rt = runtime()
-    principal = authenticate(
-        secret.strip() if scheme.lower() == "bearer" else "", rt.directory, now=rt.clock.now(), scopes=READ
-    )
-    return check_owner(principal.mailbox, address)
+    """The mailbox the bearer may read: the guard verified a live `read` token; it must be this mailbox's."""
+    return check_owner(guard.principal().mailbox, address)
 
 
 @router.get(
     "/v1/mailboxes/<address>/messages",
     summary="A mailbox's received messages, newest first",
-    response_description="One page of messages and the cursor of the next",
+    responses=responses(
+        (200, "One page of messages and the cursor of the next", MessagePageOut), 400, 401, 403, 404, 500
+    ),
 )
 def list_mailbox_messages(
-    address: str,
+    address: Annotated[str, Path(**ADDRESS)],
     folder: Annotated[Literal["inbox", "spam"], Query(description="inbox or spam")] = "inbox",
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 25,
     cursor: Annotated[str | None, Query(max_length=1024)] = None,
@@ -195,8 +193,11 @@ def list_mailbox_messages(
 @router.get(
     "/v1/mailboxes/<address>/messages/<message_id>",
     summary="One received message: headers, text and HTML parts, attachments, a link to the raw message",
+    responses=responses((200, "The message", MessageDetailOut), 400, 401, 403, 404, 500),
 )
-def get_mailbox_message(address: str, message_id: str) -> MessageDetailOut:
+def get_mailbox_message(
+    address: Annotated[str, Path(**ADDRESS)], message_id: Annotated[str, Path(**MESSAGE_ID)]
+) -> MessageDetailOut:
     mailbox = _reader(address)
     rt = runtime()
     return _detail(message_detail(rt.index, rt.raw, mailbox, message_id, now=rt.clock.now()))

@@ -5,18 +5,62 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
+from litemx.addresses import has_line_break, normalize_address
 from litemx.mail.compose import Attachment, Draft
+from litemx.mail.headers import MAX_HEADER_NAME, MAX_HEADER_VALUE, has_lone_surrogate
 
 MAX_ADDRESSES = 50
+MAX_EXTRA_HEADERS = 20
+ADDRESS_SCHEMA: dict[str, Any] = {
+    "format": "idn-email",
+    "description": "A bare address (`local@domain`, IDN domains accepted; no display name)",
+}
+Address = Annotated[str, Field(min_length=3, max_length=320, json_schema_extra=ADDRESS_SCHEMA)]
+HeaderName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_HEADER_NAME)]
+HeaderValue = Annotated[str, StringConstraints(max_length=MAX_HEADER_VALUE)]
+
+
+def _address_error(value: str, code: str) -> PydanticCustomError | None:
+    """The stable code a refused address answers with (the policy's codes), or None when it is valid."""
+    if has_line_break(value):
+        return PydanticCustomError(
+            "header_injection", "An address contains a line break or a control character."
+        )
+    if has_lone_surrogate(value) or normalize_address(value) is None:
+        return PydanticCustomError(
+            code, "{value} is not a bare mail address (no display name)", {"value": value[:320]}
+        )
+    return None
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(value, list | tuple):
+        return [s for item in value for s in _strings(item)]
+    if isinstance(value, BaseModel):
+        return _strings(value.model_dump())
+    return []
 
 
 class AttachmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     filename: str = Field(min_length=1, max_length=255)
-    content_type: str = Field(default="application/octet-stream", pattern=r"^[\w.+-]+/[\w.+-]+$")
-    content: str = Field(description="The file, base64-encoded")
+    content_type: str = Field(
+        default="application/octet-stream", pattern=r"^[A-Za-z0-9!#$&^_.+-]{1,64}/[A-Za-z0-9!#$&^_.+-]{1,64}$"
+    )
+    content: str = Field(
+        description="The file, base64-encoded",
+        pattern=r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
+    )
 
     @field_validator("content")
     @classmethod
@@ -33,20 +77,43 @@ class SendMessageIn(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
-    from_: str = Field(alias="from", min_length=3, max_length=320)
-    to: list[str] = Field(default_factory=list, max_length=MAX_ADDRESSES)
-    cc: list[str] = Field(default_factory=list, max_length=MAX_ADDRESSES)
-    bcc: list[str] = Field(default_factory=list, max_length=MAX_ADDRESSES)
-    reply_to: list[str] = Field(default_factory=list, max_length=10)
+    from_: Address = Field(alias="from")
+    to: list[Address] = Field(default_factory=list, max_length=MAX_ADDRESSES)
+    cc: list[Address] = Field(default_factory=list, max_length=MAX_ADDRESSES)
+    bcc: list[Address] = Field(default_factory=list, max_length=MAX_ADDRESSES)
+    reply_to: list[Address] = Field(default_factory=list, max_length=10)
     subject: str = Field(default="", max_length=998)
     text: str | None = None
     html: str | None = None
     in_reply_to: str | None = Field(default=None, max_length=998)
-    references: list[str] = Field(default_factory=list, max_length=100)
-    headers: dict[str, str] = Field(
-        default_factory=dict, description="Extra headers (bulk headers are refused)"
+    references: list[Annotated[str, StringConstraints(max_length=998)]] = Field(
+        default_factory=list, max_length=100
+    )
+    headers: dict[HeaderName, HeaderValue] = Field(
+        default_factory=dict,
+        max_length=MAX_EXTRA_HEADERS,
+        description="Extra headers: `X-` followed by letters, digits and hyphens (not `X-SES-`), "
+        "`Auto-Submitted`, `Thread-Topic`, `Thread-Index`. Others are refused with `header_not_allowed`, "
+        "bulk headers with `bulk_headers`.",
     )
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _encodable_addresses(self) -> SendMessageIn:
+        """Lone surrogates cannot be encoded anywhere; addresses answer with the policy's codes."""
+        if any(has_lone_surrogate(text) for text in _strings(self.model_dump())):
+            raise PydanticCustomError(
+                "malformed_request", "The request holds a lone surrogate (\\ud800-\\udfff)."
+            )
+        fields = [(self.from_, "from_invalid")] + [
+            (a, "recipient_invalid") for a in (*self.to, *self.cc, *self.bcc)
+        ]
+        fields += [(a, "reply_to_invalid") for a in self.reply_to]
+        for value, code in fields:
+            problem = _address_error(value, code)
+            if problem is not None:
+                raise problem
+        return self
 
     def draft(self) -> Draft:
         return Draft(
@@ -111,12 +178,27 @@ class TenantOut(BaseModel):
     findings: list[dict[str, str | None]]
 
 
+class WarmupStepOut(BaseModel):
+    first_day: int
+    last_day: int
+    share: float
+    starts_at: datetime
+
+
+class WarmupOut(BaseModel):
+    """The warm-up schedules still running (empty once over, or when an operator waived it)."""
+
+    account: list[WarmupStepOut] = []
+    mailbox: list[WarmupStepOut] = []
+
+
 class UsageOut(BaseModel):
     account: str
     mailbox: str
     plan: str
     counted: str = "recipients (to+cc+bcc, deduplicated), per UTC calendar day and month"
     usage: list[CapUsageOut]
+    warmup: WarmupOut = WarmupOut()
     tenant: TenantOut | None = None
 
 

@@ -141,3 +141,4 @@ def _forget_process_state() -> None:
 
     wiring.reset_for_tests()
     handler._idempotent_send.cache_clear()
+    handler._directory.cache_clear()

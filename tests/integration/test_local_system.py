@@ -10,6 +10,7 @@ import smtplib
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -143,6 +144,14 @@ def test_local_up_runs_the_whole_system_and_stops_cleanly(system, tmp_path: Path
         "--subject",
         "x",
     )
+    # And the inbound message is listed by the read API on the system's HTTP port, the address in the path
+    # written plainly or percent-encoded (API Gateway delivers both decoded)
+    listed = _wait_for(
+        lambda: _get(f"{target.api_url}/v1/mailboxes/support@acme.test/messages", secret)["messages"]
+    )
+    assert [(m["from"], m["subject"]) for m in listed] == [("alice@customer.test", "Hello")]
+    encoded = _get(f"{target.api_url}/v1/mailboxes/support%40acme.test/messages", secret)["messages"]
+    assert [m["id"] for m in encoded] == [m["id"] for m in listed]
     operator.run("disable", "mailbox", "support@acme.test", "--reason", "test")
     after_disable = operator.run(
         "send",
@@ -156,11 +165,11 @@ def test_local_up_runs_the_whole_system_and_stops_cleanly(system, tmp_path: Path
         "again",
     )
 
-    # Then the inbound message is listed by the read API on the system's HTTP port
-    listed = _wait_for(
-        lambda: _get(f"{target.api_url}/v1/mailboxes/support@acme.test/messages", secret)["messages"]
-    )
-    assert [(m["from"], m["subject"]) for m in listed] == [("alice@customer.test", "Hello")]
+    # Then a disabled mailbox's token reads nothing either (docs/policy.md, "Disablement")
+    with pytest.raises(urllib.error.HTTPError) as refused_read:
+        _get(f"{target.api_url}/v1/mailboxes/support@acme.test/messages", secret)
+    assert refused_read.value.code == 403
+    assert json.load(refused_read.value)["error"]["code"] == "mailbox_disabled"
 
     # And the reply was queued and delivered by the system's own sender, and refusals exit non-zero
     assert sent["status"] == "queued"

@@ -53,6 +53,7 @@ def test_a_message_goes_from_the_api_through_the_queue_to_ses(pipeline: Pipeline
         "account_day": 3,
         "account_month": 3,
         "first_contact": 3,
+        "account_first_contact": 3,
     }
 
     # And the queue carries only the message id
@@ -66,7 +67,8 @@ def test_a_message_goes_from_the_api_through_the_queue_to_ses(pipeline: Pipeline
     [sent] = pipeline.sent_raw()
     parsed = email.message_from_string(sent["raw_data"], policy=email.policy.default)
     assert parsed["From"] == "box0@example.com"
-    assert parsed["To"] == "Alice@outside.test, jurgen@xn--bcher-kva.example"
+    # (the headers show the one normalised recipient set the caps counted and SES is handed)
+    assert parsed["To"] == "alice@outside.test, jurgen@xn--bcher-kva.example"
     assert parsed["Subject"] == "Grüße aus Köln"
     assert parsed["Bcc"] is None
     assert parsed["Message-ID"].endswith("@example.com>")
@@ -303,6 +305,20 @@ def test_a_mailbox_disabled_after_queueing_cancels_and_gives_quota_back(pipeline
 
     assert pipeline.drain() == []
 
+    # The disabled mailbox's token reads nothing (docs/policy.md, "Disablement"); re-enabled, it sees
+    # the cancellation and its quota given back
+    refused = pipeline.api("GET", f"/v1/messages/{answer.body['id']}", token=token)
+    assert (refused.status, refused.body["error"]["code"]) == (403, "mailbox_disabled")
+    admin.set_enabled(
+        world.directory,
+        world.audit,
+        world.clock,
+        kind=EntityKind.MAILBOX,
+        entity_id="box0@example.com",
+        enabled=True,
+        reason="resolved",
+        actor="operator",
+    )
     status = pipeline.api("GET", f"/v1/messages/{answer.body['id']}", token=token)
     assert status.body["status"] == "cancelled"
     assert status.body["reason"]["code"] == "mailbox_disabled"
@@ -313,6 +329,7 @@ def test_a_mailbox_disabled_after_queueing_cancels_and_gives_quota_back(pipeline
         "account_day": 0,
         "account_month": 0,
         "first_contact": 0,
+        "account_first_contact": 0,
     }
 
 

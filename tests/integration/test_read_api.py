@@ -58,8 +58,10 @@ def reader(tables: TableNames, monkeypatch) -> Iterator[Reader]:
         if mailbox_routes.router.api_resolver is not handler.app:
             handler.app.include_router(mailbox_routes.router)  # what the api handler does in production
         mailbox_routes.runtime.cache_clear()
+        handler._directory.cache_clear()
         yield Reader(build_world(tables, mailboxes=2), room)
         mailbox_routes.runtime.cache_clear()
+        handler._directory.cache_clear()
 
 
 def ids(answer: HttpAnswer) -> list[str]:

@@ -1,6 +1,6 @@
 """Accepting a send: policy decision, MIME, raw message to storage, message record, queue.
 
-The policy decision runs before anything is stored or queued. Once quota is reserved the message is
+The policy decision runs before anything is composed, stored or queued. Once quota is reserved the message is
 accounted for: it is queued, or — if storing or queueing fails — marked failed with its quota given back.
 """
 
@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from litemx.addresses import person_key
 from litemx.audit.models import AuditRecord
 from litemx.clock import Clock
 from litemx.directory.auth import Principal
@@ -18,13 +19,26 @@ from litemx.mail.compose import ComposedMessage, Draft, compose
 from litemx.messages.models import MessageStatus, OutboundMessage, ReservedCounter
 from litemx.outbound.ports import AuditWriter, BlobStore, MessageRepository, QuotaReleaser, SendQueue
 from litemx.plans import effective_limits
+from litemx.policy.fanout import body_text
 from litemx.policy.logic import decide
-from litemx.policy.models import OPEN_PROVIDER, Decision, Mode, PolicyStore, ProviderGate, SendRequest
+from litemx.policy.models import (
+    OPEN_PROVIDER,
+    AccountPolicy,
+    Decision,
+    Mode,
+    PolicyStore,
+    ProviderGate,
+    SendRequest,
+)
+from litemx.policy.warmup import warm_limits
 from litemx.quotas.models import (
     CounterReservation,
+    account_first_contact_limit,
+    account_first_contact_slot,
     counter_slots,
     first_contact_limit,
     first_contact_slot,
+    mark_entry,
     reservations_for,
 )
 
@@ -68,6 +82,7 @@ def policy_request(token_secret: str, draft: Draft) -> SendRequest:
         headers=draft.headers,
         in_reply_to=draft.in_reply_to,
         references=draft.references,
+        body=body_text(draft.text, draft.html),
     )
 
 
@@ -80,17 +95,21 @@ def submit(
     provider: ProviderGate = OPEN_PROVIDER,
     mode: Mode = Mode.SEND,
 ) -> Submission:
-    """Decide, and when allowed in SEND mode, store and queue the message. ComposeError for a request
-    that cannot become a valid message (checked first: it costs no I/O). The message record is written by
-    the decision's own transaction, so an accepted message always exists with its quota reserved."""
-    now = deps.clock.now()
-    composed = compose(draft, now=now, max_bytes=deps.max_message_bytes)
+    """Decide, and when allowed in SEND mode, store and queue the message.
+
+    One direction: the decision (token first) runs before anything is built, so no byte of a request
+    whose token, sender or recipients are refused ever reaches the MIME builder. An allowed send is
+    composed inside the decision, after every check and before its transaction: a ComposeError (which
+    carries the stable code) leaves nothing reserved or recorded. A dry run is composed after an allowed
+    decision, so that it reports what the send would. The message record is written by the decision's
+    own transaction, so an accepted message always exists with its quota reserved."""
     message_id = new_message_id()
-    built: list[OutboundMessage] = []  # the message the decision's transaction recorded
+    built: list[tuple[OutboundMessage, ComposedMessage]] = []  # what the decision's transaction recorded
 
     def queue_as(allowed: Decision) -> OutboundMessage:
-        built.append(queued_message(message_id, allowed, draft, composed))
-        return built[0]
+        composed = compose(draft, now=allowed.decided_at, max_bytes=deps.max_message_bytes)
+        built.append((queued_message(message_id, allowed, draft, composed), composed))
+        return built[0][0]
 
     decision = decide(
         policy_request(token_secret, draft),
@@ -101,16 +120,24 @@ def submit(
         provider=provider,
         queue_as=queue_as,
     )
-    if not decision.allowed or mode is Mode.CHECK:
+    if not decision.allowed:
         return Submission(decision)
-    _store_and_enqueue(built[0], composed, deps)
-    return Submission(decision, built[0])
+    if mode is Mode.CHECK:
+        compose(draft, now=decision.decided_at, max_bytes=deps.max_message_bytes)
+        return Submission(decision)
+    message, composed = built[0]
+    _store_and_enqueue(message, composed, deps)
+    return Submission(decision, message)
 
 
 def reserved_counters(decision: Decision) -> tuple[ReservedCounter, ...]:
-    """Every counter an allowed decision moved (the caps and first contacts), so that a cancellation
-    can give them back."""
-    return tuple(ReservedCounter(r.key, r.amount) for r in decision.reservations)
+    """Every counter an allowed decision moved (the caps, first contacts and fan-out) and every contact
+    mark it made, so that a cancellation can give back exactly that."""
+    marks = dict.fromkeys(person_key(address) for address in decision.first_contacts)
+    return (
+        *(ReservedCounter(r.key, r.amount) for r in decision.reservations),
+        *(ReservedCounter(mark_entry(person), 0) for person in marks),
+    )
 
 
 def queued_message(
@@ -140,7 +167,7 @@ def _store_and_enqueue(message: OutboundMessage, composed: ComposedMessage, deps
         deps.blobs.put(message.raw_key, composed.raw)
         deps.queue.enqueue(message.message_id)
     except Exception as error:  # any storage or queue failure: account for the message, then answer 503
-        deps.quotas.release(message.reserved)
+        deps.quotas.refund(message)  # LiteMX cancelled it before any provider attempt
         deps.messages.transition(
             message,
             MessageStatus.FAILED,
@@ -162,15 +189,35 @@ def message_for(principal: Principal, message_id: str, messages: MessageReposito
 
 
 def usage_reservations(
-    principal: Principal, now: datetime, first_contacts_override: int | None
+    principal: Principal,
+    now: datetime,
+    first_contacts_override: int | None,
+    *,
+    policy: AccountPolicy | None = None,
+    mailbox_created_at: datetime | None = None,
 ) -> list[CounterReservation]:
-    """The caller's caps as zero-sized reservations: each counter's key, limit and reset."""
+    """The caller's caps as zero-sized reservations: each counter's key, the limit in force (warm-up
+    included, when `policy` is given) and reset."""
     account = principal.account
+    policy = policy or AccountPolicy(first_contacts=first_contacts_override, warmup_waived=True)
+    warm = warm_limits(account.created_at, mailbox_created_at, now, waived=policy.warmup_waived)
     slots = counter_slots(account_id=principal.account_id, mailbox=principal.mailbox, now=now)
-    caps = reservations_for(slots, effective_limits(account.plan, account.overrides), 0)
+    limits = warm.limits(effective_limits(account.plan, account.overrides), account.overrides)
+    caps = reservations_for(slots, limits, 0)
     first = first_contact_slot(mailbox=principal.mailbox, now=now)
-    limit = first_contact_limit(account.plan, first_contacts_override)
-    return [*caps, CounterReservation(first.cap, first.key, limit, 0, first.resets_at)]
+    limit = warm.mailbox_first_contacts(
+        first_contact_limit(account.plan, policy.first_contacts), overridden=policy.first_contacts is not None
+    )
+    shared = account_first_contact_slot(account_id=principal.account_id, now=now)
+    account_limit = warm.account_first_contacts(
+        account_first_contact_limit(account.plan, policy.account_first_contacts, policy.first_contacts),
+        overridden=(policy.account_first_contacts or policy.first_contacts) is not None,
+    )
+    return [
+        *caps,
+        CounterReservation(first.cap, first.key, limit, 0, first.resets_at),
+        CounterReservation(shared.cap, shared.key, account_limit, 0, shared.resets_at),
+    ]
 
 
 def message_audit(message: OutboundMessage, event: str, at: datetime, **details: str) -> AuditRecord:

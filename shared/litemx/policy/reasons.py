@@ -38,12 +38,32 @@ class Reason(Enum):
     HEADER_INJECTION = (
         "header_injection",
         400,
-        "A header, address or subject contains a line break (CR/LF) or NUL.",
+        "A header, address or subject contains a line break (CR, LF, VT, FF, NEL, U+2028/9) or a "
+        "control character.",
+    )
+    HEADER_NOT_ALLOWED = (
+        "header_not_allowed",
+        400,
+        "An extra header is not on the allow-list (X-* tokens, Auto-Submitted, Thread-Topic, Thread-Index); "
+        "addresses, the subject and threading travel only in their own fields.",
     )
     BULK_HEADERS = (
         "bulk_headers",
         422,
-        "The message carries bulk-mail headers (List-Unsubscribe, List-Id, Precedence: bulk/list/junk).",
+        "The message carries bulk-mail headers (any List-* or X-List-* header, Feedback-ID, X-Campaign*, "
+        "Precedence: bulk/list/junk), judged on decoded, unfolded values.",
+    )
+    HEADER_RESERVED = (
+        "header_reserved",
+        422,
+        "The message sets a header only LiteMX may set (X-SES-*: it would steer the provider's "
+        "configuration set or tags).",
+    )
+    BULK_CONTENT = (
+        "bulk_content",
+        422,
+        "The same content has already gone to the plan's number of first contacts from this account over "
+        "the last two UTC days: a campaign.",
     )
     RECIPIENT_SUPPRESSED = (
         "recipient_suppressed",
