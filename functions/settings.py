@@ -34,6 +34,9 @@ class OutboundSettings(BaseModel):
     smtp_secret_arn: str | None = Field(alias="SMTP_SECRET_ARN", default=None)
     smtp_verify_tls: bool = Field(alias="SMTP_VERIFY_TLS", default=True)
     send_lease_seconds: int = Field(alias="SEND_LEASE_SECONDS", default=120, gt=0)
+    # SES tenants (docs/tenants.md): "ses", "off", or "fake:<state file>" (the local system).
+    ses_tenants: str = Field(alias="SES_TENANTS", default="ses", pattern=r"^(ses|off|fake:.+)$")
+    ses_sending_account_id: str | None = Field(alias="SES_SENDING_ACCOUNT_ID", default=None)
     # The send queue's redrive maxReceiveCount (the stack sets it from the queue): on a record's last
     # receive the sender settles its message as failed before SQS dead-letters the record.
     send_max_receive_count: int = Field(alias="SEND_MAX_RECEIVE_COUNT", default=5, gt=0)

@@ -29,6 +29,10 @@ from litemx.providers.ses import SesProvider
 from litemx.providers.smtp import SmtpProvider, SmtpSettings
 from litemx.quotas.store import QuotaStore
 from litemx.storage.tables import bind_tables
+from litemx.tenants import logic as tenant_logic
+from litemx.tenants.logic import TENANT_STATUS_TTL_SECONDS, TenantStatusCache
+from litemx.tenants.sending import TenantGatedProvider
+from litemx.tenants.ses import tenant_port_and_client
 
 PROVIDER_STATUS_TTL_SECONDS = 60.0
 
@@ -90,7 +94,16 @@ def runtime() -> Runtime:
 def provider(settings: OutboundSettings) -> OutboundProvider:
     if settings.provider == "smtp":
         return SmtpProvider(_smtp_settings(settings))
-    return SesProvider(boto3.client("sesv2"), settings.ses_configuration_set, boto3.client("ses"))
+    sesv2 = boto3.client("sesv2")
+    port, client = tenant_port_and_client(
+        settings.ses_tenants,
+        sesv2,
+        region=str(sesv2.meta.region_name),
+        aws_account_id=settings.ses_sending_account_id or "",
+        configuration_set=settings.ses_configuration_set,
+    )
+    ses = SesProvider(client, settings.ses_configuration_set, boto3.client("ses"))
+    return ses if port is None else TenantGatedProvider(ses, TenantStatusCache(port))
 
 
 def _smtp_settings(settings: OutboundSettings) -> SmtpSettings:
@@ -135,17 +148,40 @@ def provider_status() -> ProviderStatus:
 
 def provider_gate() -> ProviderGate:
     status = provider_status()
+    provider = runtime().delivery.provider
+    paused = provider.tenant_paused if isinstance(provider, TenantGatedProvider) else None
     if not status.sandboxed:
-        return OPEN_PROVIDER
+        return OPEN_PROVIDER if paused is None else ProviderGate(tenant_paused=paused)
     identities = frozenset(status.verified_identities)
     return ProviderGate(
+        tenant_paused=paused,
         sandboxed=True,
         verified_recipients=frozenset(i for i in identities if "@" in i),
         verified_domains=frozenset(i for i in identities if "@" not in i),
     )
 
 
+_tenant_views: dict[str, tuple[float, dict[str, object] | None]] = {}
+
+
+def tenant_view(account_id: str) -> dict[str, object] | None:
+    """The account's tenant for /v1/status and /v1/usage, cached per process like the gate's status
+    (None: the provider has no tenants, e.g. SMTP or SES_TENANTS=off)."""
+    cached = _tenant_views.get(account_id)
+    if cached is not None and time.monotonic() - cached[0] < TENANT_STATUS_TTL_SECONDS:
+        return cached[1]
+    provider = runtime().delivery.provider
+    view = (
+        tenant_logic.view(provider.cache.port, account_id).as_json()
+        if isinstance(provider, TenantGatedProvider)
+        else None
+    )
+    _tenant_views[account_id] = (time.monotonic(), view)
+    return view
+
+
 def reset_for_tests() -> None:
     """Forget clients and cached status (tests change the environment between cases)."""
     runtime.cache_clear()
     _status_cache.clear()
+    _tenant_views.clear()

@@ -30,7 +30,7 @@ from functions.api.docs import MESSAGE_ID, honest_document, responses
 from functions.api.models import CheckOut, MessageOut, QueuedOut, SendMessageIn, StatusOut, UsageOut
 from functions.observability import make_tracer
 from functions.settings import table_names
-from functions.wiring import provider_gate, provider_status, runtime
+from functions.wiring import provider_gate, provider_status, runtime, tenant_view
 from litemx.clock import SystemClock
 from litemx.directory.auth import AuthError, Principal, authenticate, verify_token
 from litemx.directory.models import Scope, Token
@@ -234,6 +234,7 @@ def get_usage() -> UsageOut:
             "mailbox": principal.mailbox,
             "plan": principal.account.plan.value,
             "usage": usage_out(usage),
+            "tenant": tenant_view(principal.account_id),
             "warmup": {
                 "account": [vars(step) for step in account_steps],
                 "mailbox": [
@@ -261,8 +262,10 @@ def check_policy(body: SendMessageIn) -> Response[str]:
     responses=responses((200, "The provider's status", StatusOut), 401, 403, 500),
 )
 def get_status() -> StatusOut:
+    principal = guard.principal()
     status = provider_status()
-    return StatusOut.model_validate({k: v for k, v in status.__dict__.items() if k != "verified_identities"})
+    fields = {k: v for k, v in status.__dict__.items() if k != "verified_identities"}
+    return StatusOut.model_validate(fields | {"tenant": tenant_view(principal.account_id)})
 
 
 @app.get("/v1/openapi.json", summary="This API's OpenAPI document", include_in_schema=False)

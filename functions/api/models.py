@@ -167,6 +167,17 @@ class MessageOut(BaseModel):
     updated_at: datetime
 
 
+class TenantOut(BaseModel):
+    """The account's SES tenant (docs/tenants.md), from a read cached for a few seconds."""
+
+    available: bool
+    name: str
+    exists: bool
+    sending_status: str | None
+    reputation_policy: str | None
+    findings: list[dict[str, str | None]]
+
+
 class WarmupStepOut(BaseModel):
     first_day: int
     last_day: int
@@ -188,6 +199,7 @@ class UsageOut(BaseModel):
     counted: str = "recipients (to+cc+bcc, deduplicated), per UTC calendar day and month"
     usage: list[CapUsageOut]
     warmup: WarmupOut = WarmupOut()
+    tenant: TenantOut | None = None
 
 
 class CheckOut(BaseModel):
@@ -207,6 +219,8 @@ class StatusOut(BaseModel):
     enforcement_status: str | None = None
     inbound: str = "enabled"
     detail: str = ""
+    tenants: str | None = None
+    tenant: TenantOut | None = None
 
 
 class ErrorBody(BaseModel):

@@ -6,7 +6,7 @@ it through SES (or an SMTP relay) at a concurrency the SES send rate can absorb.
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
@@ -29,6 +29,10 @@ _MIN_EVENT_SOURCE_CONCURRENCY = 2
 SES_STATUS_ACTIONS = frozenset(
     {"ses:GetAccount", "ses:ListIdentities", "ses:GetIdentityVerificationAttributes"}
 )
+# SES tenants (docs/tenants.md): the functions only read a tenant's status; every lifecycle change is an
+# operator's (`litemx account ...`). All LiteMX tenants are named litemx-acc-<id>.
+TENANT_READ_ACTIONS = frozenset({"ses:GetTenant", "ses:GetReputationEntity", "ses:ListTenantResources"})
+TENANT_NAME_PATTERN = "litemx-acc-*"
 FEEDBACK_EVENTS = (
     ses.EmailSendingEvent.BOUNCE,
     ses.EmailSendingEvent.COMPLAINT,
@@ -187,6 +191,7 @@ class Outbound(Construct):
             ],
             apply_to_children=True,
         )
+        self._use_tenants(fn)
         if self.smtp_secret is not None:
             smtp = self.config.smtp
             assert smtp is not None
@@ -224,9 +229,43 @@ class Outbound(Construct):
                             resource="configuration-set",
                             resource_name=self.configuration_set.configuration_set_name,
                         ),
+                        self._tenant_arns(),  # a send that names a tenant is authorized on it too
                     ],
                 )
             )
+
+    def _tenant_arns(self) -> str:
+        return Stack.of(self).format_arn(service="ses", resource="tenant", resource_name=TENANT_NAME_PATTERN)
+
+    def _tenant_arns_as_nag_reports_them(self) -> str:
+        stack = Stack.of(self)
+        partition = "<AWS::Partition>" if Token.is_unresolved(stack.partition) else stack.partition
+        region = "<AWS::Region>" if Token.is_unresolved(stack.region) else stack.region
+        account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
+        return f"arn:{partition}:ses:{region}:{account}:tenant/{TENANT_NAME_PATTERN}"
+
+    def _use_tenants(self, fn: LiteMXFunction) -> None:
+        """Issue 15: read LiteMX's own tenants (status, reputation, resources) and probe availability."""
+        tenants_on = self.config.outbound_provider == "ses"
+        fn.set_env("SES_TENANTS", "ses" if tenants_on else "off")
+        if not tenants_on:
+            return
+        fn.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=sorted(TENANT_READ_ACTIONS), resources=[self._tenant_arns()])
+        )
+        fn.role.add_to_principal_policy(iam.PolicyStatement(actions=["ses:ListTenants"], resources=["*"]))
+        NagSuppressions.add_resource_suppressions(
+            fn.role,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason="LiteMX's SES tenants are created at run time by `litemx account create`, one per "
+                    "account, all named litemx-acc-<id>; the wildcard matches only those",
+                    applies_to=[f"Resource::{self._tenant_arns_as_nag_reports_them()}"],
+                )
+            ],
+            apply_to_children=True,
+        )
 
     def _smtp_secret(self, config: LiteMXConfig) -> secretsmanager.ISecret | None:
         if config.smtp is None:

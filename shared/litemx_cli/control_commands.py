@@ -282,8 +282,13 @@ def _provider(s: Session) -> OutboundProvider:
             SmtpSettings(host=settings["SMTP_HOST"], port=int(settings.get("SMTP_PORT", 587)))
         )
     from litemx.providers.ses import SesProvider
+    from litemx.tenants.logic import TenantStatusCache
+    from litemx.tenants.sending import TenantGatedProvider
+    from litemx_cli.tenant_commands import tenant_port
 
-    return SesProvider(s.client("sesv2"), s.target.configuration_set, s.client("ses"))
+    ses = SesProvider(s.client("sesv2"), s.target.configuration_set, s.client("ses"))
+    port = tenant_port(s)  # issue 15: "tenants: available|unavailable" in the status
+    return ses if port is None else TenantGatedProvider(ses, TenantStatusCache(port))
 
 
 def _yes_no(value: bool | None, yes: str, no: str) -> str:
@@ -310,6 +315,7 @@ def provider_status(ctx: typer.Context, as_json: bool = JSON) -> None:
                 ("sent last 24 h", _number(status.sent_last_24_hours)),
                 ("enforcement", status.enforcement_status),
                 ("verified identities", len(status.verified_identities)),
+                ("tenants", status.tenants),
                 ("detail", status.detail or None),
             ]
         )

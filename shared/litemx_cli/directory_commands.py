@@ -15,6 +15,7 @@ from litemx.errors import AlreadyExistsError
 from litemx.plans import LimitOverrides, Plan, effective_limits
 from litemx.policy.overrides import set_first_contact_limit, set_warmup_waived
 from litemx.policy.store import AccountPolicyStore
+from litemx.tenants.models import DEFAULT_POLICY, ReputationPolicy
 from litemx_cli.dns import records_for
 from litemx_cli.output import EXIT_UNAVAILABLE, emit_json, fail, fields_table, out, show, table, when
 from litemx_cli.ses_identity import IdentityState, SesIdentities
@@ -50,15 +51,23 @@ def account_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The customer's name.")],
     plan: Annotated[Plan, typer.Option("--plan", help="Plan: free, starter or scale.")],
+    reputation_policy: Annotated[
+        ReputationPolicy,
+        typer.Option("--reputation-policy", help="SES tenant policy: none, standard, strict."),
+    ] = DEFAULT_POLICY,
     as_json: bool = JSON,
 ) -> None:
-    """Create an account on a plan (audited)."""
+    """Create an account on a plan, and its SES tenant (audited; docs/tenants.md)."""
+    from litemx_cli.tenant_commands import run_step  # tenant_commands registers on account_app
+
     s = session(ctx)
     account = admin.create_account(s.directory, s.audit, s.clock, name=name, plan=plan, actor=s.actor)
+    created = f"account {account.account_id} created"
+    steps = run_step(s, account.account_id, created, policy=reputation_policy)
     if as_json:
-        emit_json(_account_json(account))
+        emit_json(_account_json(account) | {"tenant_steps": steps.steps if steps else []})
         return
-    show(f"account {account.account_id} created: {account.name!r} on plan {account.plan.value}")
+    show(f"{created}: {account.name!r} on plan {account.plan.value}")
 
 
 @account_app.command("list")
@@ -76,7 +85,9 @@ def account_list(ctx: typer.Context, as_json: bool = JSON) -> None:
 def account_show(
     ctx: typer.Context, account_id: str = typer.Argument(..., help="Account id."), as_json: bool = JSON
 ) -> None:
-    """An account with its limits, domains, mailboxes and tokens."""
+    """An account with its limits, domains, mailboxes, tokens and SES tenant."""
+    from litemx_cli.tenant_commands import tenant_rows, tenant_view
+
     directory = session(ctx).directory
     account = directory.get_account(account_id)
     domains = directory.list_domains(account_id)
@@ -89,6 +100,7 @@ def account_show(
                 "domains": domains,
                 "mailboxes": mailboxes,
                 "tokens": [_token_json(t) for t in tokens],
+                "tenant": (lambda v: v.as_json() if v else None)(tenant_view(session(ctx), account_id)),
             }
         )
         return
@@ -110,6 +122,7 @@ def account_show(
                 ("account/day", limit("account_day")),
                 ("account/month", limit("account_month")),
                 ("recipients/message", limit("recipients_per_message")),
+                *tenant_rows(tenant_view(session(ctx), account_id)),
             ]
         ),
         "",
@@ -240,6 +253,9 @@ def domain_add(
             f"run `litemx domain add {name} --account {account_id}` again",
             EXIT_UNAVAILABLE,
         )
+    from litemx_cli.tenant_commands import run_step  # the identity exists in SES now: join the tenant
+
+    run_step(s, account_id, f"domain {name} is registered", domain=name)
     _print_records(name, s.target.region, state, as_json)
 
 

@@ -17,6 +17,7 @@ from litemx_cli.local import app as local_app
 from litemx_cli.output import EXIT_REFUSED, EXIT_UNAVAILABLE, CliError, err
 from litemx_cli.queue_commands import queue_app
 from litemx_cli.session import Session
+from litemx_cli.tenant_commands import account_repair as _registers_tenant_commands  # noqa: F401
 
 
 def _explain(problem: Exception) -> tuple[str, int]:

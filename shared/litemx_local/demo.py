@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -29,6 +30,9 @@ from litemx.directory import admin
 from litemx.directory.models import EntityKind, Scope, Verification
 from litemx.directory.store import DirectoryStore
 from litemx.plans import Plan
+from litemx.tenants.fake import FakeTenants
+from litemx.tenants.logic import Lifecycle
+from litemx.tenants.models import TenantScope, tenant_name
 from litemx_local.aws import REGION, free_port
 from litemx_local.system import ACCOUNT_ID, LocalSystem, SenderVerdicts
 
@@ -164,6 +168,11 @@ def play(system: LocalSystem, tour: Tour) -> str:  # noqa: C901 - a script, read
     directory.add_domain("acme.test", account.account_id, now=clock.now())
     boto3.client("ses").verify_domain_identity(Domain="acme.test")
     directory.set_verification("acme.test", Verification.VERIFIED)
+    # Every account is an SES tenant (docs/tenants.md): the local system's fake enforces associations.
+    tenants = FakeTenants(region=REGION, aws_account_id=ACCOUNT_ID, path=Path(resources.tenants_state))
+    scope = TenantScope(REGION, ACCOUNT_ID, resources.configuration_set)
+    tenant_life = Lifecycle(tenants, scope, audit, clock, OPERATOR)
+    tenant_life.associate_domain(account.account_id, "acme.test")
     support = directory.create_mailbox("support@acme.test", account.account_id, now=clock.now())
     sales = directory.create_mailbox("sales@acme.test", account.account_id, now=clock.now())
     reply_token = admin.issue_token(
@@ -399,6 +408,54 @@ def play(system: LocalSystem, tour: Tour) -> str:  # noqa: C901 - a script, read
         )
 
     tour.step("The operator re-enables sales@", reenable)
+
+    # Two more customers on the same deployment, each its own SES tenant.
+    def customer(name: str, domain: str) -> tuple[str, str]:
+        other = admin.create_account(directory, audit, clock, name=name, plan=Plan.FREE, actor=OPERATOR)
+        directory.add_domain(domain, other.account_id, now=clock.now())
+        boto3.client("ses").verify_domain_identity(Domain=domain)
+        directory.set_verification(domain, Verification.VERIFIED)
+        tenant_life.associate_domain(other.account_id, domain)
+        box = directory.create_mailbox(f"hello@{domain}", other.account_id, now=clock.now())
+        token = admin.issue_token(
+            directory, audit, clock, mailbox=box, actor=OPERATOR, scopes=frozenset({Scope.SEND})
+        ).secret
+        return other.account_id, token
+
+    beta, beta_token = customer("Beta Co", "beta.test")
+    _gamma, gamma_token = customer("Gamma Ltd", "gamma.test")
+
+    def tenant_isolation() -> tuple[bool, str]:
+        tenants.ses_pause(tenant_name(beta), "complaint rate over the strict policy")
+        answers = {
+            who: http.call(
+                "POST",
+                "/v1/messages",
+                token,
+                {
+                    "from": f"hello@{who}.test",
+                    "to": ["bob@customer.test"],
+                    "subject": f"{who} news",
+                    "text": "Hi",
+                },
+            )
+            for who, token in (("beta", beta_token), ("gamma", gamma_token))
+        }
+        left = wait_for(
+            lambda: [m for m in sent_mail(system.aws.moto_endpoint) if "gamma news" in m["raw_data"]]
+        )
+        beta_error = (answers["beta"].body or {}).get("error") or {}
+        ok = (
+            (answers["beta"].status, beta_error.get("code")) == (422, "outbound_blocked.tenant_paused")
+            and answers["gamma"].status == 202
+            and bool(left)
+        )
+        return ok, (
+            f"Beta: {answers['beta'].status} {beta_error.get('code')}; "
+            f"Gamma: {answers['gamma'].status}, {len(left or [])} message(s) left"
+        )
+
+    tour.step("SES pauses Beta's tenant: only Beta's outbound stops, Gamma keeps sending", tenant_isolation)
     return account.account_id
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import tempfile
 import threading
 import time
 import uuid
@@ -71,6 +72,7 @@ class Resources:
     feedback_dlq: str
     feedback_topic: str
     configuration_set: str
+    tenants_state: str = ""  # the SES tenant fake's state file (moto has no tenant API; docs/tenants.md)
 
 
 def create_resources(aws: LocalAws) -> Resources:
@@ -93,7 +95,9 @@ def create_resources(aws: LocalAws) -> Resources:
     configuration_set = f"{PREFIX}-outbound"
     ses.create_configuration_set(ConfigurationSet={"Name": configuration_set})
     ses.create_receipt_rule_set(RuleSetName=f"{PREFIX}-inbound")
+    tenants_state = os.path.join(tempfile.mkdtemp(prefix=f"{PREFIX}-tenants-"), "tenants.json")
     return Resources(
+        tenants_state=tenants_state,
         tables=tables,
         raw_bucket=raw_bucket,
         outbound_bucket=outbound_bucket,
@@ -137,7 +141,15 @@ def function_environment(resources: Resources) -> dict[str, str]:
         POWERTOOLS_LOG_LEVEL=os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
         POWERTOOLS_METRICS_DISABLED="true",
     )
+    env.update(tenant_environment(resources))
     return env
+
+
+def tenant_environment(resources: Resources) -> dict[str, str]:
+    """SES tenants through the in-process fake, shared with the CLI through its state file."""
+    if not resources.tenants_state:
+        return {"SES_TENANTS": "off"}
+    return {"SES_TENANTS": f"fake:{resources.tenants_state}", "SES_SENDING_ACCOUNT_ID": ACCOUNT_ID}
 
 
 # ---- the API: HTTP on 127.0.0.1 -> API Gateway v2 events -> the api handler ----
@@ -463,7 +475,7 @@ class LocalSystem:
             },
             buckets={"raw_mail": self.resources.raw_bucket, "outbound": self.resources.outbound_bucket},
             configuration_set=self.resources.configuration_set,
-            env=self.aws.environment(),
+            env=self.aws.environment() | tenant_environment(self.resources),
             smtp=f"127.0.0.1:{self.smtp_port}",
             pid=os.getpid(),
         )

@@ -40,14 +40,16 @@ def litemx_home(tmp_path, monkeypatch) -> None:
 
 
 @pytest.fixture
-def cli(local_aws, tables: TableNames, litemx_home) -> Cli:
-    """What `litemx local up` would have written, pointing at this test's tables."""
+def cli(local_aws, tables: TableNames, litemx_home, tmp_path) -> Cli:
+    """What `litemx local up` would have written, pointing at this test's tables (and, as there, SES
+    tenants through the in-process fake: docs/tenants.md)."""
     target = Target(
         name="local",
         region=REGION,
         api_url=UNREACHABLE_API,
         tables=tables,
-        env=local_aws.environment(),
+        env=local_aws.environment()
+        | {"SES_TENANTS": f"fake:{tmp_path / 'tenants.json'}", "SES_SENDING_ACCOUNT_ID": "123456789012"},
         pid=os.getpid(),
     )
     write_local_state(target)

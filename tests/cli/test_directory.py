@@ -51,9 +51,12 @@ def test_account_create_list_show_set_plan(cli: Cli) -> None:
     events = [(e["event"], e["actor"]) for e in cli.json("audit", account, "--oldest-first")]
     assert events == [
         ("account.create", "operator:tester"),
+        ("tenant.create", "operator:tester"),  # every account is an SES tenant (docs/tenants.md)
+        ("tenant.policy", "operator:tester"),  # (this target names no configuration set to associate)
         ("account.set_plan", "operator:tester"),
         ("account.set_plan", "operator:tester"),
     ]
+    assert (shown["tenant"]["name"], shown["tenant"]["reputation_policy"]) == (f"litemx-{account}", "strict")
 
 
 def test_clear_overrides_returns_to_the_plan(cli: Cli) -> None:

@@ -7,6 +7,7 @@ this table.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,7 +26,7 @@ from tests.infra.test_least_privilege import EXPECTED
 
 # The tables each function may reach, and with which actions: tests/infra/test_least_privilege.py.
 TABLES = EXPECTED
-PROVIDER_ENV = {"OUTBOUND_PROVIDER", "SES_CONFIGURATION_SET"}
+PROVIDER_ENV = {"OUTBOUND_PROVIDER", "SES_CONFIGURATION_SET", "SES_TENANTS"}
 OTHER_ENV = {
     "api": {"SEND_QUEUE_URL", "OUTBOUND_BUCKET", "RAW_MAIL_BUCKET", *PROVIDER_ENV},
     "sender": {
@@ -53,6 +54,7 @@ UNSCOPABLE = {
     "ses:ListIdentities",
     "ses:GetIdentityVerificationAttributes",
     "ses:SetActiveReceiptRuleSet",
+    "ses:ListTenants",  # a list action (probes whether tenant management is available: docs/tenants.md)
 }
 
 
@@ -222,3 +224,25 @@ def test_buckets_are_reached_object_by_object(default):
     assert actions_on(function_statements(default, functions["api"]), raw) == {"s3:GetObject"}
     for name in ("sender", "feedback"):
         assert not actions_on(function_statements(default, functions[name]), raw)
+
+
+def test_tenant_actions_are_read_only_and_scoped_to_litemx_tenants(default):
+    # Issue 15: the functions read tenants; every lifecycle change is an operator's CLI action
+    tenant_statements = [
+        s
+        for fn in litemx_functions(default).values()
+        for s in function_statements(default, fn)
+        if any("Tenant" in a or "Reputation" in a for a in as_list(s["Action"]))
+    ]
+    tenant_actions = {
+        a for s in tenant_statements for a in as_list(s["Action"]) if "Tenant" in a or "Reputation" in a
+    }
+    assert tenant_actions == {
+        "ses:GetTenant",
+        "ses:GetReputationEntity",
+        "ses:ListTenantResources",
+        "ses:ListTenants",
+    }
+    for statement in tenant_statements:
+        if set(as_list(statement["Action"])) & {"ses:GetTenant", "ses:GetReputationEntity"}:
+            assert "tenant/litemx-acc-*" in json.dumps(statement["Resource"])

@@ -322,6 +322,23 @@ def test_feedback_from_another_configuration_set_changes_nothing(harness):
     assert harness.suppression.entries == {}
 
 
+# ---- issue 15: feedback that carries the SES tenant (docs/tenants.md) ----
+
+
+def test_feedback_carrying_the_accounts_tenant_is_applied(harness):
+    event = event_of("bounce-permanent-general", tenantName=f"litemx-{ACCOUNT_ID}")
+    assert event.tenant_name == f"litemx-{ACCOUNT_ID}"
+    outcome = harness.apply(event)
+    assert outcome.action is Action.APPLIED
+
+
+@pytest.mark.parametrize("tenant", ["litemx-acc-999999999999", "someone-elses-tenant"])
+def test_a_tenant_that_is_not_the_accounts_makes_feedback_foreign(harness, tenant):
+    outcome = harness.apply(event_of("bounce-permanent-general", tenantName=tenant))
+    assert outcome.action is Action.FOREIGN
+    assert harness.suppression.entries == {}
+
+
 # ---- issue 11: suppression only gets stronger (item 5) ----
 
 

@@ -97,6 +97,7 @@ CASES: dict[str, Mutation] = {
     "recipient_suppressed:global": on_world(lambda w: _suppress(w, GLOBAL_SCOPE, "alice@outside.test")),
     "recipient_suppressed:account": on_world(lambda w: _suppress(w, ACCOUNT_ID, "alice@outside.test")),
     "outbound_blocked.provider_sandbox": lambda w, r: r,
+    "outbound_blocked.tenant_paused": lambda w, r: r,
     "not_a_reply": on_world(lambda w: _token(w, scopes=frozenset({Scope.SEND_REPLY}))),
     "quota_exceeded.mailbox_day": on_world(
         lambda w: w.counters.update({f"mailbox#{MAILBOX}#day#2026-11-24": 100})
@@ -137,6 +138,8 @@ def test_each_reason_code_is_returned_with_its_sentence(case: str) -> None:
 
     # When the policy decides (with the provider in its sandbox for the sandbox case)
     provider = ProviderGate(sandboxed=True) if case.startswith("outbound_blocked") else OPEN_PROVIDER
+    if case == "outbound_blocked.tenant_paused":
+        provider = ProviderGate(tenant_paused=lambda account_id: account_id == ACCOUNT_ID)
     decision = decide(request, store=world, clock=FixedClock(T0), request_id="req-1", provider=provider)
 
     # Then it refuses with that reason, a sentence, an audit entry, and nothing consumed

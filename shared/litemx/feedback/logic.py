@@ -51,6 +51,7 @@ from litemx.messages.models import MessageStatus, OutboundMessage
 from litemx.reputation import logic as enforcement
 from litemx.reputation.models import ACCOUNT, MAILBOX, Disabled, Increment, Tally, Thresholds, increments
 from litemx.suppression.models import GLOBAL_SCOPE, SuppressionEntry
+from litemx.tenants.models import account_of_tenant
 
 SOFT_BOUNCE_WINDOW = timedelta(days=7)
 SOFT_BOUNCE_LIMIT = 3
@@ -146,6 +147,9 @@ def handle_feedback(
     message = our_message(event, deployment, ports.messages)
     if isinstance(message, str):
         return replace(base, action=Action.FOREIGN, note=message)
+    mismatch = tenant_mismatch(event, message.account_id)
+    if mismatch is not None:
+        return replace(base, action=Action.FOREIGN, note=mismatch)
     who = Attribution(account_id=message.account_id, mailbox=message.mailbox, message_id=message.message_id)
     event, not_sent_to = _only_its_recipients(event, message)
     effects = _effects(event, who)
@@ -426,3 +430,10 @@ def _increments(event: FeedbackEvent, who: Attribution, tally: Tally, now: datet
 
 def _clip(text: str) -> str:
     return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 1] + "…"
+
+
+def tenant_mismatch(event: FeedbackEvent, account_id: str) -> str | None:
+    """Issue 15 (docs/tenants.md): an event whose SES tenant is not the message's account's is foreign."""
+    if event.tenant_name is None or account_of_tenant(event.tenant_name) == account_id:
+        return None
+    return f"SES tenant {event.tenant_name} is not account {account_id}'s"

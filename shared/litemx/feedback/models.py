@@ -51,6 +51,7 @@ class FeedbackEvent:
     bounce_subtype: str | None = None
     complaint_feedback_type: str | None = None
     complaint_subtype: str | None = None
+    tenant_name: str | None = None  # the SES tenant the send named, when it named one
 
     def tag(self, name: str) -> str | None:
         values = self.tags.get(name) or ()

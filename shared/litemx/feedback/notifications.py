@@ -56,6 +56,7 @@ class SesMailObject(_Tolerant):
     # Recipients and tags are read one by one (a bad one is skipped, not the whole notification).
     destination: list[Any] = Field(default_factory=list)
     tags: Any = None
+    tenantName: Text = ""  # set when the send named an SES tenant (docs/tenants.md)
 
 
 class SesBounce(_Tolerant):
@@ -179,6 +180,7 @@ def _base(notification: SesNotification, kind: FeedbackKind, event_id: str, at: 
         "source_arn": mail.sourceArn,
         "source": mail.source,
         "tags": _tags(mail.tags),
+        "tenant_name": mail.tenantName or None,
     }
 
 

@@ -364,6 +364,7 @@ def _first_refusal(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
         _check_bulk_headers,
         _check_extra_headers,
         _check_suppression,
+        _check_tenant_paused,
         _check_provider_sandbox,
         _check_reply_only,
     )
@@ -514,6 +515,16 @@ def _check_suppression(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
                 f"{shown} is suppressed for {scope} ({entry.reason}).",
                 {"recipient": recipient, "scope": entry.scope},
             )
+    return None
+
+
+def _check_tenant_paused(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
+    if ctx.provider.paused(ctx.claims.account_id):
+        return Refusal(
+            Reason.TENANT_PAUSED,
+            f"SES has paused sending for account {ctx.claims.account_id}'s tenant; nothing is sent until "
+            "it sends again (other accounts are unaffected).",
+        )
     return None
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -47,6 +47,11 @@ class ProviderGate:
     sandboxed: bool = False
     verified_recipients: frozenset[str] = frozenset()
     verified_domains: frozenset[str] = frozenset()
+    # Issue 15 (docs/tenants.md): is this account's SES tenant paused? A cached read, no DynamoDB request.
+    tenant_paused: Callable[[str], bool] | None = None
+
+    def paused(self, account_id: str) -> bool:
+        return self.tenant_paused is not None and self.tenant_paused(account_id)
 
     def reaches(self, address: str) -> bool:
         return (

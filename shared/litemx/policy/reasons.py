@@ -95,6 +95,12 @@ class Reason(Enum):
         "The outbound provider is still in its sandbox: only verified recipients can be reached until "
         "production access is granted.",
     )
+    TENANT_PAUSED = (
+        "outbound_blocked.tenant_paused",
+        422,
+        "SES has paused sending for this account's tenant (its reputation policy, or an operator); "
+        "other accounts keep sending.",
+    )
 
     def __init__(self, code: str, http_status: int, meaning: str) -> None:
         self.code = code

@@ -55,3 +55,4 @@ class ProviderStatus:
     enforcement_status: str | None = None
     verified_identities: tuple[str, ...] = ()
     detail: str = ""
+    tenants: str | None = None  # "available" | "unavailable" (SES tenant management); None: not asked

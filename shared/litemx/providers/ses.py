@@ -37,7 +37,13 @@ class SesProvider:
         self._identities = identities_client  # a boto3 ses (v1) client, to list verified identities
 
     def send(
-        self, raw: bytes, *, sender: str, recipients: tuple[str, ...], tags: Mapping[str, str]
+        self,
+        raw: bytes,
+        *,
+        sender: str,
+        recipients: tuple[str, ...],
+        tags: Mapping[str, str],
+        tenant: str | None = None,
     ) -> SendResult:
         request: dict[str, Any] = {
             "FromEmailAddress": sender,
@@ -47,6 +53,8 @@ class SesProvider:
         }
         if self._configuration_set:
             request["ConfigurationSetName"] = self._configuration_set
+        if tenant:
+            request["TenantName"] = tenant  # SES tracks reputation and pauses per tenant (docs/tenants.md)
         try:
             response = self._client.send_email(**request)
         except ClientError as error:
