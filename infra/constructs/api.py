@@ -20,7 +20,10 @@ from infra.constructs.function import FunctionFactory, log_retention
 from infra.constructs.inbound import RAW_MAIL_PREFIX, Inbound
 from infra.constructs.outbound import OUTBOUND_MIME_PREFIX, UPLOAD_PREFIX, Outbound
 
-API_TIMEOUT = Duration.seconds(10)
+# A send with uploads reads up to 29 MB from S3, composes a message of up to 40 MB (about 2 s and 200 MB on
+# one core here; slower on 512 MB's share of a vCPU) and writes it back: give it all the time an HTTP API
+# integration may take (30 s), less a second for the gateway.
+API_TIMEOUT = Duration.seconds(29)
 
 
 class Api(Construct):
