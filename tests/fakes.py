@@ -14,7 +14,7 @@ from litemx.errors import NotFoundError
 from litemx.messages.models import TRANSITIONS, MessageStatus, OutboundMessage
 from litemx.plans import LimitOverrides, Plan
 from litemx.policy.models import ContactMark, QuotaExceededError, Snapshot, SnapshotKeys
-from litemx.quotas.models import CounterReservation
+from litemx.quotas.models import CounterCheck, CounterReservation
 from litemx.reputation.models import Increment, Tally
 from litemx.suppression.models import GLOBAL_SCOPE, SuppressionEntry
 
@@ -34,14 +34,22 @@ class FakePolicyStore:
     correspondents: set[tuple[str, str]] = field(default_factory=set)
     counters: dict[str, int] = field(default_factory=dict)
     audit: list[AuditRecord] = field(default_factory=list)
-    contacts: set[tuple[str, str]] = field(default_factory=set)  # (mailbox, address) written to before
-    received: set[tuple[str, str]] = field(default_factory=set)  # (mailbox, Message-ID) received
+    contacts: set[tuple[str, str]] = field(default_factory=set)  # (mailbox, person) written to before
+    # (mailbox, Message-ID) received with a reply right -> its participants (person keys)
+    reply_rights: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
     first_contact_overrides: dict[str, int] = field(default_factory=dict)
+    account_first_contact_overrides: dict[str, int] = field(default_factory=dict)
+    warmup_waived: set[str] = field(default_factory=set)
+    marks: dict[tuple[str, str], str | None] = field(default_factory=dict)  # contact mark -> message id
+    relied: set[tuple[str, str]] = field(default_factory=set)
     reads: int = 0
     queued: list[OutboundMessage] = field(default_factory=list)
 
     def load_snapshot(self, keys: SnapshotKeys) -> Snapshot:
         self.reads += 1
+        threads = [
+            (i, p) for i in keys.message_ids if (p := self.reply_rights.get((keys.mailbox, i))) is not None
+        ]
         return Snapshot(
             token=self.tokens.get(keys.token_id),
             account=self.accounts.get(keys.account_id),
@@ -49,15 +57,18 @@ class FakePolicyStore:
             mailbox=self.mailboxes.get(keys.mailbox),
             suppressions=tuple(
                 entry
-                for r in keys.recipients
+                for r in keys.suppression_keys or keys.recipients
                 for scope in (GLOBAL_SCOPE, keys.account_id)
                 if (entry := self.suppressions.get((scope, r))) is not None
             ),
             correspondents=frozenset(r for r in keys.recipients if (keys.mailbox, r) in self.correspondents),
             counters={k: self.counters[k] for k in keys.counter_keys if k in self.counters},
             contacted=frozenset(r for r in keys.recipients if (keys.mailbox, r) in self.contacts),
-            known_message_ids=frozenset(i for i in keys.message_ids if (keys.mailbox, i) in self.received),
+            known_message_ids=frozenset(i for i, _ in threads),
+            reply_participants=frozenset(p for _, people in threads for p in people),
             first_contacts_override=self.first_contact_overrides.get(keys.account_id),
+            account_first_contacts_override=self.account_first_contact_overrides.get(keys.account_id),
+            warmup_waived=keys.account_id in self.warmup_waived,
         )
 
     def reserve(
@@ -66,6 +77,9 @@ class FakePolicyStore:
         audit: AuditRecord,
         contacts: Sequence[ContactMark] = (),
         message: OutboundMessage | None = None,
+        *,
+        relied: Sequence[ContactMark] = (),
+        checks: Sequence[CounterCheck] = (),
     ) -> None:
         failed = {
             r.key: self.counters.get(r.key, 0)
@@ -74,9 +88,13 @@ class FakePolicyStore:
         }
         if failed:
             raise QuotaExceededError(failed)
+        if any(self.counters.get(c.key, 0) != c.expected for c in checks):
+            raise QuotaExceededError({})
         for r in reservations:
             self.counters[r.key] = self.counters.get(r.key, 0) + r.amount
         self.contacts |= {(c.mailbox, c.address) for c in contacts}
+        self.marks.update({(c.mailbox, c.address): c.message_id for c in contacts})
+        self.relied |= {(c.mailbox, c.address) for c in relied}
         self.audit.append(audit)
         if message is not None:
             self.queued.append(message)
@@ -95,6 +113,7 @@ def standard_world(
     secret = make_secret(ACCOUNT_ID, TOKEN_ID)
     store = FakePolicyStore()
     store.accounts[ACCOUNT_ID] = Account(account_id=ACCOUNT_ID, name="Example", plan=plan)
+    store.warmup_waived.add(ACCOUNT_ID)  # warm-up has tests of its own
     store.domains["example.com"] = Domain(
         name="example.com", account_id=ACCOUNT_ID, verification=Verification.VERIFIED, status=Status.ACTIVE
     )
@@ -190,6 +209,7 @@ class FakeDirectory:
     accounts: dict[str, Account] = field(default_factory=dict)
     mailboxes: dict[str, Mailbox] = field(default_factory=dict)
     correspondents: dict[tuple[str, str], int] = field(default_factory=dict)
+    reply_rights: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
     changes: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     def get_mailbox(self, address: str) -> Mailbox:
@@ -237,6 +257,11 @@ class FakeDirectory:
     def record_correspondent(self, mailbox: str, address: str, *, now: datetime) -> None:
         key = (mailbox, address)
         self.correspondents[key] = self.correspondents.get(key, 0) + 1
+
+    def record_reply_right(
+        self, mailbox: str, rfc_message_id: str, participants: Sequence[str], *, now: datetime
+    ) -> None:
+        self.reply_rights[(mailbox, rfc_message_id)] = frozenset(participants)
 
 
 @dataclass

@@ -56,6 +56,7 @@ from litemx.outbound.service import (
 )
 from litemx.outbound.uploads import UploadError, new_upload
 from litemx.policy.models import Mode
+from litemx.policy.warmup import schedule
 from litemx.quotas.models import usage_now
 from litemx.storage.tables import bind_tables
 
@@ -271,14 +272,25 @@ def get_message(message_id: Annotated[str, Path(**MESSAGE_ID)]) -> MessageOut:
 def get_usage() -> UsageOut:
     principal = guard.principal()
     now = runtime().outbound.clock.now()
-    caps = usage_reservations(principal, now, runtime().account_policy.first_contacts(principal.account_id))
+    policy = runtime().account_policy.policy(principal.account_id)
+    mailbox_created = runtime().directory.get_mailbox(principal.mailbox).created_at
+    caps = usage_reservations(
+        principal, now, policy.first_contacts, policy=policy, mailbox_created_at=mailbox_created
+    )
     usage = usage_now(caps, runtime().quotas.read(c.key for c in caps))
+    account_steps = schedule(principal.account.created_at, waived=policy.warmup_waived, now=now)
     return UsageOut.model_validate(
         {
             "account": principal.account_id,
             "mailbox": principal.mailbox,
             "plan": principal.account.plan.value,
             "usage": usage_out(usage),
+            "warmup": {
+                "account": [vars(step) for step in account_steps],
+                "mailbox": [
+                    vars(step) for step in schedule(mailbox_created, waived=policy.warmup_waived, now=now)
+                ],
+            },
         }
     )
 

@@ -211,12 +211,27 @@ class MessageOut(BaseModel):
     updated_at: datetime
 
 
+class WarmupStepOut(BaseModel):
+    first_day: int
+    last_day: int
+    share: float
+    starts_at: datetime
+
+
+class WarmupOut(BaseModel):
+    """The warm-up schedules still running (empty once over, or when an operator waived it)."""
+
+    account: list[WarmupStepOut] = []
+    mailbox: list[WarmupStepOut] = []
+
+
 class UsageOut(BaseModel):
     account: str
     mailbox: str
     plan: str
     counted: str = "recipients (to+cc+bcc, deduplicated), per UTC calendar day and month"
     usage: list[CapUsageOut]
+    warmup: WarmupOut = WarmupOut()
 
 
 class CheckOut(BaseModel):

@@ -38,6 +38,12 @@ class FeedbackSettings(BaseModel):
     account_min_sends: int = Field(
         alias="DISABLE_ACCOUNT_MIN_SENDS", default=_DEFAULT.account_min_sends, ge=0
     )
+    account_complaints: int = Field(
+        alias="DISABLE_ACCOUNT_COMPLAINTS", default=_DEFAULT.account_complaints, gt=0
+    )
+    account_hard_bounces: int = Field(
+        alias="DISABLE_ACCOUNT_HARD_BOUNCES", default=_DEFAULT.account_hard_bounces, gt=0
+    )
 
     @property
     def deployment(self) -> Deployment:
@@ -52,6 +58,8 @@ class FeedbackSettings(BaseModel):
             account_complaint_rate=self.account_complaint_rate,
             account_hard_bounce_rate=self.account_hard_bounce_rate,
             account_min_sends=self.account_min_sends,
+            account_complaints=self.account_complaints,
+            account_hard_bounces=self.account_hard_bounces,
         )
 
 

@@ -1,9 +1,21 @@
-"""Mail address syntax and normalisation (RFC 5321/5322 dot-atom local parts, IDN domains)."""
+"""Mail address syntax and normalisation (RFC 5321/5322 dot-atom local parts, IDN domains).
+
+Two forms of an address are used as keys:
+- the canonical address (`normalize_address`): lower-cased, the domain in ASCII under IDNA 2008 with
+  UTS #46 mapping (the `idna` package; Python's own `idna` codec is IDNA 2003 and maps `straße` to
+  `strasse`, a different domain). It is what is sent to and what caps count.
+- the person key (`person_key`): the canonical address without its `+tag`, and for mailbox providers
+  that ignore dots in local parts (gmail.com, googlemail.com) without dots and on gmail.com. Every
+  variant that reaches the same inbox has the same person key; suppression, correspondents and contact
+  marks are keyed by it, so `name+1@` and `n.ame@gmail.com` are the person `name@` suppressed or mailed.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+import idna
 
 # RFC 5322 atext, plus non-ASCII characters (SMTPUTF8 local parts) other than C1 controls, line and
 # paragraph separators and surrogates.
@@ -16,6 +28,8 @@ _MAX_LOCAL = 64
 # Unicode line and paragraph separators; the other C0 controls, DEL and C1 controls with them. TAB is
 # folding white space.
 _BREAKERS = re.compile("[\x00-\x08\x0a-\x1f\x7f\x80-\x9f\u2028\u2029]")
+# Mailbox providers that deliver `n.a.me@` to `name@`; the first is the domain both are keyed under.
+DOTLESS_DOMAINS = ("gmail.com", "googlemail.com")
 
 
 def has_line_break(value: str) -> bool:
@@ -24,14 +38,23 @@ def has_line_break(value: str) -> bool:
     return _BREAKERS.search(value) is not None
 
 
+def _to_ascii(domain: str) -> str | None:
+    if domain.isascii() and "xn--" not in domain:
+        return domain  # plain LDH labels: nothing to map (the label check below validates them)
+    try:
+        return idna.encode(domain, uts46=True, transitional=False).decode("ascii")
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return None
+
+
 def ascii_domain(domain: str) -> str | None:
-    """The domain in lower-case ASCII (IDNA/punycode), or None when it is not a valid host name."""
+    """The domain in lower-case ASCII (IDNA 2008 / UTS #46 A-labels), or None when it is not a valid
+    host name."""
     domain = domain.rstrip(".").lower()
     if not domain or "." not in domain:
         return None
-    try:
-        encoded = domain.encode("idna").decode("ascii")
-    except UnicodeError:
+    encoded = _to_ascii(domain)
+    if encoded is None:
         return None
     labels = encoded.split(".")
     if len(encoded) > 253 or not all(_LABEL.match(label) for label in labels):
@@ -58,6 +81,23 @@ def normalize_address(address: str) -> str | None:
     if len(canonical) > _MAX_ADDRESS:
         return None
     return canonical
+
+
+def person_key(canonical: str) -> str:
+    """The inbox a canonical address reaches: without `+tag`, and without dots at gmail.com (and its
+    alias googlemail.com). A local part that is only a tag (`+x@`) is kept as it is."""
+    local, _, domain = canonical.rpartition("@")
+    base = local.partition("+")[0] or local
+    if domain in DOTLESS_DOMAINS:
+        base = base.replace(".", "") or base
+        domain = DOTLESS_DOMAINS[0]
+    return f"{base}@{domain}"
+
+
+def person_of(address: str) -> str | None:
+    """The person key of any address, or None when it is not a valid address."""
+    canonical = normalize_address(address)
+    return None if canonical is None else person_key(canonical)
 
 
 def domain_of(address: str) -> str:

@@ -13,7 +13,7 @@ from litemx.directory import admin
 from litemx.directory.models import Account, Scope, Token, Verification
 from litemx.errors import AlreadyExistsError
 from litemx.plans import LimitOverrides, Plan, effective_limits
-from litemx.policy.overrides import set_first_contact_limit
+from litemx.policy.overrides import set_first_contact_limit, set_warmup_waived
 from litemx.policy.store import AccountPolicyStore
 from litemx_cli.dns import records_for
 from litemx_cli.output import EXIT_UNAVAILABLE, emit_json, fail, fields_table, out, show, table, when
@@ -154,6 +154,12 @@ def account_set_plan(
     first_contacts: int | None = typer.Option(
         None, min=0, help="Override: first contacts per mailbox per day (new recipients)."
     ),
+    account_first_contacts: int | None = typer.Option(
+        None, min=0, help="Override: first contacts per day across all the account's mailboxes."
+    ),
+    waive_warmup: bool | None = typer.Option(
+        None, "--waive-warmup/--keep-warmup", help="Lift (or restore) the 14-day warm-up of a new account."
+    ),
     clear_overrides: bool = typer.Option(False, help="Drop every override (before applying new ones)."),
     as_json: bool = JSON,
 ) -> None:
@@ -171,13 +177,24 @@ def account_set_plan(
     admin.set_plan(
         s.directory, s.audit, s.clock, account_id=account_id, plan=plan, overrides=overrides, actor=s.actor
     )
-    if first_contacts is not None or clear_overrides:
+    if first_contacts is not None or account_first_contacts is not None or clear_overrides:
         set_first_contact_limit(
             AccountPolicyStore(),
             s.audit,
             s.clock,
             account_id=account_id,
             limit=first_contacts,
+            account_limit=account_first_contacts,
+            actor=s.actor,
+            reason=f"set-plan {plan.value}",
+        )
+    if waive_warmup is not None:
+        set_warmup_waived(
+            AccountPolicyStore(),
+            s.audit,
+            s.clock,
+            account_id=account_id,
+            waived=waive_warmup,
             actor=s.actor,
             reason=f"set-plan {plan.value}",
         )

@@ -7,6 +7,11 @@ to the sender and feedback handlers (acting as the event source mappings: succes
 to their visibility timeout); an SMTP listener stores each message in S3 and invokes the inbound handler
 with an SES receipt event, as SES's receipt rule (S3 action, then Lambda) would. State lives only as long
 as the process.
+
+Like SES's receipt rules, the listener refuses (550) recipients outside the hosted domains. It cannot
+check SPF, DKIM or DMARC offline, so its verdicts are configured per sender domain (`SenderVerdicts`;
+`LITEMX_LOCAL_VERDICTS="customer.test=pass,spoof.test=fail,junk.test=spam"`): an unconfigured domain gets
+what SES gives a domain that publishes nothing (GRAY), which proves no From and teaches no correspondent.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email import policy as email_policy
+from email.utils import parseaddr
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -29,7 +35,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import boto3
 
-from litemx.storage.tables import TableNames
+from litemx.addresses import domain_of, normalize_address
+from litemx.storage.tables import TableNames, bind_tables
 from litemx_cli.target import Target, clear_local_state, write_local_state
 from litemx_local.aws import REGION, LocalAws
 
@@ -246,10 +253,72 @@ class QueuePoller:
         return len(messages)
 
 
+def hosted_domain(domain: str) -> bool:
+    """Whether the directory hosts `domain` (read at each RCPT, so a domain added meanwhile counts)."""
+    from litemx.directory.store import DirectoryStore
+    from litemx.errors import NotFoundError
+
+    try:
+        DirectoryStore().get_domain(domain)
+    except NotFoundError:
+        return False
+    return True
+
+
 # ---- inbound: SMTP -> S3 (the receipt rule's S3 action) -> the inbound handler (its Lambda action) ----
 
 
-def receipt_event(message_id: str, raw: bytes, mail_from: str, recipients: list[str]) -> dict[str, Any]:
+VERDICTS_VARIABLE = "LITEMX_LOCAL_VERDICTS"
+# What a configured sender domain gets: `pass` (SPF, DKIM and DMARC pass), `fail` (they fail, and the
+# domain's DMARC policy is reject: SES's spam folder), `spam` (authenticated, but the spam scan fails).
+_PROFILES: dict[str, dict[str, str]] = {
+    "pass": {"spf": "PASS", "dkim": "PASS", "dmarc": "PASS", "spam": "PASS"},
+    "fail": {"spf": "FAIL", "dkim": "FAIL", "dmarc": "FAIL", "spam": "PASS"},
+    "spam": {"spf": "PASS", "dkim": "PASS", "dmarc": "PASS", "spam": "FAIL"},
+}
+_UNKNOWN = {"spf": "GRAY", "dkim": "GRAY", "dmarc": "GRAY", "spam": "PASS"}
+
+
+@dataclass(frozen=True)
+class SenderVerdicts:
+    """The receipt verdicts the local stand-in gives, per sender domain (see the module docstring)."""
+
+    domains: dict[str, str] = field(default_factory=dict)  # domain -> pass | fail | spam
+
+    @classmethod
+    def parse(cls, text: str) -> SenderVerdicts:
+        domains = {}
+        for item in text.split(","):
+            domain, _, profile = item.strip().partition("=")
+            if domain and profile.strip().lower() in _PROFILES:
+                domains[domain.strip().lower()] = profile.strip().lower()
+        return cls(domains)
+
+    def _profile(self, domain: str) -> dict[str, str]:
+        return _PROFILES.get(self.domains.get(domain.lower(), ""), _UNKNOWN)
+
+    def receipt(self, from_domain: str, envelope_domain: str) -> dict[str, Any]:
+        """SPF judges the envelope sender's domain; DKIM, DMARC and the spam scan the From domain."""
+        author, envelope = self._profile(from_domain), self._profile(envelope_domain)
+        receipt: dict[str, Any] = {
+            "spamVerdict": {"status": author["spam"]},
+            "virusVerdict": {"status": "PASS"},
+            "spfVerdict": {"status": envelope["spf"]},
+            "dkimVerdict": {"status": author["dkim"]},
+            "dmarcVerdict": {"status": author["dmarc"]},
+        }
+        if author["dmarc"] == "FAIL":
+            receipt["dmarcPolicy"] = "reject"
+        return receipt
+
+
+def receipt_event(
+    message_id: str,
+    raw: bytes,
+    mail_from: str,
+    recipients: list[str],
+    verdicts: SenderVerdicts | None = None,
+) -> dict[str, Any]:
     """The event SES gives a receipt-rule Lambda action: headers and verdicts, no body."""
     parsed = message_from_bytes(raw, policy=email_policy.default)
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
@@ -259,7 +328,8 @@ def receipt_event(message_id: str, raw: bytes, mail_from: str, recipients: list[
         value = parsed.get(name)
         return [str(value)] if value else []
 
-    verdict = {"status": "PASS"}
+    from_domain = parseaddr(str(parsed.get("From", "")))[1].rpartition("@")[2]
+    judged = (verdicts or SenderVerdicts()).receipt(from_domain, mail_from.rpartition("@")[2])
     return {
         "Records": [
             {
@@ -286,11 +356,7 @@ def receipt_event(message_id: str, raw: bytes, mail_from: str, recipients: list[
                         "timestamp": now,
                         "processingTimeMillis": 1,
                         "recipients": recipients,
-                        "spamVerdict": verdict,
-                        "virusVerdict": verdict,
-                        "spfVerdict": verdict,
-                        "dkimVerdict": verdict,
-                        "dmarcVerdict": verdict,
+                        **judged,
                         "action": {
                             "type": "Lambda",
                             "functionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{PREFIX}-inbound",
@@ -306,16 +372,36 @@ def receipt_event(message_id: str, raw: bytes, mail_from: str, recipients: list[
 class InboundSmtp:
     """aiosmtpd handler: what SES does with a message its receipt rule accepts."""
 
-    def __init__(self, bucket: str, deliver: Callable[[dict[str, Any]], Any]) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        deliver: Callable[[dict[str, Any]], Any],
+        hosted: Callable[[str], bool] = lambda domain: True,
+        verdicts: SenderVerdicts | None = None,
+    ) -> None:
         self.bucket = bucket
         self.deliver = deliver
+        self.hosted = hosted
+        self.verdicts = verdicts or SenderVerdicts()
         self.received = 0
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        """Like a receipt rule's recipient condition: only the hosted domains receive mail."""
+        canonical = normalize_address(address)
+        if canonical is None or not self.hosted(domain_of(canonical)):
+            return "550 5.7.1 Recipient address rejected: not a domain hosted here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw: bytes = envelope.original_content or envelope.content
         message_id = uuid.uuid4().hex
         boto3.client("s3").put_object(Bucket=self.bucket, Key=f"{RAW_MAIL_PREFIX}{message_id}", Body=raw)
-        self.deliver(receipt_event(message_id, raw, envelope.mail_from, list(envelope.rcpt_tos)))
+        self.deliver(
+            receipt_event(message_id, raw, envelope.mail_from, list(envelope.rcpt_tos), self.verdicts)
+        )
         self.received += 1
         return f"250 Ok: queued as {message_id}"
 
@@ -331,6 +417,9 @@ class LocalSystem:
     threads: list[threading.Thread] = field(default_factory=list)
     resources: Resources | None = None
     target: Target | None = None
+    verdicts: SenderVerdicts = field(
+        default_factory=lambda: SenderVerdicts.parse(os.environ.get(VERDICTS_VARIABLE, ""))
+    )
     _http: ThreadingHTTPServer | None = None
     _smtp: Any = None
 
@@ -339,6 +428,7 @@ class LocalSystem:
         os.environ.update(self.aws.environment())
         self.resources = create_resources(self.aws)
         os.environ.update(function_environment(self.resources))
+        bind_tables(self.resources.tables, region=REGION)  # the SMTP listener reads hosted domains
         from functions import wiring
         from functions.api import handler as api
         from functions.api import mailbox_routes
@@ -384,7 +474,9 @@ class LocalSystem:
 
         assert self.resources is not None
         self._smtp = Controller(
-            InboundSmtp(self.resources.raw_bucket, deliver), hostname="127.0.0.1", port=self.smtp_port
+            InboundSmtp(self.resources.raw_bucket, deliver, hosted_domain, self.verdicts),
+            hostname="127.0.0.1",
+            port=self.smtp_port,
         )
         self._smtp.start()
 

@@ -14,7 +14,7 @@ from litemx.ids import new_request_id
 from litemx.plans import LimitOverrides, Plan
 from litemx.policy.logic import decide
 from litemx.policy.models import Decision, Mode, SendRequest
-from litemx.policy.overrides import set_first_contact_limit
+from litemx.policy.overrides import set_first_contact_limit, set_warmup_waived
 from litemx.policy.store import AccountPolicyStore, DynamoPolicyStore
 from litemx.storage.tables import TableNames
 from litemx.suppression.store import SuppressionStore
@@ -61,6 +61,7 @@ def build_world(
     scopes: frozenset[Scope] = frozenset({Scope.SEND}),
     clock: FixedClock | None = None,
     first_contacts_day: int | None = LIFTED_FIRST_CONTACTS,
+    warmup_waived: bool = True,
 ) -> World:
     clock = clock or FixedClock(anchored_now())
     directory, audit = DirectoryStore(), AuditStore()
@@ -76,6 +77,16 @@ def build_world(
             limit=first_contacts_day,
             actor="operator",
             reason="test world: caps are exercised with many new recipients",
+        )
+    if warmup_waived:  # a fresh account warms up for 14 days; the caps are tested at their plan values
+        set_warmup_waived(
+            AccountPolicyStore(),
+            audit,
+            clock,
+            account_id=account.account_id,
+            waived=True,
+            actor="operator",
+            reason="test world: caps are exercised at the plan's values",
         )
     directory.add_domain("example.com", account.account_id, now=clock.now())
     directory.set_verification("example.com", Verification.VERIFIED)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
+import string
 import time
 from collections import Counter
 from typing import Any
@@ -63,9 +65,19 @@ def main() -> None:
             world.send([f"warm{warmup}@outside.test"])
 
         allowed_ms, allowed_calls = [], Counter[str]()
+        words = random.Random(7)
         for i in range(args.decisions):
             size = 1 + i % 10
-            decision, ms, calls = _measure(world, counter, [f"p{i}-{k}@outside.test" for k in range(size)])
+            # Each with a body of its own (fingerprinted: 4 fan-out bands read and reserved) and a full
+            # thread (In-Reply-To plus References: 8 reply rights read), the largest batched read.
+            body = " ".join("".join(words.choices(string.ascii_lowercase, k=6)) for _ in range(30))
+            thread = {
+                "in_reply_to": f"<t{i}@x.test>",
+                "references": tuple(f"<r{i}-{k}@x.test>" for k in range(7)),
+            }
+            decision, ms, calls = _measure(
+                world, counter, [f"p{i}-{k}+tag@outside.test" for k in range(size)], body=body, **thread
+            )
             assert decision.allowed, decision.message
             allowed_ms.append(ms)
             allowed_calls += calls
@@ -80,7 +92,10 @@ def main() -> None:
             denied_calls += calls
 
     n, d = len(allowed_ms), len(denied_ms)
-    print(f"policy decision against DynamoDB Local ({n} accepted, {d} refused, 1-10 recipients each)")
+    print(
+        f"policy decision against DynamoDB Local ({n} accepted, {d} refused, 1-10 recipients each; accepted "
+        "ones with +tag recipients, a fingerprinted body and 8 thread ids: the largest batched read)"
+    )
     for label, calls, count in (("accepted", allowed_calls, n), ("refused", denied_calls, d)):
         print(f"  DynamoDB requests per {label} decision: {sum(calls.values()) / count:.2f}  {dict(calls)}")
     print(

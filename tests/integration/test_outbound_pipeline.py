@@ -53,6 +53,7 @@ def test_a_message_goes_from_the_api_through_the_queue_to_ses(pipeline: Pipeline
         "account_day": 3,
         "account_month": 3,
         "first_contact": 3,
+        "account_first_contact": 3,
     }
 
     # And the queue carries only the message id
@@ -328,6 +329,7 @@ def test_a_mailbox_disabled_after_queueing_cancels_and_gives_quota_back(pipeline
         "account_day": 0,
         "account_month": 0,
         "first_contact": 0,
+        "account_first_contact": 0,
     }
 
 

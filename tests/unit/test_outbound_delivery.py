@@ -118,8 +118,8 @@ class FakeProvider:
 class FakeQuotas:
     released: list[ReservedCounter] = field(default_factory=list)
 
-    def release(self, counters: Iterable[ReservedCounter]) -> None:
-        self.released.extend(counters)
+    def refund(self, message: OutboundMessage) -> None:
+        self.released.extend(message.reserved)
 
 
 @dataclass
@@ -203,12 +203,16 @@ def test_throttling_requeues_and_retries_later() -> None:
         ProviderBlockedError("outbound_blocked.provider_paused", "paused"),
     ],
 )
-def test_permanent_failures_fail_with_reason_and_give_quota_back(failure: Exception) -> None:
+def test_a_message_the_provider_refused_has_used_its_quota(failure: Exception) -> None:
+    # Given a message whose provider attempt fails for good
     deps, _, messages, _, quotas, _ = _setup(failure)
+    # When it is delivered
     delivery = deliver("msg-1", deps)
+    # Then it fails with the provider's reason, and nothing is given back: the provider was asked (an
+    # envelope SES rejects must not buy free contact marks)
     assert delivery.outcome is Outcome.FAILED
     assert messages.get("msg-1").reason_code == getattr(failure, "code", None)
-    assert quotas.released == [ReservedCounter("c1", 1)]
+    assert quotas.released == []
 
 
 def test_a_live_lease_of_another_delivery_means_retry_later() -> None:

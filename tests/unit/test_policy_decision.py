@@ -12,6 +12,7 @@ import pytest
 from litemx.clock import FixedClock
 from litemx.directory.models import Scope, Status, TokenStatus, Verification
 from litemx.plans import LimitOverrides, Plan
+from litemx.policy.fanout import fingerprint
 from litemx.policy.logic import decide
 from litemx.policy.models import OPEN_PROVIDER, Mode, ProviderGate, SendRequest
 from litemx.policy.reasons import Reason
@@ -84,7 +85,7 @@ CASES: dict[str, Mutation] = {
     "header_not_allowed:sender": lambda w, r: replace(r, headers={"Sender": "ceo@other-tenant.test"}),
     "header_not_allowed:reply_to": lambda w, r: replace(r, headers={"Reply-To": "x@outside.test"}),
     "header_not_allowed:to": lambda w, r: replace(r, headers={"To": "x@outside.test"}),
-    "header_not_allowed:x_ses": lambda w, r: replace(r, headers={"X-SES-CONFIGURATION-SET": "other"}),
+    "header_not_allowed:subject": lambda w, r: replace(r, headers={"Subject": "hidden"}),
     "header_not_allowed:tab": lambda w, r: replace(r, headers={"X-A\tB": "v"}),
     "header_injection:name_del": lambda w, r: replace(r, headers={"X-A\x7fB": "v"}),
     "bulk_headers:list_unsubscribe": lambda w, r: replace(
@@ -109,7 +110,22 @@ CASES: dict[str, Mutation] = {
     "first_contact_limit": on_world(
         lambda w: w.counters.update({f"mailbox#{MAILBOX}#first_contact#day#2026-11-24": 10})
     ),
+    "first_contact_limit:account": on_world(
+        lambda w: w.counters.update({f"account#{ACCOUNT_ID}#first_contact#day#2026-11-24": 10})
+    ),
+    "header_reserved": lambda w, r: replace(r, headers={"X-SES-CONFIGURATION-SET": "elsewhere"}),
+    "bulk_content": lambda w, r: _campaign_seen(w, r),
 }
+
+
+CAMPAIGN = "We help companies like yours grow revenue with our outreach platform. Book a demo this week."
+
+
+def _campaign_seen(world: World, request: SendRequest) -> SendRequest:
+    """The body already went to the plan's number (Free: 10) of first contacts today."""
+    for band in fingerprint(CAMPAIGN):
+        world.counters[f"account#{ACCOUNT_ID}#fanout#{band}#day#2026-11-24"] = 10
+    return replace(request, body=CAMPAIGN)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -162,12 +178,14 @@ def test_allowed_send_reserves_each_cap_once_per_distinct_recipient() -> None:
         f"account#{ACCOUNT_ID}#day#2026-11-24": 3,
         f"account#{ACCOUNT_ID}#month#2026-11": 3,
         f"mailbox#{MAILBOX}#first_contact#day#2026-11-24": 3,
+        f"account#{ACCOUNT_ID}#first_contact#day#2026-11-24": 3,
     }
     assert {u.cap: (u.used, u.limit) for u in decision.usage} == {
         Cap.MAILBOX_DAY: (3, 100),
         Cap.ACCOUNT_DAY: (3, 100),
         Cap.ACCOUNT_MONTH: (3, 500),
         Cap.FIRST_CONTACT: (3, 10),
+        Cap.ACCOUNT_FIRST_CONTACT: (3, 10),
     }
     assert [(a.outcome, a.recipients_count, a.actor) for a in world.audit] == [("allow", 3, TOKEN_ID)]
 

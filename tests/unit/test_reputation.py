@@ -55,11 +55,14 @@ def test_mailbox_thresholds(tally, disabled):
 @pytest.mark.parametrize(
     ("tally", "disabled"),
     [
-        (Tally(sends=99, complaints=5, hard_bounces=50), False),
+        (Tally(sends=99, complaints=2, hard_bounces=9), False),  # under the counts, too few for rates
+        (Tally(sends=90, complaints=3), True),  # 3 complaints at any volume
+        (Tally(sends=10, hard_bounces=10), True),  # 10 hard bounces at any volume
         (Tally(sends=1000, complaints=1), True),  # 0.10%
         (Tally(sends=1001, complaints=1), False),
         (Tally(sends=100, hard_bounces=5), True),
         (Tally(sends=100, hard_bounces=4), False),
+        (Tally(sends=2000, complaints=2), True),  # a 0.10% rate: the counts are not the only rule
     ],
 )
 def test_account_thresholds(tally, disabled):
@@ -161,7 +164,9 @@ def test_two_complaints_disable_the_mailbox_once_with_audit():
     assert directory.mailboxes[BOX].status is Status.DISABLED
     assert "2 complaints in 24 h" in (directory.mailboxes[BOX].status_reason or "")
     assert audit.events() == ["mailbox.disable"]
-    # And a third complaint (or a redelivery) does not disable it again
-    assert apply(3).disabled == ()
+    # And a redelivery does not disable it again
     assert apply(2).disabled == ()
     assert audit.events() == ["mailbox.disable"]
+    # And a third complaint disables the account (3 in 24 h across it), not the mailbox again
+    assert [d.kind for d in apply(3).disabled] == ["account"]
+    assert audit.events() == ["mailbox.disable", "account.disable"]

@@ -49,6 +49,7 @@ class Account:
     status: Status = Status.ACTIVE
     status_reason: str | None = None
     overrides: LimitOverrides = field(default_factory=LimitOverrides)
+    created_at: datetime | None = None  # starts the warm-up schedule (litemx.policy.warmup)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class Mailbox:
     domain: str
     status: Status = Status.ACTIVE
     status_reason: str | None = None
+    created_at: datetime | None = None  # starts the mailbox's warm-up schedule
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.models import Model
 
-from litemx.addresses import ascii_domain, domain_of, normalize_address
+from litemx.addresses import ascii_domain, domain_of, normalize_address, person_key
 from litemx.directory.models import (
     Account,
     Correspondent,
@@ -31,11 +31,13 @@ from litemx.storage.tables import (
     DirectoryTable,
     DomainRecord,
     MailboxRecord,
+    ReplyRightRecord,
     TokenRecord,
 )
 
 ACCOUNT_SK, DOMAIN_SK, MAILBOX_SK, TOKEN_SK = "ACCOUNT", "DOMAIN", "MAILBOX", "TOKEN"
 CORRESPONDENT_PREFIX = "CORRESPONDENT#"
+REPLY_RIGHT_PREFIX = "THREAD#"
 
 
 def account_key(account_id: str) -> tuple[str, str]:
@@ -54,8 +56,13 @@ def token_key(token_id: str) -> tuple[str, str]:
     return f"TOKEN#{token_id}", TOKEN_SK
 
 
-def correspondent_key(mailbox: str, address: str) -> tuple[str, str]:
-    return f"MAILBOX#{mailbox}", f"{CORRESPONDENT_PREFIX}{address}"
+def correspondent_key(mailbox: str, person: str) -> tuple[str, str]:
+    """Keyed by the person key (`litemx.addresses.person_key`), like suppression and contact marks."""
+    return f"MAILBOX#{mailbox}", f"{CORRESPONDENT_PREFIX}{person}"
+
+
+def reply_right_key(mailbox: str, rfc_message_id: str) -> tuple[str, str]:
+    return f"MAILBOX#{mailbox}", f"{REPLY_RIGHT_PREFIX}{rfc_message_id}"
 
 
 # ---- record <-> domain mapping (also used by the policy store's batched read) ----
@@ -74,6 +81,7 @@ def account_from_record(record: AccountRecord) -> Account:
             account_month=_int(record.limit_account_month),
             recipients_per_message=_int(record.limit_recipients_per_message),
         ),
+        created_at=record.created_at,
     )
 
 
@@ -94,6 +102,7 @@ def mailbox_from_record(record: MailboxRecord) -> Mailbox:
         domain=record.domain,
         status=Status(record.status),
         status_reason=record.status_reason,
+        created_at=record.created_at,
     )
 
 
@@ -154,7 +163,7 @@ class DirectoryStore:
             created_at=now,
         )
         _save_new(record, f"account {account.account_id}")
-        return account
+        return account_from_record(record)
 
     def get_account(self, account_id: str) -> Account:
         return account_from_record(_get(AccountRecord, account_key(account_id), f"account {account_id}"))
@@ -288,20 +297,29 @@ class DirectoryStore:
         return StatusChange(kind, entity_id, str(record.account_id), status, reason)
 
     def record_correspondent(self, mailbox: str, address: str, *, now: datetime) -> None:
-        """Remember that `address` wrote to `mailbox` (called by inbound)."""
-        pk, sk = correspondent_key(mailbox, address)
+        """Remember that `address` wrote to `mailbox` (called by inbound, for authenticated mail only)."""
+        person = person_key(address)
+        pk, sk = correspondent_key(mailbox, person)
         record = CorrespondentRecord(pk, sk)
         record.update(
             actions=[
-                CorrespondentRecord.address.set(address),
+                CorrespondentRecord.address.set(person),
                 CorrespondentRecord.first_seen.set(CorrespondentRecord.first_seen | now),
                 CorrespondentRecord.last_seen.set(now),
                 CorrespondentRecord.messages.add(1),
             ]
         )
 
+    def record_reply_right(
+        self, mailbox: str, rfc_message_id: str, participants: Iterable[str], *, now: datetime
+    ) -> None:
+        """`mailbox` received `rfc_message_id` and may answer its participants (called by inbound)."""
+        pk, sk = reply_right_key(mailbox, rfc_message_id)
+        people = {person_key(a) for a in participants}
+        ReplyRightRecord(pk, sk, participants=people or None, received_at=now).save()
+
     def correspondents_of(self, mailbox: str, addresses: Iterable[str]) -> set[str]:
-        wanted = {normalize_address(a) or a for a in addresses}
+        wanted = {person_key(normalize_address(a) or a) for a in addresses}
         keys = [correspondent_key(mailbox, a) for a in wanted]
         return {r.address for r in CorrespondentRecord.batch_get(keys, consistent_read=True)}
 

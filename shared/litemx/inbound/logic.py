@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from litemx.addresses import normalize_address
+from litemx.addresses import domain_of, normalize_address
 from litemx.clock import Clock
 from litemx.directory.models import Mailbox
 from litemx.errors import NotFoundError
@@ -31,6 +31,7 @@ from litemx.inbound.models import (
     Page,
     ParsedHeaders,
     Receipt,
+    Verdicts,
     public_id,
 )
 
@@ -53,6 +54,9 @@ class RawMail(Protocol):
 class MailboxDirectory(Protocol):
     def get_mailbox(self, address: str) -> Mailbox: ...
     def record_correspondent(self, mailbox: str, address: str, *, now: datetime) -> None: ...
+    def record_reply_right(
+        self, mailbox: str, rfc_message_id: str, participants: Sequence[str], *, now: datetime
+    ) -> None: ...
 
 
 class InboundIndex(Protocol):
@@ -120,9 +124,8 @@ def receive(
             duplicates.append(mailbox)
             continue
         stored.append(mailbox)
-        correspondent = _correspondent(entry, mailbox)
+        correspondent = learn(entry, receipt.envelope_sender, directory, now=clock.now())
         if correspondent is not None:
-            directory.record_correspondent(mailbox, correspondent, now=clock.now())
             learned.append((mailbox, correspondent))
     return replace(
         outcome,
@@ -158,16 +161,53 @@ def _resolve(recipients: Sequence[str], directory: MailboxDirectory) -> tuple[li
     return mailboxes, unknown
 
 
-def _correspondent(entry: InboundMessage, mailbox: str) -> str | None:
-    """Who becomes a correspondent: the From address of a clean, human message."""
+def aligned(domain: str, from_domain: str) -> bool:
+    """Relaxed alignment without a public-suffix list: the same domain, or one a subdomain of the other.
+    Sibling subdomains (`bounce.x.com` for `mail.x.com`) do not align here: the safe direction."""
+    domain, from_domain = domain.lower().rstrip("."), from_domain.lower().rstrip(".")
+    if not domain or not from_domain:
+        return False
+    return domain == from_domain or domain.endswith(f".{from_domain}") or from_domain.endswith(f".{domain}")
+
+
+def authenticated_from(verdicts: Verdicts, from_address: str, envelope_sender: str) -> bool:
+    """Whether SES's verdicts prove the From domain: DMARC PASS, or (no DMARC verdict) SPF PASS for an
+    envelope sender aligned with From. DMARC FAIL, and GRAY or PROCESSING_FAILED everywhere, prove
+    nothing. SES's DKIM verdict does not name the signing domain, so DKIM counts through DMARC only."""
+    if verdicts.dmarc == "PASS":
+        return True
+    if verdicts.dmarc == "FAIL" or verdicts.spf != "PASS":
+        return False
+    return aligned(domain_of(envelope_sender), domain_of(from_address))
+
+
+def learn(
+    entry: InboundMessage, envelope_sender: str, directory: MailboxDirectory, *, now: datetime
+) -> str | None:
+    """What a received message teaches the mailbox; returns the correspondent learned, if any.
+
+    Only a clean message (inbox: no spam or virus verdict, DMARC not failed, not a bounce) whose From
+    domain is authenticated teaches anything, and never one From the mailbox itself:
+    - a reply right: the mailbox may answer this Message-ID, to its From, Reply-To, To and Cc;
+    - a correspondent: its From, unless it was auto-generated (auto-replies, list mail).
+    """
     headers = entry.headers
-    if entry.folder is not Folder.INBOX or Flag.SPOOF_SUSPECT in entry.flags:
+    if entry.folder is not Folder.INBOX or Flag.SPOOF_SUSPECT in entry.flags or headers.bounce:
         return None
-    if headers.auto_generated or headers.bounce or not headers.from_address:
+    sender = headers.from_address
+    if not sender or sender == entry.mailbox:
         return None
-    if headers.from_address == mailbox:
+    if not authenticated_from(entry.verdicts, sender, envelope_sender):
         return None
-    return headers.from_address
+    if headers.message_id:
+        participants = [sender, *headers.reply_to, *headers.to, *headers.cc]
+        directory.record_reply_right(
+            entry.mailbox, headers.message_id, [a for a in participants if a != entry.mailbox], now=now
+        )
+    if headers.auto_generated:
+        return None
+    directory.record_correspondent(entry.mailbox, sender, now=now)
+    return sender
 
 
 # ---- the read API ----

@@ -79,6 +79,7 @@ def read_headers(raw: bytes, *, whole: bool, envelope_sender: str = "") -> Parse
         from_header=from_header,
         to=_addresses(message, "To"),
         cc=_addresses(message, "Cc"),
+        reply_to=_addresses(message, "Reply-To"),
         subject=_header(message, "Subject"),
         message_id=message_id,
         in_reply_to=_angle_id(_header(message, "In-Reply-To")),

@@ -80,6 +80,7 @@ class ParsedHeaders:
     from_header: str = ""
     to: tuple[str, ...] = ()
     cc: tuple[str, ...] = ()
+    reply_to: tuple[str, ...] = ()
     subject: str = ""
     message_id: str = ""  # without angle brackets
     in_reply_to: str = ""

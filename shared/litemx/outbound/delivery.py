@@ -23,7 +23,7 @@ from enum import StrEnum
 from functools import partial
 from math import ceil
 
-from litemx.addresses import domain_of
+from litemx.addresses import domain_of, person_key
 from litemx.clock import Clock
 from litemx.directory.models import Status, TokenStatus, Verification
 from litemx.errors import NotFoundError
@@ -186,8 +186,9 @@ def _deliver_claimed(message: OutboundMessage, snapshot: Snapshot, deps: Deliver
         reason = DeferReason.QUOTA if error.code == QUOTA_EXHAUSTED_CODE else DeferReason.THROTTLED
         raise RetryLaterError(error.message, reason=reason) from error
     except (ProviderRejectedError, ProviderBlockedError) as error:
+        # The provider was asked: the message has used its quota (docs/policy.md, "Refunds").
         return _finish(
-            message, MessageStatus.FAILED, Outcome.FAILED, deps, error.code, error.message, give_back=True
+            message, MessageStatus.FAILED, Outcome.FAILED, deps, error.code, error.message, give_back=False
         )
     now = deps.clock.now()
     sent = replace(message, status=MessageStatus.SENT)
@@ -245,7 +246,7 @@ def _finish(
     done = deps.messages.transition(message, status, now=deps.clock.now(), reason_code=code, reason=detail)
     if done is not None:
         if give_back:
-            deps.quotas.release(message.reserved)
+            deps.quotas.refund(message)
         deps.audit.record(message_audit(done, f"message.{status.value}", deps.clock.now()))
     return Delivery(outcome, message.message_id, reason_code=code, detail=detail)
 
@@ -256,8 +257,9 @@ def _keys(message: OutboundMessage) -> SnapshotKeys:
         token_id=message.token_id,
         mailbox=message.mailbox,
         domain=domain_of(message.mailbox),
-        recipients=message.recipients,
+        recipients=tuple(dict.fromkeys(person_key(r) for r in message.recipients)),
         counter_keys=(),
+        suppression_keys=tuple(dict.fromkeys(k for r in message.recipients for k in (person_key(r), r))),
     )
 
 
@@ -281,7 +283,8 @@ def _kill_switch(message: OutboundMessage, snapshot: Snapshot, now: datetime) ->
         )
     if mailbox is None or mailbox.status is not Status.ACTIVE:
         return "mailbox_disabled", f"Mailbox {message.mailbox} was disabled after the message was queued."
+    recipients = {key for r in message.recipients for key in (r, person_key(r))}
     for entry in snapshot.suppressions:
-        if entry.address in message.recipients and entry.is_active(now):
+        if entry.address in recipients and entry.is_active(now):
             return "recipient_suppressed", f"{entry.address} was suppressed after the message was queued."
     return None

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from litemx.audit.models import AuditRecord
-from litemx.messages.models import MessageStatus, OutboundMessage, ReservedCounter
+from litemx.messages.models import MessageStatus, OutboundMessage
 
 
 class BlobStore(Protocol):
@@ -48,7 +48,9 @@ class MessageRepository(Protocol):
 
 
 class QuotaReleaser(Protocol):
-    def release(self, counters: Iterable[ReservedCounter]) -> None: ...
+    def refund(self, message: OutboundMessage) -> None:
+        """Give back every counter and contact mark the message reserved, in one transaction."""
+        ...
 
 
 class AuditWriter(Protocol):

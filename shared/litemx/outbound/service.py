@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from litemx.addresses import person_key
 from litemx.audit.models import AuditRecord
 from litemx.clock import Clock
 from litemx.directory.auth import Principal
@@ -19,13 +20,26 @@ from litemx.messages.models import MessageStatus, OutboundMessage, ReservedCount
 from litemx.outbound.ports import AuditWriter, BlobStore, MessageRepository, QuotaReleaser, SendQueue
 from litemx.outbound.uploads import UploadStore, VerifiedUpload, verify_uploads, with_uploads
 from litemx.plans import effective_limits
+from litemx.policy.fanout import body_text
 from litemx.policy.logic import decide
-from litemx.policy.models import OPEN_PROVIDER, Decision, Mode, PolicyStore, ProviderGate, SendRequest
+from litemx.policy.models import (
+    OPEN_PROVIDER,
+    AccountPolicy,
+    Decision,
+    Mode,
+    PolicyStore,
+    ProviderGate,
+    SendRequest,
+)
+from litemx.policy.warmup import warm_limits
 from litemx.quotas.models import (
     CounterReservation,
+    account_first_contact_limit,
+    account_first_contact_slot,
     counter_slots,
     first_contact_limit,
     first_contact_slot,
+    mark_entry,
     reservations_for,
 )
 
@@ -78,6 +92,7 @@ def policy_request(token_secret: str, draft: Draft) -> SendRequest:
         headers=draft.headers,
         in_reply_to=draft.in_reply_to,
         references=draft.references,
+        body=body_text(draft.text, draft.html),
     )
 
 
@@ -156,9 +171,13 @@ def _verified_uploads(
 
 
 def reserved_counters(decision: Decision) -> tuple[ReservedCounter, ...]:
-    """Every counter an allowed decision moved (the caps and first contacts), so that a cancellation
-    can give them back."""
-    return tuple(ReservedCounter(r.key, r.amount) for r in decision.reservations)
+    """Every counter an allowed decision moved (the caps, first contacts and fan-out) and every contact
+    mark it made, so that a cancellation can give back exactly that."""
+    marks = dict.fromkeys(person_key(address) for address in decision.first_contacts)
+    return (
+        *(ReservedCounter(r.key, r.amount) for r in decision.reservations),
+        *(ReservedCounter(mark_entry(person), 0) for person in marks),
+    )
 
 
 def queued_message(
@@ -188,7 +207,7 @@ def _store_and_enqueue(message: OutboundMessage, composed: ComposedMessage, deps
         deps.blobs.put(message.raw_key, composed.raw)
         deps.queue.enqueue(message.message_id)
     except Exception as error:  # any storage or queue failure: account for the message, then answer 503
-        deps.quotas.release(message.reserved)
+        deps.quotas.refund(message)  # LiteMX cancelled it before any provider attempt
         deps.messages.transition(
             message,
             MessageStatus.FAILED,
@@ -210,15 +229,35 @@ def message_for(principal: Principal, message_id: str, messages: MessageReposito
 
 
 def usage_reservations(
-    principal: Principal, now: datetime, first_contacts_override: int | None
+    principal: Principal,
+    now: datetime,
+    first_contacts_override: int | None,
+    *,
+    policy: AccountPolicy | None = None,
+    mailbox_created_at: datetime | None = None,
 ) -> list[CounterReservation]:
-    """The caller's caps as zero-sized reservations: each counter's key, limit and reset."""
+    """The caller's caps as zero-sized reservations: each counter's key, the limit in force (warm-up
+    included, when `policy` is given) and reset."""
     account = principal.account
+    policy = policy or AccountPolicy(first_contacts=first_contacts_override, warmup_waived=True)
+    warm = warm_limits(account.created_at, mailbox_created_at, now, waived=policy.warmup_waived)
     slots = counter_slots(account_id=principal.account_id, mailbox=principal.mailbox, now=now)
-    caps = reservations_for(slots, effective_limits(account.plan, account.overrides), 0)
+    limits = warm.limits(effective_limits(account.plan, account.overrides), account.overrides)
+    caps = reservations_for(slots, limits, 0)
     first = first_contact_slot(mailbox=principal.mailbox, now=now)
-    limit = first_contact_limit(account.plan, first_contacts_override)
-    return [*caps, CounterReservation(first.cap, first.key, limit, 0, first.resets_at)]
+    limit = warm.mailbox_first_contacts(
+        first_contact_limit(account.plan, policy.first_contacts), overridden=policy.first_contacts is not None
+    )
+    shared = account_first_contact_slot(account_id=principal.account_id, now=now)
+    account_limit = warm.account_first_contacts(
+        account_first_contact_limit(account.plan, policy.account_first_contacts, policy.first_contacts),
+        overridden=(policy.account_first_contacts or policy.first_contacts) is not None,
+    )
+    return [
+        *caps,
+        CounterReservation(first.cap, first.key, limit, 0, first.resets_at),
+        CounterReservation(shared.cap, shared.key, account_limit, 0, shared.resets_at),
+    ]
 
 
 def message_audit(message: OutboundMessage, event: str, at: datetime, **details: str) -> AuditRecord:

@@ -7,18 +7,23 @@ one transaction, so a decision costs two DynamoDB requests and a refusal never c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 
-from litemx.addresses import domain_of, has_line_break, normalize_address, recipient_set
+from litemx.addresses import domain_of, has_line_break, normalize_address, person_key, recipient_set
 from litemx.audit.models import UNAUTHENTICATED, AuditRecord
 from litemx.clock import Clock
 from litemx.directory.models import Scope, Status, TokenStatus, Verification
 from litemx.directory.tokens import SecretClaims, parse_secret, secret_matches
+from litemx.errors import StoreBusyError
 from litemx.mail.headers import extra_header_refusal, has_lone_surrogate
 from litemx.messages.models import OutboundMessage
 from litemx.plans import Limits, effective_limits
+from litemx.policy.fanout import fingerprint
 from litemx.policy.models import (
     OPEN_PROVIDER,
     ContactMark,
@@ -32,13 +37,20 @@ from litemx.policy.models import (
     SnapshotKeys,
 )
 from litemx.policy.reasons import Reason
+from litemx.policy.warmup import Warmup, warm_limits
 from litemx.quotas.models import (
+    FANOUT_FIRST_CONTACTS,
     Cap,
     CapExceeded,
+    CounterCheck,
     CounterReservation,
     CounterSlot,
+    FanoutSlots,
+    account_first_contact_limit,
+    account_first_contact_slot,
     binding_cap,
     counter_slots,
+    fanout_slots,
     first_contact_limit,
     first_contact_slot,
     first_exceeded,
@@ -50,11 +62,18 @@ from litemx.quotas.models import (
 # SES accepts at most 50 recipients per message; beyond that no override can allow a send, so
 # suppression and correspondent keys are not even read for them.
 MAX_RECIPIENTS_READ = 50
-# In-Reply-To plus the most recent References: enough to recognise a reply, bounded for the batched read.
-MAX_THREAD_IDS = 20
+# In-Reply-To plus the most recent References: enough to recognise a reply, bounded for the batched read
+# (one BatchGetItem holds 100 keys, and a decision must stay at one).
+MAX_THREAD_IDS = 8
 MAX_THREAD_ID_BYTES = 900  # a DynamoDB sort key holds at most 1024 bytes
-BULK_HEADER_NAMES = frozenset({"list-unsubscribe", "list-unsubscribe-post", "list-id"})
+# Bulk-mail signals: the whole RFC 2369 / RFC 2919 / RFC 8058 List-* family (and X-List-*), the
+# feedback-loop and campaign ids of bulk senders; matched case-insensitively on the header name.
+BULK_HEADER_PREFIXES = ("list-", "x-list-", "x-campaign", "x-newsletter", "x-mailing-list")
+BULK_HEADER_NAMES = frozenset({"feedback-id", "x-feedback-id", "x-report-abuse", "x-csa-complaints"})
 BULK_PRECEDENCE = frozenset({"bulk", "list", "junk"})
+# Headers that steer the provider (SES reads X-SES-CONFIGURATION-SET, X-SES-MESSAGE-TAGS, ... from the
+# raw message): a client could escape feedback tracking with them, so they never pass.
+RESERVED_HEADER_PREFIXES = ("x-ses-",)
 SEND_SCOPES = frozenset({Scope.SEND, Scope.SEND_REPLY})
 
 
@@ -77,6 +96,11 @@ class _Context:
     now: datetime
     provider: ProviderGate
     thread_ids: tuple[str, ...] = ()
+    persons: Mapping[str, str] = field(default_factory=dict)  # canonical recipient -> person key
+    bands: tuple[str, ...] = ()  # the body's fingerprint
+
+    def person(self, recipient: str) -> str:
+        return self.persons.get(recipient, recipient)
 
 
 def decide(
@@ -91,6 +115,26 @@ def decide(
 ) -> Decision:
     """Allow or refuse a send; on allow in SEND mode, the recipients are reserved against every cap, and
     the message `queue_as` builds from the allowed decision is recorded in the same transaction."""
+    for _ in range(_STALE_ATTEMPTS):
+        decision = _decide_once(request, store, clock, request_id, mode, provider, queue_as)
+        if decision is not None:
+            return decision
+    raise StoreBusyError("fan-out counters kept moving; nothing was reserved, retry the request")
+
+
+_STALE_ATTEMPTS = 3
+
+
+def _decide_once(
+    request: SendRequest,
+    store: PolicyStore,
+    clock: Clock,
+    request_id: str,
+    mode: Mode,
+    provider: ProviderGate,
+    queue_as: Callable[[Decision], OutboundMessage] | None,
+) -> Decision | None:
+    """One decision on one read; None when a counter the transaction checked moved since the read."""
     now = clock.now()
     base = Decision(request_id=request_id, mode=mode, decided_at=now)
     claims = parse_secret(request.token_secret)
@@ -99,16 +143,25 @@ def decide(
     ctx = _parse(request, claims, now, provider)
     sender = ctx.sender or request.from_address.strip().lower()
     slots = counter_slots(account_id=claims.account_id, mailbox=sender, now=now)
-    first_slot = first_contact_slot(mailbox=sender, now=now)
+    first_slots = (
+        first_contact_slot(mailbox=sender, now=now),
+        account_first_contact_slot(account_id=claims.account_id, now=now),
+    )
+    bands = [fanout_slots(account_id=claims.account_id, band=band, now=now) for band in ctx.bands]
     snapshot = store.load_snapshot(
         SnapshotKeys(
             account_id=claims.account_id,
             token_id=claims.token_id,
             mailbox=sender,
             domain=domain_of(sender),
-            recipients=ctx.recipients[:MAX_RECIPIENTS_READ],
-            counter_keys=(*(slot.key for slot in slots), first_slot.key),
+            recipients=tuple(dict.fromkeys(ctx.person(r) for r in ctx.recipients[:MAX_RECIPIENTS_READ])),
+            counter_keys=(
+                *(slot.key for slot in slots),
+                *(slot.key for slot in first_slots),
+                *(key for band in bands for key in (band.today.key, band.yesterday_key)),
+            ),
             message_ids=ctx.thread_ids,
+            suppression_keys=_suppression_keys(ctx),
         )
     )
     base = replace(base, account_id=claims.account_id, token_id=claims.token_id, mailbox=sender)
@@ -120,15 +173,21 @@ def decide(
     if refusal is not None:
         return _refuse(base, store, refusal)
     first_contacts = _first_contacts(ctx, snapshot)
-    reservations = reservations_for(slots, _limits(snapshot), len(ctx.recipients))
-    if first_contacts:
-        reservations.append(_first_contact_reservation(first_slot, snapshot, len(first_contacts)))
+    reservations = reservations_for(slots, _limits(ctx, snapshot), len(ctx.recipients))
+    checks: list[CounterCheck] = []
+    new_people = len({ctx.person(r) for r in first_contacts})
+    if new_people:
+        reservations += _first_contact_reservations(ctx, first_slots, snapshot, new_people)
+        for band in bands:
+            reservation, check = _fanout_reservation(band, snapshot, new_people)
+            reservations.append(reservation)
+            checks.append(check)
     base = replace(base, first_contacts=first_contacts)
     # Counters only grow within a window, so a consistent read that is already over a cap is a refusal
     # without a write; the transaction's conditions decide every other case.
     exceeded = first_exceeded(reservations, snapshot.counters)
     if exceeded is not None:
-        return _refuse_quota(base, store, exceeded)
+        return _refuse_quota(base, store, exceeded, snapshot)
     if mode is Mode.CHECK:
         allowed = replace(base, usage=tuple(usage_now(reservations, snapshot.counters)))
         store.record(_audit(allowed, "allow"))
@@ -136,13 +195,42 @@ def decide(
     allowed = replace(
         base, usage=tuple(usage_after(reservations, snapshot.counters)), reservations=tuple(reservations)
     )
-    contacts = [ContactMark(mailbox=sender, address=address, at=now) for address in first_contacts]
     try:
         message = queue_as(allowed) if queue_as is not None else None
-        store.reserve(reservations, _audit(allowed, "allow"), contacts, message)
+        contacts, relied = _marks(ctx, snapshot, first_contacts, message)
+        store.reserve(reservations, _audit(allowed, "allow"), contacts, message, relied=relied, checks=checks)
     except QuotaExceededError as refused:
-        return _refuse_quota(base, store, binding_cap(reservations, refused.failed))
+        if refused.failed:
+            return _refuse_quota(base, store, binding_cap(reservations, refused.failed), snapshot)
+        return None  # yesterday's fan-out counter moved (a send across midnight): decide again
     return allowed
+
+
+def _marks(
+    ctx: _Context, snapshot: Snapshot, first_contacts: tuple[str, ...], message: OutboundMessage | None
+) -> tuple[list[ContactMark], list[ContactMark]]:
+    """The contact marks a send makes (its first contacts, owned by its message) and those it relies on
+    (people marked by an earlier send, who are not correspondents)."""
+    sender, now = ctx.sender or "", ctx.now
+    message_id = message.message_id if message is not None else None
+    made = [
+        ContactMark(sender, person, now, message_id)
+        for person in dict.fromkeys(map(ctx.person, first_contacts))
+    ]
+    relied = [
+        ContactMark(sender, person, now)
+        for person in dict.fromkeys(ctx.person(r) for r in ctx.recipients)
+        if person in snapshot.contacted and person not in snapshot.correspondents
+    ]
+    return made, relied
+
+
+def _suppression_keys(ctx: _Context) -> tuple[str, ...]:
+    keys: dict[str, None] = {}
+    for recipient in ctx.recipients[:MAX_RECIPIENTS_READ]:
+        keys.setdefault(ctx.person(recipient), None)
+        keys.setdefault(recipient, None)
+    return tuple(keys)
 
 
 def _parse(request: SendRequest, claims: SecretClaims, now: datetime, provider: ProviderGate) -> _Context:
@@ -156,6 +244,8 @@ def _parse(request: SendRequest, claims: SecretClaims, now: datetime, provider: 
         now=now,
         provider=provider,
         thread_ids=thread_ids(request),
+        persons={r: person_key(r) for r in recipients.all},
+        bands=fingerprint(request.body),
     )
 
 
@@ -176,23 +266,57 @@ def thread_ids(request: SendRequest) -> tuple[str, ...]:
     return tuple(found)[:MAX_THREAD_IDS]
 
 
-def is_reply(ctx: _Context, snapshot: Snapshot) -> bool:
-    """A reply answers a message this mailbox received, or writes only to its correspondents."""
-    if snapshot.known_message_ids & set(ctx.thread_ids):
-        return True
-    return bool(ctx.recipients) and all(r in snapshot.correspondents for r in ctx.recipients)
+def may_reply_to(ctx: _Context, snapshot: Snapshot) -> tuple[str, ...]:
+    """The recipients a reply-only token may not write to: everyone who is neither a correspondent nor
+    a participant (From, Reply-To, To, Cc) of a message it answers that the mailbox received with a
+    reply right (clean, From authenticated, not sent by the mailbox itself)."""
+    allowed = snapshot.correspondents | snapshot.reply_participants
+    return tuple(r for r in ctx.recipients if ctx.person(r) not in allowed)
 
 
 def _first_contacts(ctx: _Context, snapshot: Snapshot) -> tuple[str, ...]:
-    """Recipients who never wrote to this mailbox and were never written to by it."""
+    """Recipients who never wrote to this mailbox and were never written to by it (compared by person
+    key: `name+tag@` and, at gmail.com, `n.ame@` are the person `name@`)."""
     known = snapshot.correspondents | snapshot.contacted
-    return tuple(r for r in ctx.recipients if r not in known)
+    return tuple(r for r in ctx.recipients if ctx.person(r) not in known)
 
 
-def _first_contact_reservation(slot: CounterSlot, snapshot: Snapshot, amount: int) -> CounterReservation:
+def _first_contact_reservations(
+    ctx: _Context, slots: tuple[CounterSlot, CounterSlot], snapshot: Snapshot, amount: int
+) -> list[CounterReservation]:
     assert snapshot.account is not None
-    limit = first_contact_limit(snapshot.account.plan, snapshot.first_contacts_override)
-    return CounterReservation(slot.cap, slot.key, limit, amount, slot.resets_at)
+    plan = snapshot.account.plan
+    mailbox_limit = first_contact_limit(plan, snapshot.first_contacts_override)
+    account_limit = account_first_contact_limit(
+        plan, snapshot.account_first_contacts_override, snapshot.first_contacts_override
+    )
+    warm = _warm(ctx, snapshot)
+    mailbox_limit = warm.mailbox_first_contacts(
+        mailbox_limit, overridden=snapshot.first_contacts_override is not None
+    )
+    account_limit = warm.account_first_contacts(
+        account_limit,
+        overridden=(snapshot.account_first_contacts_override or snapshot.first_contacts_override) is not None,
+    )
+    mailbox_slot, account_slot = slots
+    return [
+        CounterReservation(mailbox_slot.cap, mailbox_slot.key, mailbox_limit, amount, mailbox_slot.resets_at),
+        CounterReservation(account_slot.cap, account_slot.key, account_limit, amount, account_slot.resets_at),
+    ]
+
+
+def _fanout_reservation(
+    band: FanoutSlots, snapshot: Snapshot, amount: int
+) -> tuple[CounterReservation, CounterCheck]:
+    """Today's counter of one fingerprint band may take `amount` more first contacts only while today
+    and yesterday together stay within the plan's number; yesterday's must not move meanwhile."""
+    assert snapshot.account is not None
+    yesterday = snapshot.counters.get(band.yesterday_key, 0)
+    limit = FANOUT_FIRST_CONTACTS[snapshot.account.plan] - yesterday
+    slot = band.today
+    return CounterReservation(slot.cap, slot.key, limit, amount, slot.resets_at), CounterCheck(
+        band.yesterday_key, yesterday
+    )
 
 
 def _check_token(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
@@ -217,9 +341,16 @@ def _check_token(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
     return None
 
 
-def _limits(snapshot: Snapshot) -> Limits:
+def _limits(ctx: _Context, snapshot: Snapshot) -> Limits:
     assert snapshot.account is not None  # only called once _check_account has passed
-    return effective_limits(snapshot.account.plan, snapshot.account.overrides)
+    limits = effective_limits(snapshot.account.plan, snapshot.account.overrides)
+    return _warm(ctx, snapshot).limits(limits, snapshot.account.overrides)
+
+
+def _warm(ctx: _Context, snapshot: Snapshot) -> Warmup:
+    assert snapshot.account is not None
+    mailbox_created = snapshot.mailbox.created_at if snapshot.mailbox is not None else None
+    return warm_limits(snapshot.account.created_at, mailbox_created, ctx.now, waived=snapshot.warmup_waived)
 
 
 def _first_refusal(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
@@ -293,7 +424,8 @@ def _check_mailbox(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
 
 
 def _check_recipients(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
-    limits = _limits(snapshot)
+    limits = effective_limits(snapshot.account.plan, snapshot.account.overrides) if snapshot.account else None
+    assert limits is not None
     if not ctx.request.all_recipients:
         return Refusal(Reason.RECIPIENTS_MISSING, "Name at least one recipient in to, cc or bcc.")
     count = len(ctx.recipients) + len(ctx.invalid_recipients)
@@ -323,15 +455,40 @@ def _check_injection(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
     return None
 
 
+def header_value(value: str) -> str:
+    """A header value as a reader sees it: RFC 2047 encoded words decoded, folding undone."""
+    try:
+        decoded = str(make_header(decode_header(value)))
+    except (HeaderParseError, UnicodeError, ValueError, LookupError):
+        decoded = value
+    return " ".join(decoded.split())
+
+
+def bulk_signal(name: str, value: str) -> str | None:
+    """Why a header marks bulk mail, or None. Pure, so that any caller can ask it."""
+    lowered = name.strip().lower()
+    if lowered.startswith(BULK_HEADER_PREFIXES) or lowered in BULK_HEADER_NAMES:
+        return f"Header {name} marks bulk mail"
+    if lowered == "precedence":
+        first = re.split(r"[\s;,(]", header_value(value).lower().strip(), maxsplit=1)[0]
+        if first in BULK_PRECEDENCE:
+            return f"Precedence: {first} marks bulk mail"
+    return None
+
+
 def _check_bulk_headers(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
     for name, value in ctx.request.headers.items():
-        lowered = name.strip().lower()
-        if lowered in BULK_HEADER_NAMES or (
-            lowered == "precedence" and value.strip().lower() in BULK_PRECEDENCE
-        ):
+        if name.strip().lower().startswith(RESERVED_HEADER_PREFIXES):
+            return Refusal(
+                Reason.HEADER_RESERVED,
+                f"Header {name} steers the outbound provider; only LiteMX sets it.",
+                {"header": name},
+            )
+        signal = bulk_signal(name, value)
+        if signal is not None:
             return Refusal(
                 Reason.BULK_HEADERS,
-                f"Header {name} marks bulk mail; LiteMX does not send newsletters or campaigns.",
+                f"{signal}; LiteMX does not send newsletters or campaigns.",
                 {"header": name},
             )
     return None
@@ -346,14 +503,16 @@ def _check_extra_headers(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
 
 
 def _check_suppression(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
-    wanted = set(ctx.recipients)
+    wanted = {key: r for r in ctx.recipients for key in (r, ctx.person(r))}
     for entry in snapshot.suppressions:
-        if entry.address in wanted and entry.is_active(ctx.now):
+        recipient = wanted.get(entry.address)
+        if recipient is not None and entry.is_active(ctx.now):
             scope = "all senders" if entry.scope == "global" else "this account"
+            shown = recipient if entry.address == recipient else f"{recipient} (as {entry.address})"
             return Refusal(
                 Reason.RECIPIENT_SUPPRESSED,
-                f"{entry.address} is suppressed for {scope} ({entry.reason}).",
-                {"recipient": entry.address, "scope": entry.scope},
+                f"{shown} is suppressed for {scope} ({entry.reason}).",
+                {"recipient": recipient, "scope": entry.scope},
             )
     return None
 
@@ -374,13 +533,16 @@ def _check_provider_sandbox(ctx: _Context, snapshot: Snapshot) -> Refusal | None
 def _check_reply_only(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
     token = snapshot.token
     assert token is not None
-    if Scope.SEND in token.scopes or is_reply(ctx, snapshot):
+    if Scope.SEND in token.scopes:
         return None
-    strangers = [address for address in ctx.recipients if address not in snapshot.correspondents]
+    strangers = may_reply_to(ctx, snapshot)
+    if not strangers:
+        return None
+    answered = "a message it received" if snapshot.known_message_ids else "no message it received"
     return Refusal(
         Reason.NOT_A_REPLY,
-        f"{strangers[0]} has never written to {ctx.sender}, and the message answers none it received; "
-        "this token may only reply.",
+        f"{strangers[0]} has never written to {ctx.sender} and took no part in {answered} that this "
+        "message answers; this token may only reply.",
         {"recipient": strangers[0]},
     )
 
@@ -391,13 +553,31 @@ def _refuse(base: Decision, store: PolicyStore, refusal: Refusal, *, authenticat
     return decision
 
 
-def _refuse_quota(base: Decision, store: PolicyStore, exceeded: CapExceeded) -> Decision:
+def _refuse_quota(base: Decision, store: PolicyStore, exceeded: CapExceeded, snapshot: Snapshot) -> Decision:
+    details: dict[str, str] = {}
     if exceeded.cap is Cap.FIRST_CONTACT:
         reason = Reason.FIRST_CONTACT_LIMIT
         message = (
             f"{base.mailbox} may write to {exceeded.limit} new people (who never wrote to it and were never "
             f"written to by it) per UTC day; {exceeded.used} today, this message adds {exceeded.requested}; "
             f"it resets at {exceeded.resets_at.isoformat()}."
+        )
+        details["scope"] = "mailbox"
+    elif exceeded.cap is Cap.ACCOUNT_FIRST_CONTACT:
+        reason = Reason.FIRST_CONTACT_LIMIT
+        message = (
+            f"Account {base.account_id} may write to {exceeded.limit} new people per UTC day across all "
+            f"its mailboxes; {exceeded.used} today, this message adds {exceeded.requested}; "
+            f"it resets at {exceeded.resets_at.isoformat()}."
+        )
+        details["scope"] = "account"
+    elif exceeded.cap is Cap.FANOUT:
+        reason = Reason.BULK_CONTENT
+        plan_limit = FANOUT_FIRST_CONTACTS[snapshot.account.plan] if snapshot.account else exceeded.limit
+        message = (
+            f"This content has already gone to {plan_limit - exceeded.limit + exceeded.used} new people from "
+            f"this account in the last two UTC days (at most {plan_limit}); the same text to many people who "
+            "never wrote is a campaign, and LiteMX does not send campaigns."
         )
     else:
         reason = Reason.from_code(f"quota_exceeded.{exceeded.cap.value}")
@@ -406,7 +586,7 @@ def _refuse_quota(base: Decision, store: PolicyStore, exceeded: CapExceeded) -> 
             f"{exceeded.used} used, {exceeded.requested} requested; "
             f"it resets at {exceeded.resets_at.isoformat()}."
         )
-    decision = replace(base, reason=reason, message=message, exceeded=exceeded)
+    decision = replace(base, reason=reason, message=message, exceeded=exceeded, details=details)
     store.record(_audit(decision, "deny"))
     return decision
 

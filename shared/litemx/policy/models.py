@@ -12,7 +12,7 @@ from litemx.audit.models import AuditRecord
 from litemx.directory.models import Account, Domain, Mailbox, Token
 from litemx.messages.models import OutboundMessage
 from litemx.policy.reasons import Reason
-from litemx.quotas.models import CapExceeded, CapUsage, CounterReservation
+from litemx.quotas.models import CapExceeded, CapUsage, CounterCheck, CounterReservation
 from litemx.suppression.models import SuppressionEntry
 
 
@@ -32,6 +32,7 @@ class SendRequest:
     headers: Mapping[str, str] = field(default_factory=dict)
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
+    body: str = ""  # the text (or the HTML's text) that is fingerprinted for fan-out detection
 
     @property
     def all_recipients(self) -> tuple[str, ...]:
@@ -68,18 +69,24 @@ class SnapshotKeys:
     domain: str
     recipients: tuple[str, ...]
     counter_keys: tuple[str, ...]
-    # Message-IDs the request answers (In-Reply-To and References, without angle brackets): does the
-    # mailbox hold a received message with one of them?
+    # Message-IDs the request answers (In-Reply-To and References, without angle brackets): did the
+    # mailbox receive one of them with a reply right, and who took part in it?
     message_ids: tuple[str, ...] = ()
+    # Suppression entries to read: the recipients' person keys, and their canonical forms where they
+    # differ (entries written before person keys existed).
+    suppression_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class ContactMark:
-    """`address` has now been written to by `mailbox`: later sends to it are not first contacts."""
+    """`address` (a person key) has now been written to by `mailbox`: later sends to it are not first
+    contacts. `message_id` is the queued message that made the contact; a mark a later send relied on
+    is touched with that send's time, so that a refund of the first message no longer removes it."""
 
     mailbox: str
     address: str
     at: datetime
+    message_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,11 +96,23 @@ class Snapshot:
     domain: Domain | None = None
     mailbox: Mailbox | None = None
     suppressions: tuple[SuppressionEntry, ...] = ()
-    correspondents: frozenset[str] = frozenset()
+    correspondents: frozenset[str] = frozenset()  # person keys of the recipients who wrote, authenticated
     counters: Mapping[str, int] = field(default_factory=dict)
-    contacted: frozenset[str] = frozenset()  # recipients this mailbox has written to before
-    known_message_ids: frozenset[str] = frozenset()  # of `message_ids`, those the mailbox received
-    first_contacts_override: int | None = None  # an operator's per-account first-contact cap
+    contacted: frozenset[str] = frozenset()  # person keys of recipients this mailbox has written to before
+    known_message_ids: frozenset[str] = frozenset()  # of `message_ids`, those received with a reply right
+    reply_participants: frozenset[str] = frozenset()  # person keys taking part in those messages
+    first_contacts_override: int | None = None  # an operator's per-mailbox first-contact cap
+    account_first_contacts_override: int | None = None  # an operator's account-wide first-contact cap
+    warmup_waived: bool = False  # an operator lifted the warm-up schedule for this account
+
+
+@dataclass(frozen=True)
+class AccountPolicy:
+    """An operator's overrides of the anti-cold-outbound rules for one account."""
+
+    first_contacts: int | None = None  # per mailbox and UTC day
+    account_first_contacts: int | None = None  # all mailboxes together
+    warmup_waived: bool = False
 
 
 class QuotaExceededError(Exception):
@@ -116,9 +135,13 @@ class PolicyStore(Protocol):
         audit: AuditRecord,
         contacts: Sequence[ContactMark] = (),
         message: OutboundMessage | None = None,
+        *,
+        relied: Sequence[ContactMark] = (),
+        checks: Sequence[CounterCheck] = (),
     ) -> None:
-        """All counters, the audit record, the contact marks and the queued message in one all-or-nothing
-        write; QuotaExceededError if a cap condition fails."""
+        """All counters, the audit record, the contact marks (new ones, and those relied on), the queued
+        message and the counter checks in one all-or-nothing write; QuotaExceededError if a cap
+        condition or a check fails."""
         ...
 
     def load_snapshots(self, many: Sequence[SnapshotKeys]) -> list[Snapshot]:

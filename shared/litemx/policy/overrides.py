@@ -13,7 +13,10 @@ from litemx.ids import new_request_id
 
 
 class AccountPolicyWriter(Protocol):
-    def set_first_contacts(self, account_id: str, limit: int | None, *, now: datetime) -> None: ...
+    def set_first_contacts(
+        self, account_id: str, limit: int | None, *, now: datetime, account_limit: int | None = None
+    ) -> None: ...
+    def set_warmup_waived(self, account_id: str, waived: bool, *, now: datetime) -> None: ...
 
 
 def set_first_contact_limit(
@@ -25,15 +28,17 @@ def set_first_contact_limit(
     limit: int | None,
     actor: str,
     reason: str,
+    account_limit: int | None = None,
 ) -> None:
-    """Set how many first contacts each of the account's mailboxes may make per UTC day (None: the
-    plan's number again). The very next decision sees it."""
-    if limit is not None and limit < 0:
+    """Set how many first contacts each of the account's mailboxes may make per UTC day, and all of
+    them together (None: the plan's number again; the account-wide number defaults to the per-mailbox
+    one). The very next decision sees it."""
+    if (limit is not None and limit < 0) or (account_limit is not None and account_limit < 0):
         raise InvalidInputError("a first-contact limit cannot be negative")
     if not reason.strip():
         raise InvalidInputError("say why the limit changes")
     now = clock.now()
-    store.set_first_contacts(account_id, limit, now=now)
+    store.set_first_contacts(account_id, limit, now=now, account_limit=account_limit)
     audit.record(
         AuditRecord(
             account_id=account_id,
@@ -42,6 +47,38 @@ def set_first_contact_limit(
             event="account.first_contacts",
             actor=actor,
             outcome="done",
-            details={"limit": "plan" if limit is None else str(limit), "reason": reason},
+            details={
+                "limit": "plan" if limit is None else str(limit),
+                "account_limit": "default" if account_limit is None else str(account_limit),
+                "reason": reason,
+            },
+        )
+    )
+
+
+def set_warmup_waived(
+    store: AccountPolicyWriter,
+    audit: AuditWriter,
+    clock: Clock,
+    *,
+    account_id: str,
+    waived: bool,
+    actor: str,
+    reason: str,
+) -> None:
+    """Lift (or restore) the warm-up schedule of a new account and its mailboxes (litemx.policy.warmup)."""
+    if not reason.strip():
+        raise InvalidInputError("say why the warm-up changes")
+    now = clock.now()
+    store.set_warmup_waived(account_id, waived, now=now)
+    audit.record(
+        AuditRecord(
+            account_id=account_id,
+            at=now,
+            request_id=new_request_id(),
+            event="account.warmup",
+            actor=actor,
+            outcome="done",
+            details={"waived": str(waived).lower(), "reason": reason},
         )
     )

@@ -50,7 +50,20 @@ class Reason(Enum):
     BULK_HEADERS = (
         "bulk_headers",
         422,
-        "The message carries bulk-mail headers (List-Unsubscribe, List-Id, Precedence: bulk/list/junk).",
+        "The message carries bulk-mail headers (any List-* or X-List-* header, Feedback-ID, X-Campaign*, "
+        "Precedence: bulk/list/junk), judged on decoded, unfolded values.",
+    )
+    HEADER_RESERVED = (
+        "header_reserved",
+        422,
+        "The message sets a header only LiteMX may set (X-SES-*: it would steer the provider's "
+        "configuration set or tags).",
+    )
+    BULK_CONTENT = (
+        "bulk_content",
+        422,
+        "The same content has already gone to the plan's number of first contacts from this account over "
+        "the last two UTC days: a campaign.",
     )
     RECIPIENT_SUPPRESSED = (
         "recipient_suppressed",

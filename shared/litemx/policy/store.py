@@ -11,6 +11,7 @@ from typing import Any
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -18,11 +19,10 @@ from litemx.audit.models import AuditRecord
 from litemx.audit.store import entry_from_record
 from litemx.directory import store as directory
 from litemx.errors import StoreBusyError
-from litemx.inbound.store import RFC_ID_PREFIX, rfc_id_sk
 from litemx.messages.models import OutboundMessage
 from litemx.messages.store import message_record
-from litemx.policy.models import ContactMark, QuotaExceededError, Snapshot, SnapshotKeys
-from litemx.quotas.models import CounterReservation
+from litemx.policy.models import AccountPolicy, ContactMark, QuotaExceededError, Snapshot, SnapshotKeys
+from litemx.quotas.models import CounterCheck, CounterReservation
 from litemx.storage.tables import (
     AccountPolicyRecord,
     AccountRecord,
@@ -30,9 +30,9 @@ from litemx.storage.tables import (
     ContactRecord,
     CorrespondentRecord,
     DomainRecord,
-    InboundMessageIdRecord,
     MailboxRecord,
     MessageRecord,
+    ReplyRightRecord,
     SuppressionRecord,
     TokenRecord,
     UsageCounter,
@@ -108,16 +108,26 @@ class DynamoPolicyStore:
         audit: AuditRecord,
         contacts: Sequence[ContactMark] = (),
         message: OutboundMessage | None = None,
+        *,
+        relied: Sequence[ContactMark] = (),
+        checks: Sequence[CounterCheck] = (),
     ) -> None:
         for attempt in range(1, _CONFLICT_RETRIES + 1):
             try:
-                self._reserve_once(reservations, audit, contacts, message)
+                self._reserve_once(reservations, audit, contacts, message, relied, checks)
                 return
             except TransactWriteError as error:
                 reasons = [r.code if r else "None" for r in (error.cancellation_reasons or [])]
-                failed = _failed_counters(reservations, error, puts=1 if message is None else 2)
+                # Condition checks are sent first, then puts (audit, message), then updates (counters).
+                failed = _failed_counters(
+                    reservations, error, skip=len(checks) + (1 if message is None else 2)
+                )
                 if failed:
                     raise QuotaExceededError(failed) from error
+                if (
+                    "ConditionalCheckFailed" in reasons[: len(checks)]
+                ):  # a checked counter moved since the read
+                    raise QuotaExceededError({}) from error
                 if not any(code in ("TransactionConflict", "ThrottlingError") for code in reasons) and (
                     error.cause_response_code != "TransactionConflictException"
                 ):
@@ -131,10 +141,12 @@ class DynamoPolicyStore:
         audit: AuditRecord,
         contacts: Sequence[ContactMark],
         message: OutboundMessage | None,
+        relied: Sequence[ContactMark],
+        checks: Sequence[CounterCheck],
     ) -> None:
         with TransactWrite(connection=self._connection) as transaction:
-            # Puts are sent before updates: item 0 is the audit entry, items 1.. the counters, then the
-            # contact marks (updates too, so that the counters keep their positions).
+            # pynamodb sends condition checks, then puts, then updates: the checks, the audit entry (and
+            # message), the counters, then the contact marks (updates too, after the counters).
             transaction.save(entry_from_record(audit), condition=AuditEntry.sk.does_not_exist())
             if message is not None:  # the queued message itself: accepted and accounted for atomically
                 transaction.save(message_record(message), condition=MessageRecord.message_id.does_not_exist())
@@ -154,12 +166,21 @@ class DynamoPolicyStore:
                 )
             for contact in contacts:
                 pk, sk = contact_key(contact.mailbox, contact.address)
-                transaction.update(
-                    ContactRecord(pk, sk),
-                    actions=[
-                        ContactRecord.address.set(contact.address),
-                        ContactRecord.first_at.set(ContactRecord.first_at | contact.at),
-                    ],
+                actions: list[Action] = [
+                    ContactRecord.address.set(contact.address),
+                    ContactRecord.first_at.set(ContactRecord.first_at | contact.at),
+                ]
+                if contact.message_id is not None:
+                    actions.append(ContactRecord.message_id.set(contact.message_id))
+                transaction.update(ContactRecord(pk, sk), actions=actions)
+            for contact in relied:  # a later send relied on the mark: its message can no longer take it back
+                pk, sk = contact_key(contact.mailbox, contact.address)
+                transaction.update(ContactRecord(pk, sk), actions=[ContactRecord.relied_at.set(contact.at)])
+            for check in checks:
+                transaction.condition_check(
+                    UsageCounter,
+                    check.key,
+                    condition=_holds(check),
                 )
 
     def record(self, audit: AuditRecord) -> None:
@@ -182,8 +203,13 @@ def _wanted(keys: SnapshotKeys) -> list[tuple[str, dict[str, Any]]]:
         account_policy_key(keys.account_id),
         *(directory.correspondent_key(keys.mailbox, r) for r in keys.recipients),
         *(contact_key(keys.mailbox, r) for r in keys.recipients),
+        *(directory.reply_right_key(keys.mailbox, i) for i in dict.fromkeys(keys.message_ids)),
     ]
-    suppression_keys = [(scope, r) for r in keys.recipients for scope in (GLOBAL_SCOPE, keys.account_id)]
+    suppression_keys = [
+        (scope, r)
+        for r in keys.suppression_keys or keys.recipients
+        for scope in (GLOBAL_SCOPE, keys.account_id)
+    ]
     wanted: list[tuple[str, dict[str, Any]]] = [
         *((table_name(TokenRecord), {"pk": {"S": pk}, "sk": {"S": sk}}) for pk, sk in directory_keys),
         *(
@@ -191,13 +217,6 @@ def _wanted(keys: SnapshotKeys) -> list[tuple[str, dict[str, Any]]]:
             for scope, address in suppression_keys
         ),
         *((table_name(UsageCounter), {"key": {"S": key}}) for key in keys.counter_keys),
-        *(
-            (
-                table_name(InboundMessageIdRecord),
-                {"mailbox": {"S": keys.mailbox}, "sk": {"S": rfc_id_sk(i)}},
-            )
-            for i in dict.fromkeys(keys.message_ids)
-        ),
     ]
     return wanted
 
@@ -209,7 +228,7 @@ def _identity(table: str, item: dict[str, Any]) -> tuple[str, ...]:
 
 @cache
 def _key_names(table: str) -> tuple[str, ...]:
-    for model in (TokenRecord, SuppressionRecord, UsageCounter, InboundMessageIdRecord):
+    for model in (TokenRecord, SuppressionRecord, UsageCounter):
         if table_name(model) == table:
             return tuple(n for n, a in model.get_attributes().items() if a.is_hash_key or a.is_range_key)
     raise KeyError(table)
@@ -223,14 +242,19 @@ def _group(pairs: Any) -> dict[str, list[dict[str, Any]]]:
     return grouped
 
 
+def _holds(check: CounterCheck) -> Any:
+    condition = UsageCounter.used == check.expected
+    return condition | UsageCounter.used.does_not_exist() if check.expected == 0 else condition
+
+
 def _failed_counters(
-    reservations: list[CounterReservation], error: TransactWriteError, *, puts: int
+    reservations: list[CounterReservation], error: TransactWriteError, *, skip: int
 ) -> dict[str, int]:
     """Counter key -> the value that refused it, for each counter whose cap condition failed (the
     transaction's puts come first, then the counters)."""
     failed: dict[str, int] = {}
     reasons = error.cancellation_reasons or []
-    for reservation, reason in zip(reservations, reasons[puts:], strict=False):
+    for reservation, reason in zip(reservations, reasons[skip:], strict=False):
         if reason is not None and reason.code == "ConditionalCheckFailed":
             item = reason.raw_item or {}
             failed[reservation.key] = int(item.get("used", {}).get("N", "0"))
@@ -253,16 +277,20 @@ def _snapshot(items: dict[str, list[dict[str, Any]]]) -> Snapshot:
     found: dict[str, Any] = {}
     correspondents: set[str] = set()
     contacted: set[str] = set()
-    override: int | None = None
+    threads: set[str] = set()
+    participants: set[str] = set()
+    policy: AccountPolicyRecord | None = None
     for raw in items.get(table_name(TokenRecord), []):
         sk = raw["sk"]["S"]
         if sk.startswith(directory.CORRESPONDENT_PREFIX):
             correspondents.add(CorrespondentRecord.from_raw_data(raw).address)
         elif sk.startswith(CONTACT_PREFIX):
             contacted.add(sk.removeprefix(CONTACT_PREFIX))
+        elif sk.startswith(directory.REPLY_RIGHT_PREFIX):
+            threads.add(sk.removeprefix(directory.REPLY_RIGHT_PREFIX))
+            participants |= set(ReplyRightRecord.from_raw_data(raw).participants or ())
         elif sk == ACCOUNT_POLICY_SK:
-            value = AccountPolicyRecord.from_raw_data(raw).first_contacts_day
-            override = None if value is None else int(value)
+            policy = AccountPolicyRecord.from_raw_data(raw)
         elif sk in _DIRECTORY_MODELS:
             model, to_domain = _DIRECTORY_MODELS[sk]
             found[sk] = to_domain(model.from_raw_data(raw))
@@ -283,25 +311,53 @@ def _snapshot(items: dict[str, list[dict[str, Any]]]) -> Snapshot:
         correspondents=frozenset(correspondents),
         counters=counters,
         contacted=frozenset(contacted),
-        known_message_ids=frozenset(
-            raw["sk"]["S"].removeprefix(RFC_ID_PREFIX)
-            for raw in items.get(table_name(InboundMessageIdRecord), [])
-        ),
-        first_contacts_override=override,
+        known_message_ids=frozenset(threads),
+        reply_participants=frozenset(participants),
+        first_contacts_override=_int(policy.first_contacts_day if policy else None),
+        account_first_contacts_override=_int(policy.account_first_contacts_day if policy else None),
+        warmup_waived=bool(policy.warmup_waived) if policy else False,
     )
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 class AccountPolicyStore:
     """An account's overrides of the anti-cold-outbound rules (one directory item per account)."""
 
-    def set_first_contacts(self, account_id: str, limit: int | None, *, now: datetime) -> None:
+    def set_first_contacts(
+        self, account_id: str, limit: int | None, *, now: datetime, account_limit: int | None = None
+    ) -> None:
         pk, sk = account_policy_key(account_id)
-        attribute = AccountPolicyRecord.first_contacts_day
+        mailbox, account = (
+            AccountPolicyRecord.first_contacts_day,
+            AccountPolicyRecord.account_first_contacts_day,
+        )
         AccountPolicyRecord(pk, sk).update(
             actions=[
-                attribute.set(limit) if limit is not None else attribute.remove(),
+                mailbox.set(limit) if limit is not None else mailbox.remove(),
+                account.set(account_limit) if account_limit is not None else account.remove(),
                 AccountPolicyRecord.updated_at.set(now),
             ]
+        )
+
+    def set_warmup_waived(self, account_id: str, waived: bool, *, now: datetime) -> None:
+        pk, sk = account_policy_key(account_id)
+        AccountPolicyRecord(pk, sk).update(
+            actions=[AccountPolicyRecord.warmup_waived.set(waived), AccountPolicyRecord.updated_at.set(now)]
+        )
+
+    def policy(self, account_id: str) -> AccountPolicy:
+        pk, sk = account_policy_key(account_id)
+        try:
+            record = AccountPolicyRecord.get(pk, sk, consistent_read=True)
+        except AccountPolicyRecord.DoesNotExist:
+            return AccountPolicy()
+        return AccountPolicy(
+            first_contacts=_int(record.first_contacts_day),
+            account_first_contacts=_int(record.account_first_contacts_day),
+            warmup_waived=bool(record.warmup_waived),
         )
 
     def first_contacts(self, account_id: str) -> int | None:

@@ -19,14 +19,44 @@ class Cap(StrEnum):
     ACCOUNT_MONTH = "account_month"
     # New people (neither correspondents nor mailed before) one mailbox may write to per UTC day.
     FIRST_CONTACT = "first_contact"
+    # ... and all the account's mailboxes together: adding mailboxes adds no cold reach.
+    ACCOUNT_FIRST_CONTACT = "account_first_contact"
+    # First contacts that received the same content (one fingerprint band), over two UTC days.
+    FANOUT = "fanout"
 
 
-# The anti-cold-outbound cap per plan; an operator may override it per account.
+# The anti-cold-outbound cap per plan; an operator may override it per account. The account-wide cap is
+# the same number by default, so that ten mailboxes reach no more new people than one.
 FIRST_CONTACTS_PER_DAY: dict[Plan, int] = {Plan.FREE: 10, Plan.STARTER: 25, Plan.SCALE: 50}
+# Distinct first contacts one content fingerprint may reach per account (see litemx.policy.fanout).
+# At least the recipients per message (10), so that no single message trips it on its own.
+FANOUT_FIRST_CONTACTS: dict[Plan, int] = {Plan.FREE: 10, Plan.STARTER: 15, Plan.SCALE: 25}
+# A message's reserved entries that are contact marks rather than counters (amount 0); a refund removes
+# them together with the counters, in one transaction.
+MARK_PREFIX = "mark#"
+# Counters that count first contacts: a refund that must keep a mark keeps its count there too.
+_FIRST_CONTACT_KEY_PARTS = ("#first_contact#", "#fanout#")
 
 
 def first_contact_limit(plan: Plan, override: int | None = None) -> int:
     return FIRST_CONTACTS_PER_DAY[plan] if override is None else override
+
+
+def account_first_contact_limit(
+    plan: Plan, override: int | None = None, mailbox_override: int | None = None
+) -> int:
+    """The account-wide cap: its own override, else the per-mailbox number (overridden or the plan's)."""
+    if override is not None:
+        return override
+    return first_contact_limit(plan, mailbox_override)
+
+
+def counts_first_contacts(key: str) -> bool:
+    return any(part in key for part in _FIRST_CONTACT_KEY_PARTS)
+
+
+def mark_entry(person: str) -> str:
+    return f"{MARK_PREFIX}{person}"
 
 
 @dataclass(frozen=True)
@@ -101,6 +131,32 @@ def first_contact_slot(*, mailbox: str, now: datetime) -> CounterSlot:
     return CounterSlot(Cap.FIRST_CONTACT, f"mailbox#{mailbox}#first_contact#day#{day.label}", day.resets_at)
 
 
+def account_first_contact_slot(*, account_id: str, now: datetime) -> CounterSlot:
+    day = day_window(now)
+    return CounterSlot(
+        Cap.ACCOUNT_FIRST_CONTACT, f"account#{account_id}#first_contact#day#{day.label}", day.resets_at
+    )
+
+
+@dataclass(frozen=True)
+class FanoutSlots:
+    """One fingerprint band's counters: today's (reserved) and yesterday's (read, and checked unchanged).
+    The sum covers every rolling 24 h; the count leaves the window when tomorrow ends."""
+
+    today: CounterSlot
+    yesterday_key: str
+
+
+def fanout_slots(*, account_id: str, band: str, now: datetime) -> FanoutSlots:
+    today = day_window(now)
+    yesterday = day_window(now - timedelta(days=1))
+    prefix = f"account#{account_id}#fanout#{band}#day#"
+    resets = today.resets_at + timedelta(days=1)
+    return FanoutSlots(
+        CounterSlot(Cap.FANOUT, f"{prefix}{today.label}", resets), f"{prefix}{yesterday.label}"
+    )
+
+
 def reservations_for(slots: list[CounterSlot], limits: Limits, recipients: int) -> list[CounterReservation]:
     limit_of = {
         Cap.MAILBOX_DAY: limits.mailbox_day,
@@ -111,12 +167,29 @@ def reservations_for(slots: list[CounterSlot], limits: Limits, recipients: int) 
 
 
 def usage_after(reservations: list[CounterReservation], used_before: Mapping[str, int]) -> list[CapUsage]:
-    """What each cap shows once these reservations are added to the counters last read."""
-    return [CapUsage(r.cap, used_before.get(r.key, 0) + r.amount, r.limit, r.resets_at) for r in reservations]
+    """What each budget cap shows once these reservations are added to the counters last read (fan-out
+    counters are per content, not a budget, and are not shown)."""
+    return [
+        CapUsage(r.cap, used_before.get(r.key, 0) + r.amount, r.limit, r.resets_at)
+        for r in reservations
+        if r.cap is not Cap.FANOUT
+    ]
 
 
 def usage_now(reservations: list[CounterReservation], used_before: Mapping[str, int]) -> list[CapUsage]:
-    return [CapUsage(r.cap, used_before.get(r.key, 0), r.limit, r.resets_at) for r in reservations]
+    return [
+        CapUsage(r.cap, used_before.get(r.key, 0), r.limit, r.resets_at)
+        for r in reservations
+        if r.cap is not Cap.FANOUT
+    ]
+
+
+@dataclass(frozen=True)
+class CounterCheck:
+    """A counter the transaction only checks: it must still hold `expected` (0: absent or zero)."""
+
+    key: str
+    expected: int
 
 
 @dataclass(frozen=True)

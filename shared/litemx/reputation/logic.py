@@ -1,5 +1,6 @@
-"""Automatic disablement: a mailbox or account whose rolling 24 h rates cross the thresholds is disabled
-through the same audited operator path (`admin.set_enabled`), so the very next send is refused."""
+"""Automatic disablement: a mailbox or account whose counts or rates (24 h, and rates over 7 days) cross
+the thresholds is disabled through the same audited operator path (`admin.set_enabled`), so the very
+next send is refused."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from litemx.directory.models import Account, EntityKind, Mailbox, Status
 from litemx.errors import NotFoundError
 from litemx.reputation.models import (
     ACCOUNT,
+    LONG_WINDOW_HOURS,
     MAILBOX,
+    WINDOW_HOURS,
     Disabled,
     Tally,
     Thresholds,
@@ -52,19 +55,21 @@ def enforce(
     clock: Clock,
     thresholds: Thresholds,
 ) -> tuple[Disabled, ...]:
-    """Disable the mailbox and/or account if their 24 h rates cross the thresholds and they are still
-    active; returns what was disabled now (nothing when it already was)."""
+    """Disable the mailbox and/or account if their counts or rates cross the thresholds and they are
+    still active; returns what was disabled now (nothing when it already was)."""
     now = clock.now()
-    mailbox_keys = window_keys(MAILBOX, mailbox, now) if mailbox else []
-    account_keys = window_keys(ACCOUNT, account_id, now) if account_id else []
+    mailbox_keys = window_keys(MAILBOX, mailbox, now, LONG_WINDOW_HOURS) if mailbox else []
+    account_keys = window_keys(ACCOUNT, account_id, now, LONG_WINDOW_HOURS) if account_id else []
     tallies = reader.tallies([*mailbox_keys, *account_keys])
     disabled: list[Disabled] = []
     if mailbox:
-        why = mailbox_verdict(window_tally(tallies, mailbox_keys), thresholds)
+        day, week = window_tally(tallies, mailbox_keys[:WINDOW_HOURS]), window_tally(tallies, mailbox_keys)
+        why = mailbox_verdict(day, thresholds, week)
         if why is not None and _mailbox_active(directory, mailbox):
             disabled.append(_disable(directory, audit, clock, EntityKind.MAILBOX, mailbox, why))
     if account_id:
-        why = account_verdict(window_tally(tallies, account_keys), thresholds)
+        day, week = window_tally(tallies, account_keys[:WINDOW_HOURS]), window_tally(tallies, account_keys)
+        why = account_verdict(day, thresholds, week)
         if why is not None and _account_active(directory, account_id):
             disabled.append(_disable(directory, audit, clock, EntityKind.ACCOUNT, account_id, why))
     return tuple(disabled)

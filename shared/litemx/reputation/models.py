@@ -1,8 +1,11 @@
-"""Rolling 24 h sending outcomes per mailbox and per account, and the thresholds that disable them.
+"""Sending outcomes per mailbox and per account, and the thresholds that disable them.
 
-Outcomes are counted in hourly buckets (`mailbox#<box>#<YYYY-MM-DDTHH>`); the window is the current hour
-and the 23 before it. LiteMX disables well below SES's own review thresholds (5% bounces, 0.1%
-complaints) because one tenant's pause would stop every tenant's outbound.
+Outcomes are counted in hourly buckets (`mailbox#<box>#<YYYY-MM-DDTHH>`); the short window is the current
+hour and the 23 before it, the long window the last 7 days (168 buckets). LiteMX disables well below
+SES's own review thresholds (5% bounces, 0.1% complaints) because one tenant's pause would stop every
+tenant's outbound. Rates need a minimum volume to mean anything, so they alone let a sender stay under
+that volume and spread harm thin; the account's absolute counts apply at any volume, and the 7-day window
+catches rates spread over days (docs/policy.md, "Automatic disablement").
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 
 WINDOW_HOURS = 24
-# Buckets outlive the window a little so that a late read still explains a disablement.
-BUCKET_RETENTION = timedelta(days=3)
+LONG_WINDOW_HOURS = 7 * 24
+# Buckets outlive the long window a little so that a late read still explains a disablement.
+BUCKET_RETENTION = timedelta(days=8)
 MAILBOX, ACCOUNT = "mailbox", "account"
 
 
@@ -56,6 +60,10 @@ class Thresholds:
     account_complaint_rate: float = 0.001
     account_hard_bounce_rate: float = 0.05
     account_min_sends: int = 100
+    # Absolute counts over 24 h at account level, at any volume: complaints spread over mailboxes (or
+    # kept under the rates' minimum volume) still add up.
+    account_complaints: int = 3
+    account_hard_bounces: int = 10
 
 
 @dataclass(frozen=True)
@@ -73,38 +81,61 @@ def bucket_key(kind: str, entity_id: str, at: datetime) -> str:
     return f"{kind}#{entity_id}#{hour_label(at)}"
 
 
-def window_keys(kind: str, entity_id: str, now: datetime) -> list[str]:
-    return [bucket_key(kind, entity_id, now - timedelta(hours=h)) for h in range(WINDOW_HOURS)]
+def window_keys(kind: str, entity_id: str, now: datetime, hours: int = WINDOW_HOURS) -> list[str]:
+    """The bucket keys of the last `hours` hours, newest first (so the first 24 are the short window)."""
+    return [bucket_key(kind, entity_id, now - timedelta(hours=h)) for h in range(hours)]
 
 
 def increments(kind: str, entity_id: str, at: datetime, tally: Tally) -> Increment:
     return Increment(bucket_key(kind, entity_id, at), tally, at + BUCKET_RETENTION)
 
 
-def mailbox_verdict(tally: Tally, thresholds: Thresholds) -> str | None:
-    """Why a mailbox must be disabled, or None."""
+def mailbox_verdict(tally: Tally, thresholds: Thresholds, week: Tally | None = None) -> str | None:
+    """Why a mailbox must be disabled, or None (`tally`: 24 h; `week`: 7 days)."""
     if tally.complaints >= thresholds.mailbox_complaints:
         return f"{tally.complaints} complaints in 24 h (limit {thresholds.mailbox_complaints})"
-    return _bounce_verdict(tally, thresholds.mailbox_hard_bounce_rate, thresholds.mailbox_min_sends)
+    why = _bounce_verdict(tally, thresholds.mailbox_hard_bounce_rate, thresholds.mailbox_min_sends, "24 h")
+    if why is None and week is not None:
+        why = _bounce_verdict(
+            week, thresholds.mailbox_hard_bounce_rate, thresholds.mailbox_min_sends, "7 days"
+        )
+    return why
 
 
-def account_verdict(tally: Tally, thresholds: Thresholds) -> str | None:
-    """Why an account must be disabled, or None."""
+def account_verdict(tally: Tally, thresholds: Thresholds, week: Tally | None = None) -> str | None:
+    """Why an account must be disabled, or None (`tally`: 24 h; `week`: 7 days)."""
+    if tally.complaints >= thresholds.account_complaints:
+        limit = thresholds.account_complaints
+        return f"{tally.complaints} complaints in 24 h across the account (limit {limit})"
+    if tally.hard_bounces >= thresholds.account_hard_bounces:
+        return (
+            f"{tally.hard_bounces} hard bounces in 24 h across the account "
+            f"(limit {thresholds.account_hard_bounces})"
+        )
+    for window, label in ((tally, "24 h"), (week, "7 days")):
+        if window is not None:
+            why = _account_rates(window, thresholds, label)
+            if why is not None:
+                return why
+    return None
+
+
+def _account_rates(tally: Tally, thresholds: Thresholds, label: str) -> str | None:
     if tally.attempted < thresholds.account_min_sends:
         return None
     rate = tally.rate(tally.complaints)
     if tally.complaints and rate >= thresholds.account_complaint_rate:
         return (
-            f"complaint rate {rate:.2%} over {tally.attempted} sends in 24 h "
+            f"complaint rate {rate:.2%} over {tally.attempted} sends in {label} "
             f"(limit {thresholds.account_complaint_rate:.2%})"
         )
-    return _bounce_verdict(tally, thresholds.account_hard_bounce_rate, thresholds.account_min_sends)
+    return _bounce_verdict(tally, thresholds.account_hard_bounce_rate, thresholds.account_min_sends, label)
 
 
-def _bounce_verdict(tally: Tally, limit: float, min_sends: int) -> str | None:
+def _bounce_verdict(tally: Tally, limit: float, min_sends: int, label: str) -> str | None:
     if tally.attempted < min_sends or not tally.hard_bounces:
         return None
     rate = tally.rate(tally.hard_bounces)
     if rate >= limit:
-        return f"hard-bounce rate {rate:.2%} over {tally.attempted} sends in 24 h (limit {limit:.2%})"
+        return f"hard-bounce rate {rate:.2%} over {tally.attempted} sends in {label} (limit {limit:.2%})"
     return None

@@ -20,6 +20,7 @@ def _tally(bucket: ReputationBucket) -> Tally:
 
 class DynamoReputationStore:
     def tallies(self, keys: Sequence[str]) -> dict[str, Tally]:
-        """One consistent batched read (BatchGetItem takes up to 100 keys; a 24 h window is 48)."""
+        """Consistent batched reads (BatchGetItem takes up to 100 keys; the 7-day windows of a mailbox and
+        its account are 336, so pynamodb sends 4)."""
         unique = list(dict.fromkeys(keys))
         return {b.key: _tally(b) for b in ReputationBucket.batch_get(unique, consistent_read=True)}

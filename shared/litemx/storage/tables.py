@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from pynamodb.attributes import (
+    BooleanAttribute,
     ListAttribute,
     NumberAttribute,
     UnicodeAttribute,
@@ -108,18 +109,33 @@ class CorrespondentRecord(DirectoryTable):
     messages = NumberAttribute(default=0)
 
 
+class ReplyRightRecord(DirectoryTable):
+    """A received message that may be answered (pk `MAILBOX#<box>`, sk `THREAD#<Message-ID>`): clean,
+    From authenticated, not from the mailbox itself. `participants` are the person keys a reply-only
+    token may write to when answering it (its From, Reply-To, To and Cc)."""
+
+    participants = UnicodeSetAttribute(null=True)
+    received_at = UTCDateTimeAttribute()
+
+
 class ContactRecord(DirectoryTable):
     """A recipient this mailbox has already written to (pk `MAILBOX#<box>`, sk `CONTACT#<address>`):
     writing to them again is not a first contact. Written in the send's quota transaction."""
 
     address = UnicodeAttribute()
     first_at = UTCDateTimeAttribute()
+    # The queued message whose first contact created the mark (a refund removes only its own marks), and
+    # when a later send relied on the mark (then the mark is no longer that message's alone to give back).
+    message_id = UnicodeAttribute(null=True)
+    relied_at = UTCDateTimeAttribute(null=True)
 
 
 class AccountPolicyRecord(DirectoryTable):
     """Operator overrides of the anti-cold-outbound rules for one account (sk `POLICY`)."""
 
-    first_contacts_day = NumberAttribute(null=True)
+    first_contacts_day = NumberAttribute(null=True)  # per mailbox
+    account_first_contacts_day = NumberAttribute(null=True)  # all mailboxes together
+    warmup_waived = BooleanAttribute(null=True)
     updated_at = UTCDateTimeAttribute()
 
 
@@ -208,7 +224,8 @@ class IdempotencyRecord(Model):
 
 class InboundTable(Model):
     """Received mail, per mailbox. sk `<folder>#<received>#<ses id>` lists a folder newest first;
-    sk `rfcid#<Message-ID>` says that the mailbox received that Message-ID (for reply detection)."""
+    sk `rfcid#<Message-ID>` says that the mailbox received that Message-ID (reply rights, which the policy
+    reads, are `ReplyRightRecord`s in the directory)."""
 
     class Meta:
         table_name = "unbound-inbound"
@@ -306,6 +323,7 @@ _ENTITY_MODELS: dict[str, tuple[type[Model], ...]] = {
         CorrespondentRecord,
         ContactRecord,
         AccountPolicyRecord,
+        ReplyRightRecord,
     ),
     "suppression": (SuppressionRecord,),
     "usage": (UsageCounter,),

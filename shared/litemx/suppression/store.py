@@ -1,9 +1,16 @@
-"""Suppression storage (pynamodb stays in here)."""
+"""Suppression storage (pynamodb stays in here).
+
+Entries are keyed by the person key of their address (`litemx.addresses.person_key`): suppressing
+`name@` (or `n.ame@gmail.com`) suppresses every `+tag` variant (and Gmail dot variant) with it. Lookups
+try the person key first, then the exact address (entries written before person keys existed).
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
+from litemx.addresses import person_key
 from litemx.errors import NotFoundError
 from litemx.storage.tables import SuppressionRecord
 from litemx.suppression.models import SuppressionEntry
@@ -24,6 +31,7 @@ def entry_from_record(record: SuppressionRecord) -> SuppressionEntry:
 class SuppressionStore:
     def add(self, entry: SuppressionEntry) -> SuppressionEntry:
         """Idempotent: re-adding an address refreshes its reason and expiry."""
+        entry = replace(entry, address=person_key(entry.address))
         SuppressionRecord(
             entry.scope,
             entry.address,
@@ -35,18 +43,22 @@ class SuppressionStore:
         return entry
 
     def remove(self, scope: str, address: str) -> SuppressionEntry:
-        try:
-            record = SuppressionRecord.get(scope, address, consistent_read=True)
-        except SuppressionRecord.DoesNotExist as missing:
-            raise NotFoundError(f"{address} is not suppressed in scope {scope}") from missing
-        record.delete()
-        return entry_from_record(record)
+        for key in dict.fromkeys((person_key(address), address)):
+            try:
+                record = SuppressionRecord.get(scope, key, consistent_read=True)
+            except SuppressionRecord.DoesNotExist:
+                continue
+            record.delete()
+            return entry_from_record(record)
+        raise NotFoundError(f"{address} is not suppressed in scope {scope}")
 
     def list(self, scope: str, limit: int = 100) -> list[SuppressionEntry]:
         return [entry_from_record(r) for r in SuppressionRecord.query(scope, limit=limit)]
 
     def get(self, scope: str, address: str) -> SuppressionEntry | None:
-        try:
-            return entry_from_record(SuppressionRecord.get(scope, address, consistent_read=True))
-        except SuppressionRecord.DoesNotExist:
-            return None
+        for key in dict.fromkeys((person_key(address), address)):
+            try:
+                return entry_from_record(SuppressionRecord.get(scope, key, consistent_read=True))
+            except SuppressionRecord.DoesNotExist:
+                continue
+        return None
