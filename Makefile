@@ -23,7 +23,8 @@ help:
 	@echo "make demo   - run LiteMX's policy core against the local AWS, step by step"
 	@echo "make test   - lint, type-check and run every test suite (unit, integration, infra)"
 	@echo "make bench  - print policy-decision figures against the local AWS"
-	@echo "make fuzz   - every fuzz test (tests/fuzz, marker fuzz) with many cases (HYPOTHESIS_PROFILE=fuzz)"
+	@echo "make fuzz   - every fuzz test (tests/fuzz, marker fuzz) with many cases (HYPOTHESIS_PROFILE=fuzz;"
+	@echo "              10,000 per inbound and feedback property)"
 	@echo "make synth  - synthesize the CDK stack offline into cdk.out/"
 
 $(VENV)/.installed: pyproject.toml

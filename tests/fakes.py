@@ -139,6 +139,17 @@ class FakeSuppression:
         self.entries[(entry.scope, entry.address)] = entry
         return entry
 
+    def strengthen(self, entry: SuppressionEntry) -> bool:
+        """Like the store's conditional write: only over nothing, or over a weaker entry."""
+        current = self.entries.get((entry.scope, entry.address))
+        if current is not None and (
+            current.expires_at is None
+            or (entry.expires_at is not None and current.expires_at >= entry.expires_at)
+        ):
+            return False
+        self.entries[(entry.scope, entry.address)] = entry
+        return True
+
     def remove(self, scope: str, address: str) -> SuppressionEntry:
         try:
             return self.entries.pop((scope, address))
@@ -156,22 +167,71 @@ class FakeSuppression:
 
 @dataclass
 class FakeMessages:
-    """Message statuses by id; applies feedback like the real store (transitions, once per event)."""
+    """Sent messages by id; applies feedback like the real store (transitions, once per event)."""
 
-    statuses: dict[str, MessageStatus] = field(default_factory=dict)
+    messages: dict[str, OutboundMessage] = field(default_factory=dict)
     applied: list[tuple[str, MessageStatus, str]] = field(default_factory=list)
 
+    @property
+    def statuses(self) -> dict[str, MessageStatus]:
+        return {m: message.status for m, message in self.messages.items()}
+
+    def get(self, message_id: str) -> OutboundMessage:
+        try:
+            return self.messages[message_id]
+        except KeyError:
+            raise NotFoundError(f"message {message_id} does not exist") from None
+
+    def find_by_provider_id(self, provider_message_id: str) -> OutboundMessage | None:
+        found = [m for m in self.messages.values() if m.provider_message_id == provider_message_id]
+        return found[0] if found else None
+
     def apply_feedback(
-        self, message_id: str, status: MessageStatus, event_id: str, *, at: datetime, detail: str
+        self,
+        message_id: str,
+        status: MessageStatus,
+        event_id: str,
+        *,
+        at: datetime,
+        detail: str,
+        reason_code: str | None = None,
     ) -> bool:
-        current = self.statuses.get(message_id)
-        if current is None or status not in TRANSITIONS[current]:
+        current = self.messages.get(message_id)
+        if current is None or status not in TRANSITIONS[current.status] or event_id in current.events:
             return False
-        if any(event == event_id for mid, _, event in self.applied if mid == message_id):
-            return False
-        self.statuses[message_id] = status
+        self.messages[message_id] = replace(
+            current,
+            status=status,
+            events=(*current.events, event_id),
+            reason=detail,
+            reason_code=reason_code or current.reason_code,
+        )
         self.applied.append((message_id, status, event_id))
         return True
+
+
+def sent_message(
+    message_id: str,
+    *,
+    provider_message_id: str | None,
+    recipients: tuple[str, ...] = ("recipient@outside.test",),
+    mailbox: str = MAILBOX,
+    account_id: str = ACCOUNT_ID,
+    status: MessageStatus = MessageStatus.SENT,
+) -> OutboundMessage:
+    return OutboundMessage(
+        message_id=message_id,
+        account_id=account_id,
+        mailbox=mailbox,
+        token_id=TOKEN_ID,
+        recipients=recipients,
+        status=status,
+        created_at=T0,
+        updated_at=T0,
+        raw_key=f"outbound/{message_id}",
+        provider="ses",
+        provider_message_id=provider_message_id,
+    )
 
 
 @dataclass
@@ -180,11 +240,15 @@ class FakeLedger:
     soft: dict[str, set[str]] = field(default_factory=dict)
     buckets: dict[str, Tally] = field(default_factory=dict)
     ttls: list[tuple[str, datetime]] = field(default_factory=list)  # (item key, TTL) of every write
+    reads: int = 0  # reputation window reads
 
     def add_soft_bounce(self, address: str, marker: str, *, expires_at: datetime) -> tuple[str, ...]:
         self.ttls.append((f"soft#{address}", expires_at))
         self.soft.setdefault(address, set()).add(marker)
         return tuple(sorted(self.soft[address]))
+
+    def drop_soft_bounces(self, address: str, markers: Sequence[str]) -> None:
+        self.soft.get(address, set()).difference_update(markers)
 
     def record_once(
         self, event_id: str, kind: str, *, at: datetime, expires_at: datetime, counts: Sequence[Increment]
@@ -199,6 +263,7 @@ class FakeLedger:
         return True
 
     def tallies(self, keys: Sequence[str]) -> dict[str, Tally]:
+        self.reads += 1
         return {key: self.buckets[key] for key in keys if key in self.buckets}
 
 

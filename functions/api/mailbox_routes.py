@@ -95,7 +95,10 @@ class MessageSummaryOut(BaseModel):
     references: list[str]
     size: int
     verdicts: VerdictsOut
-    flags: list[str]
+    flags: list[str] = Field(
+        description="malformed, headers_only, headers_truncated, missing_message_id, auto_generated, bounce, "
+        "spoof_suspect, has_attachments, charset_fallback; in a message read in full also raw_missing"
+    )
 
 
 class MessagePageOut(BaseModel):
@@ -121,8 +124,11 @@ class MessageDetailOut(MessageSummaryOut):
     text: list[str]
     html: list[str]
     attachments: list[AttachmentOut]
-    parts_omitted: bool = Field(description="Too large to parse here: fetch raw_url instead")
-    raw_url: str = Field(description="A presigned URL to the raw message (RFC 5322)")
+    parts_omitted: bool = Field(
+        description="Too large to parse here (fetch raw_url instead), or the raw message is gone (flag "
+        "raw_missing: the answer is what the index holds)"
+    )
+    raw_url: str = Field(description="A presigned URL to the raw message (RFC 5322); empty when it is gone")
     raw_url_expires_at: datetime | None
 
 
@@ -147,8 +153,11 @@ def _summary(message: InboundMessage) -> dict[str, object]:
 
 
 def _detail(detail: MessageDetail) -> MessageDetailOut:
+    summary = _summary(detail.message) | {
+        "flags": sorted(flag.value for flag in detail.message.flags | detail.flags)
+    }
     return MessageDetailOut(
-        **_summary(detail.message),
+        **summary,
         headers=[HeaderOut(name=name, value=value) for name, value in detail.headers],
         text=list(detail.text),
         html=list(detail.html),

@@ -1,8 +1,10 @@
 """Feedback (SES → SNS → SQS → this Lambda): bounces, complaints and deliveries, one record at a time.
 
-Partial batch failures: a record fails (and returns to the queue, then its DLQ) only when LiteMX could
-not write what it decided. A record that carries nothing usable (malformed, unknown type, SNS control
-messages) is logged and acknowledged, so it can never poison the queue or hold back the rest of the batch.
+Every record ends one of three ways: applied; acknowledged with a logged reason (nothing usable in it:
+malformed, an unknown type, an SNS control message; or not about a message of ours; or already applied);
+or, only when LiteMX could not write what it decided, failed with an ERROR log: it returns to the queue
+and after the queue's receive limit parks in its DLQ. Parsing never raises, and a bad recipient is skipped
+(and logged), so no record can poison the queue or hold back the rest of the batch.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -19,12 +21,13 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.feedback.settings import FeedbackSettings, feedback_settings
+from functions.observability import make_tracer
 from functions.settings import table_names
 from litemx.audit.store import AuditStore
 from litemx.clock import Clock, SystemClock
 from litemx.directory.store import DirectoryStore
 from litemx.feedback.logic import FeedbackPorts, handle_feedback
-from litemx.feedback.models import FeedbackOutcome
+from litemx.feedback.models import Action, FeedbackOutcome
 from litemx.feedback.notifications import Unusable, parse_body
 from litemx.feedback.store import DynamoFeedbackLedger
 from litemx.messages.store import MessageStore
@@ -33,10 +36,14 @@ from litemx.storage.tables import bind_tables
 from litemx.suppression.store import SuppressionStore
 
 logger = Logger()
-tracer = Tracer()
+tracer = make_tracer()
 metrics = Metrics()
 # A batch whose every record failed is reported like any partial failure, not raised: same retries.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+processor = BatchProcessor(
+    event_type=EventType.SQS,
+    raise_on_entire_batch_failure=False,
+    logger=logger,  # type: ignore[arg-type]  # Powertools' Logger has the logging.Logger methods it calls
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,21 @@ def runtime() -> Runtime:
 
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> str:
+    try:
+        return _handle(record)
+    except Exception:
+        # The last resort: a write failed. The record returns to the queue (and, after the queue's receive
+        # limit, to its DLQ); this is the line that says which and why.
+        logger.exception(
+            "feedback record failed; it returns to the queue, then to the DLQ",
+            sqs_message_id=record.message_id,
+            receive_count=record.attributes.approximate_receive_count,
+        )
+        metrics.add_metric(name="FeedbackFailed", unit=MetricUnit.Count, value=1)
+        raise
+
+
+def _handle(record: SQSRecord) -> str:
     parsed = parse_body(record.body)
     if isinstance(parsed, Unusable):
         logger.warning(
@@ -92,7 +114,7 @@ def record_handler(record: SQSRecord) -> str:
 def _observe(outcome: FeedbackOutcome) -> None:
     who = outcome.attribution
     logger.info(
-        "feedback applied",
+        "feedback applied" if outcome.action is Action.APPLIED else "feedback acknowledged without change",
         feedback_id=outcome.event_id,
         kind=outcome.kind.value,
         action=outcome.action.value,
@@ -103,6 +125,13 @@ def _observe(outcome: FeedbackOutcome) -> None:
         suppressed=[f"{s.scope}:{s.address}" for s in outcome.suppressed],
         note=outcome.note or None,
     )
+    if outcome.skipped:
+        logger.warning(
+            "feedback recipients skipped", feedback_id=outcome.event_id, skipped=list(outcome.skipped)
+        )
+        metrics.add_metric(
+            name="FeedbackRecipientsSkipped", unit=MetricUnit.Count, value=len(outcome.skipped)
+        )
     metrics.add_metric(name=f"Feedback{outcome.kind.value.title()}", unit=MetricUnit.Count, value=1)
     if outcome.suppressed:
         metrics.add_metric(name="AddressesSuppressed", unit=MetricUnit.Count, value=len(outcome.suppressed))

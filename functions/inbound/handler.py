@@ -1,8 +1,10 @@
 """Inbound (SES receipt rule: S3 action, then this Lambda): file each received message into its mailboxes.
 
-SES invokes asynchronously; an exception makes Lambda retry and then park the event in the DLQ, and the
-raw message stays in S3, so nothing is lost. Storing is idempotent on the SES message id, so retries and
-duplicate invocations are harmless.
+Every invocation ends one of three ways: filed (or already filed), acknowledged with a logged reason (a
+record that is not an SES receipt: retrying it could never help), or, when a write fails, an ERROR log and
+an exception: Lambda retries twice and parks the event in the DLQ, and the raw message stays in S3, so
+nothing is lost. Parsing the mail itself never raises. Storing is idempotent on the SES message id, so
+retries and duplicate invocations are harmless.
 """
 
 from __future__ import annotations
@@ -12,23 +14,23 @@ from functools import cache
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.inbound.settings import InboundSettings, inbound_settings
+from functions.observability import make_tracer
 from functions.settings import table_names
 from litemx.clock import SystemClock
 from litemx.directory.store import DirectoryStore
-from litemx.inbound.events import SesReceiptEvent, receipts
+from litemx.inbound.events import parse_event
 from litemx.inbound.logic import receive
 from litemx.inbound.models import DeliveryOutcome, Folder
 from litemx.inbound.store import DynamoInboundIndex, S3RawMail
 from litemx.storage.tables import bind_tables
 
 logger = Logger()
-tracer = Tracer()
+tracer = make_tracer()
 metrics = Metrics()
 
 
@@ -69,7 +71,7 @@ def _observe(outcome: DeliveryOutcome) -> None:
         logger.warning(
             "mail for unknown recipients not stored",
             ses_message_id=outcome.ses_message_id,
-            recipients=list(outcome.unknown_recipients),
+            recipients=[r[:320] for r in outcome.unknown_recipients[:50]],
         )
     metrics.add_metric(name="InboundStored", unit=MetricUnit.Count, value=len(outcome.stored))
     metrics.add_metric(
@@ -84,19 +86,30 @@ def _observe(outcome: DeliveryOutcome) -> None:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-@event_parser(model=SesReceiptEvent)
-def handler(event: SesReceiptEvent, context: LambdaContext) -> dict[str, Any]:
-    rt = runtime()
-    for receipt in receipts(event):
-        outcome = receive(
-            receipt,
-            raw=rt.raw,
-            location=rt.settings.location,
-            index=rt.index,
-            directory=rt.directory,
-            clock=rt.clock,
-            max_parse_bytes=rt.settings.max_parse_bytes,
-        )
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    parsed = parse_event(event)
+    for reason in parsed.unusable:
+        logger.error("receipt record acknowledged without action", reason=reason)
+        metrics.add_metric(name="InboundUnusable", unit=MetricUnit.Count, value=1)
+    for receipt in parsed.receipts:
+        try:
+            rt = runtime()
+            outcome = receive(
+                receipt,
+                raw=rt.raw,
+                location=rt.settings.location,
+                index=rt.index,
+                directory=rt.directory,
+                clock=rt.clock,
+                max_parse_bytes=rt.settings.max_parse_bytes,
+            )
+        except Exception:
+            # The last resort: a write (or the bucket) failed. Lambda retries, then parks the event in
+            # the DLQ; this line says which message and why.
+            logger.exception(
+                "receipt not filed; the event will be retried", ses_message_id=receipt.ses_message_id
+            )
+            raise
         _observe(outcome)
     # Only read when SES invokes synchronously (RequestResponse): let the receipt rule go on.
     return {"disposition": "CONTINUE"}

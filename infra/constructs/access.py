@@ -45,7 +45,9 @@ DYNAMODB_ACTIONS: Final = MappingProxyType(
         },
         "feedback": {
             "suppression": (PUT,),
-            "messages": (UPDATE,),
+            # Attribution: the tagged message (GetItem), or the message SES knows by mail.messageId (Query
+            # on the by_provider_message_id index, then GetItem); then its status update.
+            "messages": (GET, QUERY, UPDATE),
             # Attribute to the mailbox; disable it or its account (read by code: admin.set_enabled).
             "directory": (GET, UPDATE),
             "feedback": (PUT, UPDATE),

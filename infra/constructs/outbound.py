@@ -35,13 +35,15 @@ SES_STATUS_ACTIONS = frozenset(
     {"ses:GetAccount", "ses:ListIdentities", "ses:GetIdentityVerificationAttributes"}
 )
 FEEDBACK_EVENTS = (
-    # Send events are the denominator of the bounce and complaint rates behind automatic disablement.
-    ses.EmailSendingEvent.SEND,
     ses.EmailSendingEvent.BOUNCE,
     ses.EmailSendingEvent.COMPLAINT,
     ses.EmailSendingEvent.DELIVERY,
     ses.EmailSendingEvent.REJECT,
-    ses.EmailSendingEvent.DELIVERY_DELAY,
+    # Not DELIVERY_DELAY: SES is still retrying, nothing is final, and each one would cost an SNS, SQS
+    # and Lambda request to change nothing (the final Delivery or Bounce follows).
+    # Not SEND: the sender already knows it sent, and every delivery or bounce proves the attempt, so the
+    # rates behind automatic disablement count deliveries + bounces as their denominator
+    # (litemx.reputation.models.Tally.attempted). A Send event would double the feedback path's cost.
 )
 
 

@@ -40,7 +40,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "inbound": {"inbound": {PUT}, "directory": {GET, UPDATE}},
     "feedback": {
         "suppression": {PUT},
-        "messages": {UPDATE},
+        "messages": {GET, QUERY, UPDATE},  # find the message (tag, or by_provider_message_id), move it
         "directory": {GET, UPDATE},
         "feedback": {PUT, UPDATE},
         "reputation": {BATCH_GET, UPDATE},

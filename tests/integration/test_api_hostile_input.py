@@ -147,7 +147,7 @@ EXTRA_HEADERS = {
         ["To", "From", "Subject", "Message-ID", "Date", "Bcc", "Cc", "Sender", "Reply-To"],
         "header_not_allowed",
     ),
-    "X-SES-CONFIGURATION-SET": "header_not_allowed",
+    "X-SES-CONFIGURATION-SET": "header_reserved",
     "X-A\tB": "header_not_allowed",
     "X-A\x7fB": "header_injection",
 }
@@ -156,7 +156,7 @@ EXTRA_HEADERS = {
 def test_extra_headers_cannot_carry_identities_or_recipients(pipeline: Pipeline) -> None:
     for name, code in EXTRA_HEADERS.items():
         answer = pipeline.send({"to": ["alice@outside.test"], "text": "hi", "headers": {name: "x@evil.test"}})
-        assert_error(answer, 400, code)
+        assert_error(answer, 422 if code == "header_reserved" else 400, code)
     assert pipeline.queue_depth(pipeline.queue_url) == 0
 
 

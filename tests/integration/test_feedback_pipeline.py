@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +15,7 @@ import pytest
 from litemx.directory.models import Status
 from litemx.messages.models import MessageStatus, OutboundMessage
 from litemx.messages.store import MessageStore
+from litemx.outbound.service import message_audit
 from litemx.storage.tables import TableNames
 from litemx.suppression.models import GLOBAL_SCOPE
 from litemx_local.world import World, build_world
@@ -29,6 +30,7 @@ from tests.events import (
 
 pytestmark = pytest.mark.integration
 RECIPIENT = "recipient@outside.test"
+SES_ID = "0100018f1a2b3c4d-5e6f7a8b-1111-2222-3333-444455556666-000000"  # mail.messageId of the samples
 
 
 @dataclass
@@ -59,28 +61,42 @@ class FeedbackLoop:
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
         return sorted(failed)
 
-    def sent_message(self, message_id: str, recipients: tuple[str, ...] = (RECIPIENT,)) -> None:
+    def sent_message(
+        self, message_id: str, recipients: tuple[str, ...] = (RECIPIENT,), *, ses_id: str = SES_ID
+    ) -> None:
+        """A message as the sender leaves it: queued, claimed, then marked sent with SES's id for it."""
         now = self.world.clock.now()
-        MessageStore().create(
+        store = MessageStore()
+        message = store.create(
             OutboundMessage(
                 message_id=message_id,
                 account_id=self.world.account.account_id,
                 mailbox=self.world.mailboxes[0].address,
                 token_id="tok-000000000001",
                 recipients=recipients,
-                status=MessageStatus.SENT,
+                status=MessageStatus.QUEUED,
                 created_at=now,
                 updated_at=now,
                 raw_key=f"outbound/{message_id}",
             )
         )
+        claimed = store.claim(message.message_id, now=now, lease=timedelta(minutes=2))
+        assert claimed is not None
+        audit = message_audit(
+            replace(claimed, status=MessageStatus.SENT), "message.sent", now, provider="ses"
+        )
+        assert store.mark_sent(claimed, now=now, provider="ses", provider_message_id=ses_id, audit=audit)
 
-    def notification(self, name: str, message_id: str = "msg-1", **mail: Any) -> dict[str, Any]:
+    def notification(
+        self, name: str, message_id: str = "msg-1", *, ses_id: str = SES_ID, **mail: Any
+    ) -> dict[str, Any]:
+        """A sample notification about msg-1 (SES id `ses_id`), rebased onto the world's clock."""
         return feedback(
             name,
             account_id=self.world.account.account_id,
             message_id=message_id,
             mailbox=self.world.mailboxes[0].address,
+            messageId=ses_id,
             at=self.world.clock.now(),
             **mail,
         )
@@ -136,9 +152,8 @@ def test_permanent_bounce_suppresses_globally_and_bounces_the_message(loop, fmt)
     assert "General" in entry.reason
     assert "550 5.1.1" in entry.reason
     assert entry.source.startswith("ses-feedback:0100018f1a2b3c4d-aaaaaaaa")
-    # And the message is bounced when the notification names it (event publishing carries the tags)
-    expected = MessageStatus.BOUNCED if fmt == "event" else MessageStatus.SENT
-    assert MessageStore().get("msg-1").status is expected
+    # And the message is bounced: named by its tag (event publishing) or found by SES's id (identity)
+    assert MessageStore().get("msg-1").status is MessageStatus.BOUNCED
     # And the next send to that address is refused
     decision = loop.world.send([RECIPIENT])
     assert decision.code == "recipient_suppressed"
@@ -146,7 +161,8 @@ def test_permanent_bounce_suppresses_globally_and_bounces_the_message(loop, fmt)
 
 @pytest.mark.parametrize("fmt", ["event", "identity"])
 def test_transient_mailbox_full_bounces_suppress_only_after_three_in_seven_days(loop, fmt):
-    # Given two transient bounces (distinct feedback ids, three and two days ago)
+    # Given a sent message, and two transient bounces of it (distinct feedback ids, three and two days ago)
+    loop.sent_message("msg-1")
     for n in range(2):
         document = loop.notification(f"{fmt}-bounce-transient-mailboxfull")
         document["bounce"]["feedbackId"] = f"soft-{n}"
@@ -175,8 +191,7 @@ def test_abuse_complaint_suppresses_for_the_account_and_marks_the_message(loop, 
     account_id = loop.world.account.account_id
     assert loop.world.suppression.get(account_id, RECIPIENT) is not None
     assert loop.world.suppression.get(GLOBAL_SCOPE, RECIPIENT) is None
-    expected = MessageStatus.COMPLAINED if fmt == "event" else MessageStatus.SENT
-    assert MessageStore().get("msg-1").status is expected
+    assert MessageStore().get("msg-1").status is MessageStatus.COMPLAINED
 
 
 def test_delivery_marks_the_message_delivered(loop):
@@ -208,6 +223,7 @@ def test_malformed_and_unknown_records_are_acknowledged_without_holding_back_the
     loop.publish("this is not JSON")
     loop.publish({"eventType": "Open", "mail": {"messageId": "x"}, "open": {}})
     loop.publish({"notificationType": "Bounce", "mail": {"messageId": "no-bounce-object"}})
+    loop.sent_message("msg-1")
     loop.publish(loop.notification("event-bounce-permanent-general"))
     # When the handler processes it
     failed = loop.run()
@@ -229,7 +245,8 @@ def test_two_complaints_disable_the_mailbox_and_the_next_send_is_refused(loop):
     assert loop.world.send(["someone@outside.test"]).allowed
     # When two of its recipients complain
     for n in range(2):
-        document = loop.notification("event-complaint-abuse", message_id=f"msg-{n}")
+        loop.sent_message(f"msg-{n}", (f"person{n}@outside.test",), ses_id=f"ses-{n}")
+        document = loop.notification("event-complaint-abuse", message_id=f"msg-{n}", ses_id=f"ses-{n}")
         document["complaint"]["feedbackId"] = f"complaint-{n}"
         document["complaint"]["complainedRecipients"] = [{"emailAddress": f"person{n}@outside.test"}]
         loop.publish(document)
@@ -245,3 +262,48 @@ def test_two_complaints_disable_the_mailbox_and_the_next_send_is_refused(loop):
     # And the very next send is refused
     decision = loop.world.send(["someone-else@outside.test"])
     assert decision.code == "mailbox_disabled"
+
+
+# ---- issue 11 ----
+
+
+def test_an_identity_notification_moves_the_status_through_the_provider_message_id(loop):
+    # Given a message SES sent as ses-77 (the identity format carries no LiteMX tag)
+    loop.sent_message("msg-77", ses_id="ses-77")
+    # When SES reports its delivery as an identity notification
+    loop.publish(loop.notification("identity-delivery", message_id="", ses_id="ses-77"))
+    assert loop.run() == []
+    # Then the message is found through the index on provider_message_id, and delivered
+    assert MessageStore().get("msg-77").status is MessageStatus.DELIVERED
+
+
+def test_a_reject_ends_the_message_failed_with_the_reason(loop):
+    loop.sent_message("msg-1")
+    document = loop.notification("event-delivery")
+    del document["delivery"]
+    document["eventType"] = "Reject"
+    document["reject"] = {"reason": "Bad content"}
+    loop.publish(document)
+    assert loop.run() == []
+    message = MessageStore().get("msg-1")
+    assert (message.status, message.reason_code, message.reason) == (
+        MessageStatus.FAILED,
+        "provider_rejected",
+        "Bad content",
+    )
+
+
+def test_feedback_about_another_identitys_mail_in_this_account_suppresses_nothing(loop):
+    loop.publish(loop.notification("identity-bounce-permanent-general", ses_id="not-ours"))
+    assert loop.run() == []
+    assert loop.world.suppression.list(GLOBAL_SCOPE) == []
+
+
+def test_a_bounce_listing_an_empty_address_applies_the_rest_and_is_acknowledged(loop):
+    loop.sent_message("msg-1", (RECIPIENT, "good@outside.test"))
+    document = loop.notification("event-bounce-permanent-general")
+    document["bounce"]["bouncedRecipients"] = [{"emailAddress": "good@outside.test"}, {"emailAddress": ""}]
+    loop.publish(document)
+    assert loop.run() == []
+    assert loop.world.suppression.get(GLOBAL_SCOPE, "good@outside.test") is not None
+    assert MessageStore().get("msg-1").status is MessageStatus.BOUNCED

@@ -166,3 +166,86 @@ def test_unknown_quarantined_and_other_mailboxes_messages_are_not_found(reader):
 def test_a_forged_cursor_is_refused(reader):
     answer = reader.messages(cursor="bm90LWEtY3Vyc29y")
     assert (answer.status, answer.body["error"]["code"]) == (400, "invalid_cursor")
+
+
+# ---- hostile mail is filed and readable (issue 11, items 1-4) ----
+
+
+def hostile(headers: bytes, body: bytes = b"Hello.\r\n") -> bytes:
+    return b"From: Mallory <mallory@sender.test>\r\nTo: box0@example.com\r\nSubject: hostile\r\n" + (
+        headers + b"\r\n" + body
+    )
+
+
+def nested_multiparts(depth: int) -> bytes:
+    head = b"".join(
+        b"--b%d\r\nContent-Type: multipart/mixed; boundary=b%d\r\n\r\n" % (n, n + 1) for n in range(depth)
+    )
+    tail = b"".join(b"--b%d--\r\n" % n for n in reversed(range(depth)))
+    leaf = b"--b%d\r\nContent-Type: text/plain\r\n\r\ndeep\r\n--b%d--\r\n" % (depth, depth)
+    return hostile(b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b0\r\n", head + leaf + tail)
+
+
+def read_back(reader: Reader) -> tuple[dict[str, Any], HttpAnswer]:
+    listed = reader.messages()
+    assert listed.status == 200, listed.body
+    (summary,) = listed.body["messages"]
+    return summary, reader.message(summary["id"])
+
+
+def test_a_long_8bit_message_id_is_filed_keyed_by_its_hash_and_readable(reader):
+    # Given a Message-ID of 400 bytes of 0xFF (each becomes U+FFFD: three bytes in UTF-8)
+    raw = hostile(
+        b"Message-ID: <" + b"\xff" * 400 + b"@sender.test>\r\n" + b"Subject: " + b"\xfe" * 3000 + b"\r\n"
+    )
+    # When it arrives
+    reader.room.receive(raw, [BOX])
+    # Then it is listed and readable, with every stored header capped in bytes
+    summary, detail = read_back(reader)
+    assert detail.status == 200, detail.body
+    assert len(summary["message_id"].encode("utf-8")) <= 998
+    assert len(summary["subject"].encode("utf-8")) <= 2000
+
+
+@pytest.mark.parametrize("depth", [40, 1000])
+def test_deeply_nested_multiparts_are_filed_flagged_malformed_and_readable(reader, depth):
+    reader.room.receive(nested_multiparts(depth), [BOX])
+    summary, detail = read_back(reader)
+    assert "malformed" in summary["flags"]
+    assert detail.status == 200, detail.body
+
+
+@pytest.mark.parametrize("charset", ["idna", "punycode", "x-no-such-charset", "base64", "undefined"])
+def test_a_text_part_in_any_charset_is_read_with_a_replacement_decode_and_flagged(reader, charset):
+    raw = hostile(f"Content-Type: text/plain; charset={charset}\r\n".encode(), b"caf\xe9 \xff\xfe ok\r\n")
+    reader.room.receive(raw, [BOX])
+    summary, detail = read_back(reader)
+    assert detail.status == 200, detail.body
+    assert detail.body["text"][0].endswith("ok\r\n")
+    assert "charset_fallback" in detail.body["flags"]
+    assert "charset_fallback" in summary["flags"]
+
+
+@pytest.mark.parametrize(
+    "message_id", ["x" * 2000, "20261124T000000000000Z." + "é" * 600, "inbox.x", "a" * 10]
+)
+def test_any_message_id_in_the_path_is_answered_not_found(reader, message_id):
+    # An id longer than the route accepts is refused before the handler (400); any other unknown id is 404
+    answer = reader.message(message_id)
+    assert (answer.status, answer.body["error"]["code"]) in {
+        (404, "message_not_found"),
+        (400, "malformed_request"),
+    }
+
+
+def test_a_message_whose_raw_mail_is_gone_is_answered_from_the_index(reader):
+    # Given a filed message whose raw object has since disappeared from the bucket
+    ses_id = reader.room.receive(mime("attachment"), [BOX])
+    reader.room.s3.delete_object(Bucket="litemx-raw-mail-test", Key=f"inbound/{ses_id}")
+    # When it is read
+    _, detail = read_back(reader)
+    # Then the answer is what the index holds, flagged, without parts
+    assert detail.status == 200, detail.body
+    assert detail.body["subject"] == "The invoice"
+    assert detail.body["parts_omitted"] is True
+    assert "raw_missing" in detail.body["flags"]

@@ -9,13 +9,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from litemx.outbound.aws import DynamoSendRate
+from litemx_local.testclock import anchored_now
 
 pytestmark = pytest.mark.integration
 
 
 def _now() -> datetime:
-    # Anchored to the real clock (the counters carry a TTL an hour ahead of their second).
-    return datetime.fromtimestamp(int(datetime.now(UTC).timestamp()) + 0.25, UTC)
+    # The tests' clock (the counters carry a TTL an hour ahead of their second, and DynamoDB Local's TTL
+    # clock follows a shifted anchor).
+    return datetime.fromtimestamp(int(anchored_now().timestamp()) + 0.25, UTC)
 
 
 def test_a_full_second_waits_once_for_the_next_then_names_the_retry_time(tables) -> None:

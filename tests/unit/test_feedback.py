@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import replace
 from datetime import timedelta
@@ -13,7 +14,7 @@ from litemx.feedback.logic import FeedbackPorts, handle_feedback
 from litemx.feedback.models import Action, Deployment, FeedbackEvent, FeedbackKind
 from litemx.feedback.notifications import Unusable, parse_body
 from litemx.messages.models import MessageStatus
-from litemx.suppression.models import GLOBAL_SCOPE
+from litemx.suppression.models import GLOBAL_SCOPE, SuppressionEntry
 from tests.events import CONFIGURATION_SET, DEPLOYMENT_ACCOUNT, feedback, load, sns_envelope
 from tests.fakes import (
     ACCOUNT_ID,
@@ -25,9 +26,11 @@ from tests.fakes import (
     FakeMessages,
     FakeSuppression,
     directory_world,
+    sent_message,
 )
 
 MESSAGE_ID = "msg-0001"
+SES_ID = "0100018f1a2b3c4d-5e6f7a8b-1111-2222-3333-444455556666-000000"  # mail.messageId of every sample
 DEPLOYMENT = Deployment(account_id=DEPLOYMENT_ACCOUNT, configuration_set=CONFIGURATION_SET)
 SAMPLES = (
     "bounce-permanent-general",
@@ -40,7 +43,9 @@ SAMPLES = (
 class Harness:
     def __init__(self) -> None:
         self.suppression = FakeSuppression()
-        self.messages = FakeMessages(statuses={MESSAGE_ID: MessageStatus.SENT})
+        self.messages = FakeMessages(
+            messages={MESSAGE_ID: sent_message(MESSAGE_ID, provider_message_id=SES_ID)}
+        )
         self.ledger = FakeLedger()
         self.directory: FakeDirectory = directory_world()
         self.audit = FakeAudit()
@@ -153,9 +158,8 @@ def test_permanent_bounce_suppresses_globally_and_marks_the_message_bounced(harn
     assert outcome.action is Action.APPLIED
     assert outcome.counted
     assert sum(t.hard_bounces for t in harness.ledger.buckets.values()) == 2  # mailbox + account
-    # And the message (known from its tag in the event format) is bounced
-    expected = MessageStatus.BOUNCED if fmt == "event" else MessageStatus.SENT
-    assert harness.messages.statuses[MESSAGE_ID] is expected
+    # And the message (its tag in the event format, its SES id in the identity format) is bounced
+    assert harness.messages.statuses[MESSAGE_ID] is MessageStatus.BOUNCED
 
 
 @pytest.mark.parametrize("subtype", ["Suppressed", "OnAccountSuppressionList"])
@@ -218,6 +222,15 @@ def test_feedback_older_than_its_windows_writes_nothing_already_expired(harness,
     assert ("event#" + event_of(name).event_id, T0 + timedelta(days=40)) in harness.ledger.ttls
 
 
+@pytest.mark.parametrize(
+    ("name", "reads"), [("delivery", 0), ("bounce-permanent-general", 1), ("complaint-abuse", 1)]
+)
+def test_only_hard_bounces_and_complaints_read_the_reputation_windows(harness, name, reads):
+    # Deliveries (and sends) only lower the rates: they never pay for reading the windows' buckets
+    harness.apply(event_of(name))
+    assert harness.ledger.reads == reads
+
+
 def test_a_late_older_transient_bounce_never_shortens_the_markers_life(harness):
     harness.clock.set(T0 + timedelta(days=2))
     harness.apply(soft_bounce(T0 + timedelta(days=2), 1))
@@ -248,8 +261,7 @@ def test_a_complaint_suppresses_the_address_for_the_complaining_account_only(har
     assert harness.suppression.get(ACCOUNT_ID, "recipient@outside.test") is not None
     assert harness.suppression.get(GLOBAL_SCOPE, "recipient@outside.test") is None
     assert outcome.counted
-    if fmt == "event":
-        assert harness.messages.statuses[MESSAGE_ID] is MessageStatus.COMPLAINED
+    assert harness.messages.statuses[MESSAGE_ID] is MessageStatus.COMPLAINED
 
 
 def test_not_spam_feedback_is_not_a_complaint(harness):
@@ -307,4 +319,155 @@ def test_feedback_from_another_configuration_set_changes_nothing(harness):
     tags = dict(event.tags) | {"ses:configuration-set": ("someone-elses-set",)}
     outcome = harness.apply(replace(event, tags=tags))
     assert outcome.action is Action.FOREIGN
+    assert harness.suppression.entries == {}
+
+
+# ---- issue 11: suppression only gets stronger (item 5) ----
+
+
+def test_transient_bounces_never_downgrade_a_permanent_suppression(harness):
+    # Given an address permanently suppressed by a hard bounce
+    harness.apply(event_of("bounce-permanent-general"))
+    # When three transient bounces follow
+    for n in range(3):
+        harness.apply(soft_bounce(T0 + timedelta(hours=n + 1), n))
+    # Then it is still suppressed for good
+    entry = harness.suppression.get(GLOBAL_SCOPE, "recipient@outside.test")
+    assert entry is not None
+    assert entry.expires_at is None
+    assert "permanent bounce" in entry.reason
+
+
+def test_transient_bounces_never_replace_an_operators_entry(harness):
+    # Given an operator's permanent suppression
+    operator = SuppressionEntry(
+        GLOBAL_SCOPE, "recipient@outside.test", "asked us to stop", T0, "operator:ops"
+    )
+    harness.suppression.add(operator)
+    # When three transient bounces follow
+    for n in range(3):
+        harness.apply(soft_bounce(T0 + timedelta(hours=n + 1), n))
+    # Then the operator's entry stands
+    assert harness.suppression.get(GLOBAL_SCOPE, "recipient@outside.test") == operator
+
+
+def test_a_permanent_bounce_strengthens_a_soft_suppression(harness):
+    for n in range(3):
+        harness.apply(soft_bounce(T0 + timedelta(hours=n), n))
+    assert harness.suppression.get(GLOBAL_SCOPE, "recipient@outside.test").expires_at is not None
+    harness.apply(event_of("bounce-permanent-general"))
+    assert harness.suppression.get(GLOBAL_SCOPE, "recipient@outside.test").expires_at is None
+
+
+# ---- out-of-order transient bounces (item 6) ----
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
+def test_three_transient_bounces_within_the_window_suppress_in_any_arrival_order(harness, order):
+    times = [T0 + timedelta(days=d) for d in (0, 3, 6)]
+    for n in order:
+        harness.apply(soft_bounce(times[n], n))
+    entry = harness.suppression.get(GLOBAL_SCOPE, "recipient@outside.test")
+    assert entry is not None
+    assert entry.expires_at == times[2] + timedelta(days=7)
+
+
+# ---- attribution by the stored message (item 7) ----
+
+
+def test_the_mailbox_and_account_come_from_the_stored_message_not_the_tags(harness):
+    # Given two messages of o'brien@example.com, whose tag SES received rewritten as o_brien@example.com
+    box = "o'brien@example.com"
+    harness.directory.mailboxes[box] = replace(harness.directory.mailboxes[MAILBOX], address=box)
+    ids = (MESSAGE_ID, "msg-0002")
+    for n, message_id in enumerate(ids):
+        harness.messages.messages[message_id] = sent_message(
+            message_id, provider_message_id=f"ses-{n}", mailbox=box
+        )
+    # When a complaint about each arrives
+    outcomes = []
+    for n, message_id in enumerate(ids):
+        event = event_of("complaint-abuse")
+        tags = dict(event.tags) | {
+            "litemx-mailbox": ("o_brien@example.com",),
+            "litemx-message": (message_id,),
+        }
+        event = replace(event, event_id=f"complaint-{n}", ses_message_id=f"ses-{n}", tags=tags)
+        outcomes.append(harness.apply(event))
+    # Then both are counted against the real mailbox, which two complaints disable
+    assert [o.attribution.mailbox if o.attribution else None for o in outcomes] == [box, box]
+    assert harness.directory.mailboxes[box].status.value == "disabled"
+
+
+def test_identity_notifications_are_attributed_through_the_provider_message_id(harness):
+    outcome = harness.apply(event_of("bounce-permanent-general", fmt="identity"))
+    assert outcome.attribution is not None
+    assert (outcome.attribution.message_id, outcome.attribution.mailbox) == (MESSAGE_ID, MAILBOX)
+    assert harness.messages.statuses[MESSAGE_ID] is MessageStatus.BOUNCED  # item 10
+
+
+# ---- only our own mail (item 8) ----
+
+
+@pytest.mark.parametrize("fmt", ["event", "identity"])
+def test_feedback_about_another_identity_of_the_same_account_changes_nothing(harness, fmt):
+    # Given a notification about mail another identity of this AWS account sent (no message of ours)
+    event = event_of("bounce-permanent-general", fmt=fmt, messageId="someone-elses-ses-id")
+    event = replace(event, tags={k: v for k, v in event.tags.items() if k != "litemx-message"})
+    # When it is applied
+    outcome = harness.apply(event)
+    # Then nothing changes, and the outcome says why
+    assert outcome.action is Action.FOREIGN
+    assert "maps to no message" in outcome.note
+    assert harness.suppression.entries == {}
+    assert harness.ledger.events == set()
+
+
+def test_a_tag_naming_our_message_is_not_enough_when_ses_sent_it_as_another(harness):
+    outcome = harness.apply(event_of("bounce-permanent-general", messageId="another-ses-id"))
+    assert outcome.action is Action.FOREIGN
+    assert harness.suppression.entries == {}
+
+
+def test_an_identity_that_does_not_cover_the_mailbox_is_not_ours(harness):
+    event = event_of(
+        "bounce-permanent-general",
+        fmt="identity",
+        sourceArn=f"arn:aws:ses:us-east-1:{DEPLOYMENT_ACCOUNT}:identity/other-app.test",
+    )
+    outcome = harness.apply(event)
+    assert outcome.action is Action.FOREIGN
+    assert "identity" in outcome.note
+    assert harness.suppression.entries == {}
+
+
+def test_only_recipients_of_the_message_are_acted_upon(harness):
+    event = event_of("bounce-permanent-general")
+    stranger = replace(event.recipients[0], address="victim@elsewhere.test")
+    outcome = harness.apply(replace(event, recipients=(*event.recipients, stranger)))
+    assert set(harness.suppression.entries) == {(GLOBAL_SCOPE, "recipient@outside.test")}
+    assert any("victim@elsewhere.test" in s for s in outcome.skipped)
+
+
+# ---- rejects (item 11) ----
+
+
+def test_a_reject_ends_the_message_failed_with_the_reason(harness):
+    # Given SES's Reject event for a message it accepted
+    document = feedback("event-delivery", account_id=ACCOUNT_ID, message_id=MESSAGE_ID, mailbox=MAILBOX)
+    del document["delivery"]
+    document["eventType"] = "Reject"
+    document["reject"] = {"reason": "Bad content"}
+    event = parse_body(json.dumps(document))
+    assert isinstance(event, FeedbackEvent)
+    # When it is applied
+    outcome = harness.apply(event)
+    # Then the message is failed, with the reason
+    message = harness.messages.messages[MESSAGE_ID]
+    assert (message.status, message.reason_code, message.reason) == (
+        MessageStatus.FAILED,
+        "provider_rejected",
+        "Bad content",
+    )
+    assert outcome.message_status == "failed"
     assert harness.suppression.entries == {}

@@ -89,3 +89,31 @@ def test_listing_can_hide_expired_soft_bounce_entries(clock):
     store.add(SuppressionEntry(GLOBAL_SCOPE, "b@x.test", "soft", T0 - timedelta(days=8), expires_at=T0))
     assert [e.address for e in list_suppressions(store, scope=GLOBAL_SCOPE)] == ["a@x.test", "b@x.test"]
     assert [e.address for e in list_suppressions(store, scope=GLOBAL_SCOPE, now=T0)] == ["a@x.test"]
+
+
+def test_only_an_operator_weakens_an_entry_and_the_audit_keeps_what_it_replaced(clock):
+    # Given an address suppressed for good by a hard bounce
+    store, audit = FakeSuppression(), FakeAudit()
+    store.add(
+        SuppressionEntry(
+            GLOBAL_SCOPE, "bob@outside.test", "permanent bounce (General)", T0, "ses-feedback:f1"
+        )
+    )
+    # When an operator shortens it to a day
+    until = T0 + timedelta(days=1)
+    suppress(
+        store,
+        audit,
+        clock,
+        scope="global",
+        address="bob@outside.test",
+        reason="retry",
+        actor="ops",
+        expires_at=until,
+    )
+    # Then the entry expires, and the audit says what it was
+    entry = store.get(GLOBAL_SCOPE, "bob@outside.test")
+    assert entry is not None
+    assert entry.expires_at == until
+    (record,) = audit.records
+    assert record.details["was"] == "permanent bounce (General) (ses-feedback:f1, permanent)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -9,7 +10,7 @@ import pytest
 
 from litemx.clock import FixedClock
 from litemx.directory.models import Mailbox
-from litemx.inbound import mime
+from litemx.inbound import mime, store
 from litemx.inbound.events import SesReceiptEvent, receipts
 from litemx.inbound.logic import (
     RawLocation,
@@ -210,17 +211,18 @@ def test_auto_generated_mail_and_bounces_make_no_correspondent(name, source, fla
 
 
 def test_multipart_alternative_gives_text_and_html():
-    text, html, attachments = mime.read_parts(corpus("multipart-alternative"))
-    assert text == ("Shall we have lunch on Thursday?",)
-    assert "<b>lunch</b>" in html[0]
-    assert attachments == ()
+    parts = mime.read_parts(corpus("multipart-alternative"))
+    assert parts.text == ("Shall we have lunch on Thursday?",)
+    assert "<b>lunch</b>" in parts.html[0]
+    assert parts.attachments == ()
+    assert parts.flags == frozenset()
 
 
 def test_attachments_are_listed_with_name_type_and_size():
     inbox = Inbox()
     outcome = inbox.deliver(corpus("attachment"), [BOX])
     assert Flag.HAS_ATTACHMENTS in outcome.flags
-    _, _, attachments = mime.read_parts(corpus("attachment"))
+    attachments = mime.read_parts(corpus("attachment")).attachments
     assert [(a.filename, a.content_type, a.size) for a in attachments] == [
         ("invoice.pdf", "application/pdf", 9 + 256 * 8)
     ]
@@ -230,17 +232,19 @@ def test_non_utf8_charsets_and_encoded_words_are_decoded():
     latin = mime.read_headers(corpus("latin1"), whole=True, envelope_sender="andre@sender.test")
     assert latin.subject == "Résumé et café"
     assert latin.from_header == "André Müller <andre@sender.test>"
-    assert mime.read_parts(corpus("latin1"))[0] == ("Voilà mon résumé, merci pour le café.\r\n",)
+    assert mime.read_parts(corpus("latin1")).text == ("Voilà mon résumé, merci pour le café.\r\n",)
     japanese = mime.read_headers(corpus("encoded-words"), whole=True, envelope_sender="taro@sender.test")
     assert japanese.subject == "会議の議事録 (réunion)"
     assert japanese.from_address == "taro@sender.test"
-    assert mime.read_parts(corpus("encoded-words"))[0] == ("会議の議事録です。",)
+    assert mime.read_parts(corpus("encoded-words")).text == ("会議の議事録です。",)
 
 
 def test_an_unknown_charset_is_read_with_replacement_characters():
-    (text,), _, _ = mime.read_parts(corpus("unknown-charset"))
+    parts = mime.read_parts(corpus("unknown-charset"))
+    (text,) = parts.text
     assert text.startswith("Bytes ")
     assert "\ufffd" in text
+    assert Flag.CHARSET_FALLBACK in parts.flags
 
 
 def test_broken_headers_are_stored_flagged_with_what_could_be_parsed():
@@ -251,7 +255,7 @@ def test_broken_headers_are_stored_flagged_with_what_could_be_parsed():
     assert Flag.MALFORMED in entry.flags
     assert entry.headers.message_id == "broken-1@sender.test"
     assert entry.headers.to == ("box0@example.com",)
-    assert mime.read_parts(corpus("broken-headers"))[0][0].startswith("Part one")
+    assert mime.read_parts(corpus("broken-headers")).text[0].startswith("Part one")
 
 
 def test_a_missing_message_id_is_flagged():
@@ -320,3 +324,90 @@ def test_receipt_events_tolerate_missing_headers_and_keep_dkim_and_dmarc_policy(
     (receipt,) = receipts(SesReceiptEvent.model_validate(event))
     assert isinstance(receipt, Receipt)
     assert (receipt.verdicts.dkim, receipt.verdicts.dmarc_policy) == ("FAIL", "reject")
+
+
+# ---- hostile mail (issue 11) ----
+
+
+def _hostile(headers: bytes, body: bytes = b"Hello.\r\n") -> bytes:
+    return b"From: Mallory <mallory@sender.test>\r\nTo: box0@example.com\r\n" + headers + b"\r\n" + body
+
+
+def _nested(depth: int) -> bytes:
+    head = b"".join(
+        b"--b%d\r\nContent-Type: multipart/mixed; boundary=b%d\r\n\r\n" % (n, n + 1) for n in range(depth)
+    )
+    leaf = b"--b%d\r\nContent-Type: text/plain\r\n\r\ndeep\r\n--b%d--\r\n" % (depth, depth)
+    tail = b"".join(b"--b%d--\r\n" % n for n in reversed(range(depth)))
+    return _hostile(b"Content-Type: multipart/mixed; boundary=b0\r\n", head + leaf + tail)
+
+
+def _stored_size(record) -> int:
+    return len(json.dumps(record.serialize(), ensure_ascii=False).encode("utf-8"))
+
+
+def test_an_8bit_message_id_is_keyed_by_a_hash_and_every_stored_header_is_capped_in_bytes():
+    # Given headers of 8-bit bytes: each becomes U+FFFD, three bytes in UTF-8
+    raw = _hostile(
+        b"Message-ID: <" + b"\xff" * 400 + b"@x>\r\nSubject: " + b"\xfe" * 3000 + b"\r\n"
+        b"References: " + b" ".join(b"<" + b"\xfd" * 900 + b"%d@x>" % n for n in range(80)) + b"\r\n"
+    )
+    inbox = Inbox()
+    inbox.deliver(raw, [BOX])
+    entry = inbox.only()
+    # When the store builds its items
+    record, marker_key = store._record(entry), store.rfc_id_sk(entry.headers.message_id)
+    # Then the marker's key is a fixed-size hash, and every header fits its byte cap
+    assert len(marker_key.encode("utf-8")) == len("rfcid#") + 64
+    assert store.rfc_id_sk(f"  <{entry.headers.message_id}> ") == marker_key
+    assert len(str(record.rfc_message_id).encode("utf-8")) <= store.MAX_ID_BYTES
+    assert len(str(record.subject).encode("utf-8")) <= store.MAX_HEADER_BYTES
+    assert all(len(str(r).encode("utf-8")) <= store.MAX_ID_BYTES for r in record.references)
+    assert _stored_size(record) < 200_000
+
+
+@pytest.mark.parametrize("depth", [mime.MAX_MIME_DEPTH + 5, 1000, 5000])
+def test_deep_nesting_is_indexed_flagged_malformed_and_read_without_raising(depth):
+    raw = _nested(depth)
+    headers = mime.read_headers(raw, whole=True, envelope_sender="mallory@sender.test")
+    assert Flag.MALFORMED in headers.flags
+    assert headers.from_address == "mallory@sender.test"
+    assert Flag.MALFORMED in mime.read_parts(raw).flags
+
+
+def test_nesting_within_the_bound_is_read_in_full():
+    parts = mime.read_parts(_nested(mime.MAX_MIME_DEPTH - 2))
+    assert parts.text == ("deep",)
+    assert Flag.MALFORMED not in parts.flags
+
+
+@pytest.mark.parametrize("charset", ["idna", "punycode", "x-unknown", "base64", "undefined"])
+def test_any_codec_failure_falls_back_to_a_replacement_decode_and_a_flag(charset):
+    raw = _hostile(f"Content-Type: text/plain; charset={charset}\r\n".encode(), b"caf\xe9 \xff ok")
+    parts = mime.read_parts(raw)
+    assert parts.text[0].endswith(" ok")
+    assert Flag.CHARSET_FALLBACK in parts.flags
+    assert Flag.CHARSET_FALLBACK in mime.read_headers(raw, whole=True).flags
+
+
+def test_deeply_nested_comments_in_address_headers_do_not_raise():
+    raw = _hostile(b"Cc: " + b"(" * 3000 + b"x@y.test\r\nReply-To: " + b"(" * 3000 + b"\r\n")
+    raw = raw.replace(b"From: Mallory <mallory@sender.test>", b"From: " + b"(" * 1900 + b"a@b.test")
+    headers = mime.read_headers(raw, whole=True)
+    assert headers.from_address == ""
+
+
+def test_message_detail_answers_an_id_of_any_shape_not_found():
+    inbox = Inbox()
+    for message_id in ("x" * 5000, "inbox#1", "", "20261124T000000000000Z." + "é" * 100):
+        with pytest.raises(MessageNotFoundError):
+            message_detail(inbox.index, inbox.raw, BOX, message_id, now=T0)
+
+
+def test_a_date_header_with_absurd_numbers_does_not_raise():
+    # Found by tests/fuzz: the stdlib's Date parser raises OverflowError
+    raw = _hostile(b"Date: Tue, 24 Nov 2026 09:5555555558:00 +0000\r\nSubject: late\r\n")
+    headers = mime.read_headers(raw, whole=True)
+    assert headers.subject == "late"
+    assert ("Date", "Tue, 24 Nov 2026 09:5555555558:00 +0000") in mime.header_list(raw)
+    assert mime.read_parts(raw).text == ("Hello.\r\n",)

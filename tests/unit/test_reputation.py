@@ -31,6 +31,7 @@ from tests.fakes import (
     FakeMessages,
     FakeSuppression,
     directory_world,
+    sent_message,
 )
 from tests.fakes import MAILBOX as BOX
 
@@ -137,18 +138,24 @@ def complaint(n: int) -> FeedbackEvent:
         ses_message_id=f"ses-{n}",
         sent_at=T0,
         sending_account_id=DEPLOYMENT_ACCOUNT,
-        source_arn="",
+        source_arn=f"arn:aws:ses:us-east-1:{DEPLOYMENT_ACCOUNT}:identity/example.com",
         source=BOX,
-        tags={"litemx-account": (ACCOUNT_ID,), "litemx-mailbox": (BOX,)},
+        tags={"litemx-message": (f"msg-{n}",)},
         recipients=(),
         complaint_feedback_type="abuse",
     )
 
 
 def test_two_complaints_disable_the_mailbox_once_with_audit():
-    # Given a mailbox that sent to two people
+    # Given a mailbox that sent to three people
     ledger, directory, audit = _world()
-    ports = FeedbackPorts(FakeSuppression(), FakeMessages(), ledger, ledger, directory, audit)
+    sent = {
+        f"msg-{n}": sent_message(
+            f"msg-{n}", provider_message_id=f"ses-{n}", recipients=(f"person{n}@outside.test",)
+        )
+        for n in (1, 2, 3)
+    }
+    ports = FeedbackPorts(FakeSuppression(), FakeMessages(sent), ledger, ledger, directory, audit)
     clock = FixedClock(T0 + timedelta(hours=1))
     deployment = Deployment(account_id=DEPLOYMENT_ACCOUNT)
 

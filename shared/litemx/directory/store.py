@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,7 +63,10 @@ def correspondent_key(mailbox: str, person: str) -> tuple[str, str]:
 
 
 def reply_right_key(mailbox: str, rfc_message_id: str) -> tuple[str, str]:
-    return f"MAILBOX#{mailbox}", f"{REPLY_RIGHT_PREFIX}{rfc_message_id}"
+    """Keyed by a hash of the Message-ID, like inbound's markers: fixed length whatever bytes arrive (a
+    raw id could push the sort key past DynamoDB's 1,024 bytes and lose the mail)."""
+    digest = hashlib.sha256(rfc_message_id.encode("utf-8", "replace")).hexdigest()
+    return f"MAILBOX#{mailbox}", f"{REPLY_RIGHT_PREFIX}{digest}"
 
 
 # ---- record <-> domain mapping (also used by the policy store's batched read) ----

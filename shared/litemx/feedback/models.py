@@ -20,6 +20,7 @@ class FeedbackKind(StrEnum):
     COMPLAINT = "complaint"
     DELIVERY = "delivery"
     SEND = "send"
+    REJECT = "reject"  # SES accepted the message, then refused to send it (a virus): final
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class FeedbackEvent:
     source: str
     tags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     recipients: tuple[FeedbackRecipient, ...] = ()
+    skipped: tuple[str, ...] = ()  # listed recipients that were not valid addresses, with why
+    reject_reason: str = ""
     bounce_type: str | None = None
     bounce_subtype: str | None = None
     complaint_feedback_type: str | None = None
@@ -74,7 +77,7 @@ class Attribution:
 class Action(StrEnum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"  # the same feedback id was applied before
-    FOREIGN = "foreign"  # about mail this deployment did not send
+    FOREIGN = "foreign"  # about mail this deployment did not send (or that maps to no message of its own)
     IGNORED = "ignored"  # understood, nothing to do (e.g. a `not-spam` complaint)
 
 
@@ -95,4 +98,7 @@ class FeedbackOutcome:
     message_status: str | None = None  # the status the message moved to, if it moved
     counted: bool = False  # reputation counters moved (first time this event was seen)
     disabled: tuple[Disabled, ...] = ()
-    note: str = ""
+    skipped: tuple[
+        str, ...
+    ] = ()  # recipients set aside (invalid, or not recipients of the message), with why
+    note: str = ""  # why nothing (or less than the whole notification) was applied

@@ -12,10 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from litemx.addresses import normalize_address
 from litemx.feedback.models import FeedbackEvent, FeedbackKind, FeedbackRecipient
@@ -25,54 +25,63 @@ _KINDS = {
     "complaint": FeedbackKind.COMPLAINT,
     "delivery": FeedbackKind.DELIVERY,
     "send": FeedbackKind.SEND,
+    "reject": FeedbackKind.REJECT,
 }
+# Ids SES writes are about 60 characters; anything far longer is not SES's and would not fit a key.
+MAX_ID = 256
+MAX_TEXT = 1_000
+MAX_RECIPIENTS = 100
+# Timestamps outside these bounds are not SES's (and would overflow the date arithmetic of retention).
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+# What decoding hostile JSON raises: malformed text, integers past the digit limit (ValueError), nesting
+# past the interpreter's recursion limit (RecursionError).
+_JSON_ERRORS = (ValueError, TypeError, RecursionError)
 
 
 class _Tolerant(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
+Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID)]
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT * 10)]
+
+
 class SesMailObject(_Tolerant):
-    timestamp: datetime
-    messageId: str
-    source: str = ""
-    sourceArn: str = ""
-    sendingAccountId: str = ""
-    destination: list[str] = Field(default_factory=list)
-    tags: dict[str, list[str]] = Field(default_factory=dict)
-
-
-class SesBouncedRecipient(_Tolerant):
-    emailAddress: str
-    status: str | None = None
-    action: str | None = None
-    diagnosticCode: str | None = None
+    timestamp: AwareDatetime
+    messageId: Id
+    source: Text = ""
+    sourceArn: Text = ""
+    sendingAccountId: Text = ""
+    # Recipients and tags are read one by one (a bad one is skipped, not the whole notification).
+    destination: list[Any] = Field(default_factory=list)
+    tags: Any = None
 
 
 class SesBounce(_Tolerant):
-    bounceType: str
-    bounceSubType: str = "Undetermined"
-    bouncedRecipients: list[SesBouncedRecipient]
-    timestamp: datetime
-    feedbackId: str
-
-
-class SesComplainedRecipient(_Tolerant):
-    emailAddress: str
+    bounceType: Text
+    bounceSubType: Text = "Undetermined"
+    bouncedRecipients: list[Any]
+    timestamp: AwareDatetime
+    feedbackId: Id
 
 
 class SesComplaint(_Tolerant):
-    complainedRecipients: list[SesComplainedRecipient]
-    timestamp: datetime
-    feedbackId: str
-    complaintFeedbackType: str | None = None
-    complaintSubType: str | None = None
+    complainedRecipients: list[Any]
+    timestamp: AwareDatetime
+    feedbackId: Id
+    complaintFeedbackType: Text | None = None
+    complaintSubType: Text | None = None
 
 
 class SesDelivery(_Tolerant):
-    timestamp: datetime
-    recipients: list[str] = Field(default_factory=list)
-    smtpResponse: str = ""
+    timestamp: AwareDatetime
+    recipients: list[Any] = Field(default_factory=list)
+    smtpResponse: Text = ""
+
+
+class SesReject(_Tolerant):
+    reason: Text = ""
 
 
 class SesNotification(_Tolerant):
@@ -84,6 +93,7 @@ class SesNotification(_Tolerant):
     bounce: SesBounce | None = None
     complaint: SesComplaint | None = None
     delivery: SesDelivery | None = None
+    reject: SesReject | None = None
 
     @property
     def type_name(self) -> str:
@@ -98,11 +108,13 @@ class Unusable:
     type_name: str = ""
 
 
-def parse_body(body: str) -> FeedbackEvent | Unusable:
-    """One SQS record body -> the feedback event it carries, or why it carries none."""
+def parse_body(body: object) -> FeedbackEvent | Unusable:
+    """One SQS record body -> the feedback event it carries, or why it carries none. Never raises."""
+    if not isinstance(body, str):
+        return Unusable("the body is not text")
     try:
         document = json.loads(body)
-    except (json.JSONDecodeError, TypeError):
+    except _JSON_ERRORS:
         return Unusable("the body is not JSON")
     document = _unwrap_sns(document)
     if isinstance(document, Unusable):
@@ -114,13 +126,14 @@ def _unwrap_sns(document: Any) -> dict[str, Any] | Unusable:
     if not isinstance(document, dict):
         return Unusable("the body is not a JSON object")
     if "Type" in document and "Message" in document:  # an SNS envelope
-        if document.get("Type") != "Notification":
-            return Unusable(f"SNS {document.get('Type')} message", str(document.get("Type")))
+        kind = _text_field(document, "Type")
+        if kind != "Notification":
+            return Unusable(f"SNS {kind} message", kind)
         message = document["Message"]
         if isinstance(message, str):
             try:
                 message = json.loads(message)
-            except json.JSONDecodeError:
+            except _JSON_ERRORS:
                 return Unusable("the SNS Message is not JSON")
         if not isinstance(message, dict):
             return Unusable("the SNS Message is not a JSON object")
@@ -129,7 +142,7 @@ def _unwrap_sns(document: Any) -> dict[str, Any] | Unusable:
 
 
 def parse_notification(document: dict[str, Any]) -> FeedbackEvent | Unusable:
-    type_name = str(document.get("eventType") or document.get("notificationType") or "")
+    type_name = _text_field(document, "eventType") or _text_field(document, "notificationType")
     kind = _KINDS.get(type_name.lower())
     if kind is None:
         return Unusable(f"notification type {type_name or 'missing'} is not acted upon", type_name)
@@ -137,14 +150,20 @@ def parse_notification(document: dict[str, Any]) -> FeedbackEvent | Unusable:
         notification = SesNotification.model_validate(document)
     except ValidationError as invalid:
         fields = ",".join(sorted({".".join(str(p) for p in e["loc"]) for e in invalid.errors()}))
-        return Unusable(f"{type_name} notification is malformed ({fields})", type_name)
+        return Unusable(f"{type_name} notification is malformed ({_clip(fields, 300)})", type_name)
     builders = {
         FeedbackKind.BOUNCE: _bounce,
         FeedbackKind.COMPLAINT: _complaint,
         FeedbackKind.DELIVERY: _delivery,
         FeedbackKind.SEND: _send,
+        FeedbackKind.REJECT: _reject,
     }
-    return builders[kind](notification)
+    event = builders[kind](notification)
+    if isinstance(event, FeedbackEvent) and not all(
+        EARLIEST <= t < LATEST for t in (event.at, event.sent_at)
+    ):
+        return Unusable(f"{type_name} notification has a timestamp SES never writes", type_name)
+    return event
 
 
 def _base(notification: SesNotification, kind: FeedbackKind, event_id: str, at: datetime) -> dict[str, Any]:
@@ -159,16 +178,58 @@ def _base(notification: SesNotification, kind: FeedbackKind, event_id: str, at: 
         "sending_account_id": mail.sendingAccountId,
         "source_arn": mail.sourceArn,
         "source": mail.source,
-        "tags": {name: tuple(values) for name, values in mail.tags.items()},
+        "tags": _tags(mail.tags),
     }
 
 
-def _recipient(address: str, status: str | None = None, diagnostic: str | None = None) -> FeedbackRecipient:
-    # Notifications may change the case of an address: keys are always the canonical form.
+def _tags(tags: Any) -> dict[str, tuple[str, ...]]:
+    """mail.tags as name -> values; entries of any other shape are dropped."""
+    if not isinstance(tags, dict):
+        return {}
+    return {
+        _clip(name, MAX_ID): tuple(_clip(v, MAX_ID) for v in values if isinstance(v, str))
+        for name, values in tags.items()
+        if isinstance(name, str) and isinstance(values, list)
+    }
+
+
+@dataclass
+class _Recipients:
+    """Each listed recipient, validated on its own: good ones kept (canonical, once), bad ones skipped with
+    a reason."""
+
+    found: list[FeedbackRecipient]
+    skipped: list[str]
+
+    @classmethod
+    def read(cls, entries: list[Any], *, key: str | None = None, diagnostic: str = "") -> _Recipients:
+        found: dict[str, FeedbackRecipient] = {}
+        skipped: list[str] = []
+        for entry in entries:
+            item = entry if key is None else entry.get(key) if isinstance(entry, dict) else None
+            recipient = _recipient(item, entry if key is not None else None, diagnostic)
+            if isinstance(recipient, str):
+                skipped.append(recipient)
+            elif len(found) >= MAX_RECIPIENTS:
+                skipped.append(f"{recipient.address}: more than {MAX_RECIPIENTS} recipients listed")
+            else:
+                found.setdefault(recipient.address, recipient)
+        return cls(list(found.values()), skipped[:MAX_RECIPIENTS])
+
+
+def _recipient(address: Any, entry: Any, diagnostic: str) -> FeedbackRecipient | str:
+    """A recipient in canonical form (notifications may change an address's case), or why it is skipped."""
+    if not isinstance(address, str):
+        return f"a recipient entry without an address ({type(address).__name__})"
+    canonical = normalize_address(address) if len(address) <= MAX_ID * 2 else None
+    if canonical is None:
+        return f"{_clip(address, 100)!r} is not a valid address"
+    details = entry if isinstance(entry, dict) else {}
+    status, code = details.get("status"), details.get("diagnosticCode")
     return FeedbackRecipient(
-        address=normalize_address(address) or address.strip().lower(),
-        status=status or "",
-        diagnostic=diagnostic or "",
+        address=canonical,
+        status=_clip(status, 100) if isinstance(status, str) else "",
+        diagnostic=_clip(code, MAX_TEXT) if isinstance(code, str) else diagnostic,
     )
 
 
@@ -176,13 +237,13 @@ def _bounce(notification: SesNotification) -> FeedbackEvent | Unusable:
     bounce = notification.bounce
     if bounce is None:
         return Unusable("Bounce notification without a bounce object", notification.type_name)
+    recipients = _Recipients.read(bounce.bouncedRecipients, key="emailAddress")
     return FeedbackEvent(
         **_base(notification, FeedbackKind.BOUNCE, bounce.feedbackId, bounce.timestamp),
-        recipients=tuple(
-            _recipient(r.emailAddress, r.status, r.diagnosticCode) for r in bounce.bouncedRecipients
-        ),
-        bounce_type=bounce.bounceType,
-        bounce_subtype=bounce.bounceSubType,
+        recipients=tuple(recipients.found),
+        skipped=tuple(recipients.skipped),
+        bounce_type=_clip(bounce.bounceType, 100),
+        bounce_subtype=_clip(bounce.bounceSubType, 100),
     )
 
 
@@ -190,11 +251,13 @@ def _complaint(notification: SesNotification) -> FeedbackEvent | Unusable:
     complaint = notification.complaint
     if complaint is None:
         return Unusable("Complaint notification without a complaint object", notification.type_name)
+    recipients = _Recipients.read(complaint.complainedRecipients, key="emailAddress")
     return FeedbackEvent(
         **_base(notification, FeedbackKind.COMPLAINT, complaint.feedbackId, complaint.timestamp),
-        recipients=tuple(_recipient(r.emailAddress) for r in complaint.complainedRecipients),
-        complaint_feedback_type=complaint.complaintFeedbackType,
-        complaint_subtype=complaint.complaintSubType,
+        recipients=tuple(recipients.found),
+        skipped=tuple(recipients.skipped),
+        complaint_feedback_type=_clip(complaint.complaintFeedbackType or "", 100) or None,
+        complaint_subtype=_clip(complaint.complaintSubType or "", 100) or None,
     )
 
 
@@ -202,22 +265,44 @@ def _delivery(notification: SesNotification) -> FeedbackEvent | Unusable:
     delivery = notification.delivery
     if delivery is None:
         return Unusable("Delivery notification without a delivery object", notification.type_name)
-    recipients = tuple(_recipient(r, diagnostic=delivery.smtpResponse) for r in delivery.recipients)
+    recipients = _Recipients.read(delivery.recipients, diagnostic=_clip(delivery.smtpResponse, MAX_TEXT))
     # Deliveries carry no feedback id: one is derived from what identifies this delivery, so that the
     # same delivery seen twice (SQS redelivery, or both formats) is applied once.
-    digest = _digest(notification.mail.messageId, *sorted(r.address for r in recipients))
+    digest = _digest(notification.mail.messageId, *sorted(r.address for r in recipients.found))
     return FeedbackEvent(
         **_base(notification, FeedbackKind.DELIVERY, f"delivery-{digest}", delivery.timestamp),
-        recipients=recipients,
+        recipients=tuple(recipients.found),
+        skipped=tuple(recipients.skipped),
     )
 
 
 def _send(notification: SesNotification) -> FeedbackEvent | Unusable:
     mail = notification.mail
+    recipients = _Recipients.read(mail.destination)
     return FeedbackEvent(
         **_base(notification, FeedbackKind.SEND, f"send-{mail.messageId}", mail.timestamp),
-        recipients=tuple(_recipient(r) for r in mail.destination),
+        recipients=tuple(recipients.found),
+        skipped=tuple(recipients.skipped),
     )
+
+
+def _reject(notification: SesNotification) -> FeedbackEvent | Unusable:
+    """SES accepted the message and then refused to send it (a virus): final for that message."""
+    mail = notification.mail
+    reason = _clip(notification.reject.reason if notification.reject else "", MAX_TEXT)
+    return FeedbackEvent(
+        **_base(notification, FeedbackKind.REJECT, f"reject-{mail.messageId}", mail.timestamp),
+        reject_reason=reason or "rejected by SES",
+    )
+
+
+def _text_field(document: dict[str, Any], name: str) -> str:
+    value = document.get(name)
+    return _clip(value, 100) if isinstance(value, str) else ""
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _digest(*parts: str) -> str:

@@ -36,6 +36,12 @@ class DynamoFeedbackLedger:
         )
         return tuple(sorted(record.bounces or ()))
 
+    def drop_soft_bounces(self, address: str, markers: Sequence[str]) -> None:
+        if markers:
+            SoftBounceRecord(soft_key(address)).update(
+                actions=[SoftBounceRecord.bounces.delete(set(markers))]
+            )
+
     def record_once(
         self, event_id: str, kind: str, *, at: datetime, expires_at: datetime, counts: Sequence[Increment]
     ) -> bool:

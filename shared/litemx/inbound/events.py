@@ -6,11 +6,12 @@ verdict and the DMARC policy, so LiteMX declares the parts it uses; anything els
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from litemx.inbound.models import Receipt, Verdicts
+from litemx.inbound.models import MAX_SES_MESSAGE_ID, Receipt, Verdicts
 
 
 class _Tolerant(BaseModel):
@@ -18,7 +19,7 @@ class _Tolerant(BaseModel):
 
 
 class SesVerdict(_Tolerant):
-    status: str = "GRAY"
+    status: str = Field(default="GRAY", max_length=64)
 
 
 class SesReceiptInfo(_Tolerant):
@@ -29,12 +30,12 @@ class SesReceiptInfo(_Tolerant):
     spfVerdict: SesVerdict = Field(default_factory=SesVerdict)
     dkimVerdict: SesVerdict = Field(default_factory=SesVerdict)
     dmarcVerdict: SesVerdict = Field(default_factory=SesVerdict)
-    dmarcPolicy: str | None = None
+    dmarcPolicy: str | None = Field(default=None, max_length=64)
 
 
 class SesReceivedMail(_Tolerant):
     timestamp: datetime
-    messageId: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    messageId: str = Field(min_length=1, max_length=MAX_SES_MESSAGE_ID, pattern=r"^[A-Za-z0-9._-]+$")
     source: str = ""
     destination: list[str] = Field(default_factory=list)
 
@@ -51,6 +52,30 @@ class SesReceiptRecord(_Tolerant):
 
 class SesReceiptEvent(_Tolerant):
     Records: list[SesReceiptRecord]
+
+
+@dataclass(frozen=True)
+class ParsedEvent:
+    """The receipts an invocation carries, and why each record that carries none was set aside."""
+
+    receipts: tuple[Receipt, ...] = ()
+    unusable: tuple[str, ...] = ()
+
+
+def parse_event(event: object) -> ParsedEvent:
+    """Any invocation payload -> its receipts; never raises (each record is validated on its own)."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(records, list):
+        return ParsedEvent(unusable=("the event has no Records list",))
+    found: list[Receipt] = []
+    unusable: list[str] = []
+    for n, record in enumerate(records):
+        try:
+            found.extend(receipts(SesReceiptEvent(Records=[SesReceiptRecord.model_validate(record)])))
+        except ValidationError as invalid:
+            fields = ",".join(sorted({".".join(str(p) for p in e["loc"]) for e in invalid.errors()}))
+            unusable.append(f"record {n} is not an SES receipt ({fields[:500]})")
+    return ParsedEvent(tuple(found), tuple(unusable))
 
 
 def receipts(event: SesReceiptEvent) -> list[Receipt]:

@@ -30,8 +30,10 @@ from litemx.inbound.models import (
     MessageNotFoundError,
     Page,
     ParsedHeaders,
+    RawMailMissingError,
     Receipt,
     Verdicts,
+    is_public_id,
     public_id,
 )
 
@@ -45,7 +47,7 @@ class RawMail(Protocol):
 
     def size(self, key: str) -> int: ...
     def read(self, key: str, *, max_bytes: int | None = None) -> bytes:
-        """The object, or only its first `max_bytes` (a ranged GET)."""
+        """The object, or only its first `max_bytes` (a ranged GET); RawMailMissingError when it is gone."""
         ...
 
     def presign(self, key: str, *, expires_in: timedelta) -> str: ...
@@ -239,14 +241,32 @@ def message_detail(
     max_parse_bytes: int = DEFAULT_MAX_PARSE_BYTES,
     url_lifetime: timedelta = RAW_URL_LIFETIME,
 ) -> MessageDetail:
-    entry = index.get(mailbox, message_id)
+    """One indexed message in full. Every indexed, listed message has an answer: broken MIME is read as
+    far as it goes (flagged), and a raw message gone from the bucket is answered from the index alone."""
+    entry = index.get(mailbox, message_id) if is_public_id(message_id) else None
     if entry is None or entry.folder not in LISTED_FOLDERS:
-        raise MessageNotFoundError(f"{mailbox} has no message {message_id}")
+        raise MessageNotFoundError(f"{mailbox} has no message {message_id[:200]}")
     url = raw.presign(entry.raw_key, expires_in=url_lifetime)
     detail = MessageDetail(message=entry, raw_url=url, raw_url_expires_at=now + url_lifetime)
-    if entry.size > max_parse_bytes:
-        head = raw.read(entry.raw_key, max_bytes=mime.HEADER_READ_BYTES)
-        return replace(detail, headers=mime.header_list(head), parts_omitted=True)
-    body = raw.read(entry.raw_key)
-    text, html, attachments = mime.read_parts(body)
-    return replace(detail, headers=mime.header_list(body), text=text, html=html, attachments=attachments)
+    try:
+        if entry.size > max_parse_bytes:
+            head = raw.read(entry.raw_key, max_bytes=mime.HEADER_READ_BYTES)
+            return replace(detail, headers=mime.header_list(head), parts_omitted=True)
+        body = raw.read(entry.raw_key)
+    except RawMailMissingError:
+        return replace(
+            detail,
+            raw_url="",
+            raw_url_expires_at=None,
+            parts_omitted=True,
+            flags=frozenset({Flag.RAW_MISSING}),
+        )
+    parts = mime.read_parts(body)
+    return replace(
+        detail,
+        headers=mime.header_list(body),
+        text=parts.text,
+        html=parts.html,
+        attachments=parts.attachments,
+        flags=parts.flags,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +29,8 @@ class Flag(StrEnum):
     BOUNCE = "bounce"  # a delivery status notification
     SPOOF_SUSPECT = "spoof_suspect"  # DMARC failed
     HAS_ATTACHMENTS = "has_attachments"
+    CHARSET_FALLBACK = "charset_fallback"  # a text part's charset failed to decode: read as UTF-8, replaced
+    RAW_MISSING = "raw_missing"  # (read API only) the raw message is gone from the bucket
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,8 @@ class MessageDetail:
     headers: tuple[tuple[str, str], ...] = ()
     raw_url: str = ""
     raw_url_expires_at: datetime | None = None
-    parts_omitted: bool = False  # too large to parse here: use the raw URL
+    parts_omitted: bool = False  # too large to parse here (use the raw URL), or the raw message is gone
+    flags: frozenset[Flag] = frozenset()  # what reading the raw message found, beyond the index's flags
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,12 @@ class MessageNotFoundError(NotFoundError):
     code = "message_not_found"
 
 
+class RawMailMissingError(NotFoundError):
+    """The index names a raw message the bucket no longer holds."""
+
+    code = "raw_mail_missing"
+
+
 class InvalidCursorError(LiteMXError):
     code = "invalid_cursor"
 
@@ -167,3 +177,18 @@ def id_time(at: datetime) -> str:
 
 def public_id(received_at: datetime, ses_message_id: str) -> str:
     return f"{id_time(received_at)}.{ses_message_id}"
+
+
+# SES receipt message ids are about 40 characters of [a-z0-9]; 128 leaves room and bounds every key.
+MAX_SES_MESSAGE_ID = 128
+PUBLIC_ID = re.compile(rf"^[0-9]{{8}}T[0-9]{{12}}Z\.[A-Za-z0-9._-]{{1,{MAX_SES_MESSAGE_ID}}}$")
+
+
+def is_public_id(value: str) -> bool:
+    """Whether `value` has the shape of an id `public_id` makes (anything else names no message)."""
+    return PUBLIC_ID.match(value) is not None
+
+
+def normalize_message_id(value: str) -> str:
+    """A Message-ID as both the index and the policy compare it: without angle brackets and blanks."""
+    return value.strip().removeprefix("<").removesuffix(">").strip()

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
+from dataclasses import fields
 from datetime import timedelta
 from typing import Any
 
+from botocore.exceptions import ClientError
 from pynamodb.exceptions import PutError
 
 from litemx.inbound.models import (
@@ -18,12 +21,20 @@ from litemx.inbound.models import (
     InvalidCursorError,
     Page,
     ParsedHeaders,
+    RawMailMissingError,
     Verdicts,
     id_time,
+    normalize_message_id,
 )
 from litemx.storage.tables import InboundMessageIdRecord, InboundMessageRecord
 
 RFC_ID_PREFIX = "rfcid#"
+_MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
+# What the outside world writes is stored capped in UTF-8 bytes (not characters: one character may take
+# four bytes), so that no item nears DynamoDB's 400 KB and no key its 1,024 bytes, whatever arrives.
+MAX_HEADER_BYTES = 2_000
+MAX_ID_BYTES = 998  # RFC 5322's line limit; the policy never looks up ids over 900 bytes
+MAX_LISTED = 100  # addresses in To, Cc; Message-IDs in References (mime.MAX_REFERENCES is 50)
 
 
 def listed_sk(folder: Folder, message_id: str) -> str:
@@ -31,7 +42,19 @@ def listed_sk(folder: Folder, message_id: str) -> str:
 
 
 def rfc_id_sk(rfc_message_id: str) -> str:
-    return f"{RFC_ID_PREFIX}{rfc_message_id}"
+    """The marker's key: a hash of the normalized Message-ID (fixed length, whatever the id's bytes)."""
+    digest = hashlib.sha256(normalize_message_id(rfc_message_id).encode("utf-8", "replace")).hexdigest()
+    return f"{RFC_ID_PREFIX}{digest}"
+
+
+def clip_bytes(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` UTF-8 bytes, on a character boundary (a lone surrogate, which no
+    UTF-8 can carry, becomes "?")."""
+    return text.encode("utf-8", "replace")[:limit].decode("utf-8", "ignore")
+
+
+def _clipped(values: tuple[str, ...], limit: int) -> list[str]:
+    return [clip_bytes(v, limit) for v in values[:MAX_LISTED]]
 
 
 def _record(message: InboundMessage) -> InboundMessageRecord:
@@ -42,14 +65,14 @@ def _record(message: InboundMessage) -> InboundMessageRecord:
         ses_message_id=message.ses_message_id,
         folder=message.folder.value,
         received_at=message.received_at,
-        from_address=headers.from_address,
-        from_header=headers.from_header,
-        to=list(headers.to),
-        cc=list(headers.cc),
-        subject=headers.subject,
-        rfc_message_id=headers.message_id,
-        in_reply_to=headers.in_reply_to,
-        references=list(headers.references),
+        from_address=clip_bytes(headers.from_address, MAX_HEADER_BYTES),
+        from_header=clip_bytes(headers.from_header, MAX_HEADER_BYTES),
+        to=_clipped(headers.to, MAX_HEADER_BYTES),
+        cc=_clipped(headers.cc, MAX_HEADER_BYTES),
+        subject=clip_bytes(headers.subject, MAX_HEADER_BYTES),
+        rfc_message_id=clip_bytes(headers.message_id, MAX_ID_BYTES),
+        in_reply_to=clip_bytes(headers.in_reply_to, MAX_ID_BYTES),
+        references=_clipped(headers.references, MAX_ID_BYTES),
         size=message.size,
         bucket=message.bucket,
         raw_key=message.raw_key,
@@ -59,13 +82,13 @@ def _record(message: InboundMessage) -> InboundMessageRecord:
 
 
 def _message(record: InboundMessageRecord) -> InboundMessage:
-    verdicts = json.loads(record.verdicts)
     flags = frozenset(Flag(f) for f in (record.flags or ()) if f in Flag.__members__.values())
+    folder = record.folder if record.folder in Folder.__members__.values() else Folder.QUARANTINE
     return InboundMessage(
         mailbox=record.mailbox,
         message_id=record.sk.partition("#")[2],
         ses_message_id=record.ses_message_id,
-        folder=Folder(record.folder),
+        folder=Folder(folder),
         received_at=record.received_at,
         headers=ParsedHeaders(
             from_address=record.from_address,
@@ -81,9 +104,22 @@ def _message(record: InboundMessageRecord) -> InboundMessage:
         size=int(record.size),
         bucket=record.bucket,
         raw_key=record.raw_key,
-        verdicts=Verdicts(**verdicts),
+        verdicts=_verdicts(record.verdicts),
         flags=flags,
     )
+
+
+def _verdicts(stored: str) -> Verdicts:
+    """The stored verdicts; an entry written by an older or foreign writer still reads (unknown keys are
+    dropped, bad JSON reads as all GRAY)."""
+    try:
+        values = json.loads(stored)
+    except ValueError:
+        values = {}
+    known = {f.name for f in fields(Verdicts)}
+    if not isinstance(values, dict):
+        return Verdicts()
+    return Verdicts(**{k: str(v) for k, v in values.items() if k in known and v is not None})
 
 
 def _strings(values: Any) -> tuple[str, ...]:
@@ -156,7 +192,12 @@ class S3RawMail:
 
     def read(self, key: str, *, max_bytes: int | None = None) -> bytes:
         extra = {"Range": f"bytes=0-{max_bytes - 1}"} if max_bytes is not None else {}
-        body = self._client.get_object(Bucket=self.bucket, Key=key, **extra)["Body"]
+        try:
+            body = self._client.get_object(Bucket=self.bucket, Key=key, **extra)["Body"]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in _MISSING:
+                raise RawMailMissingError(f"the raw message {key} is no longer stored") from error
+            raise
         try:
             data: bytes = body.read()
         finally:

@@ -1,7 +1,8 @@
 """An outbound message's life: queued -> sending -> sent | failed | cancelled, then feedback.
 
 Every accepted message ends in exactly one of sent, failed (with a reason), cancelled (with a reason), or
-parked in the send queue's DLQ; feedback later moves a sent message to delivered, bounced or complained.
+parked in the send queue's DLQ; feedback later moves a sent message to delivered, bounced or complained,
+or to failed when SES rejects it after accepting it (a Reject event: a virus).
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ TRANSITIONS: dict[MessageStatus, frozenset[MessageStatus]] = {
     MessageStatus.SENDING: frozenset(
         {MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.CANCELLED, MessageStatus.QUEUED}
     ),
-    MessageStatus.SENT: frozenset({MessageStatus.DELIVERED, MessageStatus.BOUNCED, MessageStatus.COMPLAINED}),
+    # A sent message may still fail: SES publishes a Reject when it refuses to send what it accepted.
+    MessageStatus.SENT: frozenset(
+        {MessageStatus.DELIVERED, MessageStatus.BOUNCED, MessageStatus.COMPLAINED, MessageStatus.FAILED}
+    ),
     MessageStatus.DELIVERED: frozenset({MessageStatus.BOUNCED, MessageStatus.COMPLAINED}),
     MessageStatus.BOUNCED: frozenset({MessageStatus.COMPLAINED}),
     MessageStatus.COMPLAINED: frozenset(),

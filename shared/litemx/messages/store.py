@@ -21,6 +21,16 @@ from litemx.storage.tables import AuditEntry, MessageRecord
 
 RETENTION = timedelta(days=90)
 _CLAIM_ROUNDS = 3
+# The provider's id is a key of the `by_provider_message_id` index: non-empty, and far below its 2,048
+# bytes (SES ids are about 60 characters; an SMTP relay's answer could be anything).
+MAX_PROVIDER_ID_BYTES = 1_000
+
+
+def provider_id(value: str | None) -> str | None:
+    """The provider's message id as stored: None when empty, cut to MAX_PROVIDER_ID_BYTES."""
+    if not value:
+        return None
+    return value.encode("utf-8", "replace")[:MAX_PROVIDER_ID_BYTES].decode("utf-8", "ignore") or None
 
 
 def _from_record(record: MessageRecord) -> OutboundMessage:
@@ -167,6 +177,8 @@ class MessageStore:
     ) -> OutboundMessage | None:
         """sending -> sent and its audit entry in one write, right after the provider's answer: this is the
         write whose absence after a crash reopens the resend window (docs/outbound.md)."""
+        stored_id = provider_id(provider_message_id)
+        provider_actions = [MessageRecord.provider_message_id.set(stored_id)] if stored_id else []
         try:
             with TransactWrite(connection=self._connection) as transaction:
                 transaction.update(
@@ -175,7 +187,7 @@ class MessageStore:
                         MessageRecord.status.set(MessageStatus.SENT.value),
                         MessageRecord.updated_at.set(now),
                         MessageRecord.provider.set(provider),
-                        MessageRecord.provider_message_id.set(provider_message_id),
+                        *provider_actions,
                     ],
                     condition=MessageRecord.status == MessageStatus.SENDING.value,
                 )
@@ -191,7 +203,7 @@ class MessageStore:
             status=MessageStatus.SENT,
             updated_at=now,
             provider=provider,
-            provider_message_id=provider_message_id,
+            provider_message_id=stored_id,
         )
 
     def transition(
@@ -211,8 +223,9 @@ class MessageStore:
             actions += [MessageRecord.reason_code.set(reason_code), MessageRecord.reason.set(reason or "")]
         if provider is not None:
             actions.append(MessageRecord.provider.set(provider))
-        if provider_message_id is not None:
-            actions.append(MessageRecord.provider_message_id.set(provider_message_id))
+        stored_id = provider_id(provider_message_id)
+        if stored_id is not None:
+            actions.append(MessageRecord.provider_message_id.set(stored_id))
         if status is MessageStatus.QUEUED:
             actions.append(MessageRecord.lease_until.remove())
         if status not in TRANSITIONS[message.status]:
@@ -232,30 +245,50 @@ class MessageStore:
             reason_code=reason_code or message.reason_code,
             reason=reason if reason_code is not None else message.reason,
             provider=provider or message.provider,
-            provider_message_id=provider_message_id or message.provider_message_id,
+            provider_message_id=provider_id(provider_message_id) or message.provider_message_id,
         )
 
+    def find_by_provider_id(self, provider_message_id: str) -> OutboundMessage | None:
+        """The message the provider knows by this id (the index is eventually consistent: a notification
+        that outruns it by the fraction of a second it takes to update finds nothing)."""
+        stored_id = provider_id(provider_message_id)
+        if stored_id is None:
+            return None
+        for key in MessageRecord.by_provider_message_id.query(stored_id, limit=2):
+            try:
+                return self.get(key.message_id)
+            except NotFoundError:
+                continue
+        return None
+
     def apply_feedback(
-        self, message_id: str, status: MessageStatus, event_id: str, *, at: datetime, detail: str
+        self,
+        message_id: str,
+        status: MessageStatus,
+        event_id: str,
+        *,
+        at: datetime,
+        detail: str,
+        reason_code: str | None = None,
     ) -> bool:
-        """A feedback event moves a sent message on (delivered, bounced, complained); idempotent on the
-        event id, and never moves a message backwards. False when it did not apply."""
+        """A feedback event moves a message on (delivered, bounced, complained; failed on a reject);
+        idempotent on the event id, and never moves a message backwards. False when it did not apply."""
         sources = frozenset(s for s, targets in TRANSITIONS.items() if status in targets)
         condition = (
             MessageRecord.message_id.exists()
             & _from_states(sources)
             & ~MessageRecord.events.contains(event_id)
         )
+        actions: list[Action] = [
+            MessageRecord.status.set(status.value),
+            MessageRecord.updated_at.set(at),
+            MessageRecord.events.add({event_id}),
+            MessageRecord.reason.set(detail),
+        ]
+        if reason_code is not None:
+            actions.append(MessageRecord.reason_code.set(reason_code))
         try:
-            MessageRecord(message_id).update(
-                actions=[
-                    MessageRecord.status.set(status.value),
-                    MessageRecord.updated_at.set(at),
-                    MessageRecord.events.add({event_id}),
-                    MessageRecord.reason.set(detail),
-                ],
-                condition=condition,
-            )
+            MessageRecord(message_id).update(actions=actions, condition=condition)
         except UpdateError as error:
             if error.cause_response_code == "ConditionalCheckFailedException":
                 return False

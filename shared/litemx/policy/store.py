@@ -69,7 +69,7 @@ class DynamoPolicyStore:
         return self._connection.client
 
     def load_snapshot(self, keys: SnapshotKeys) -> Snapshot:
-        return _snapshot(self._batch_get(_wanted(keys)))
+        return _snapshot(self._batch_get(_wanted(keys)), keys)
 
     def load_snapshots(self, many: Sequence[SnapshotKeys]) -> list[Snapshot]:
         """Several snapshots in one batched read (the sender re-checks a whole SQS batch at once)."""
@@ -77,8 +77,10 @@ class DynamoPolicyStore:
         found = self._batch_get([key for keys in wanted for key in keys])
         index = {(table, _identity(table, item)): item for table, items in found.items() for item in items}
         return [
-            _snapshot(_group((table, index.get((table, _identity(table, key)))) for table, key in keys))
-            for keys in wanted
+            _snapshot(
+                _group((table, index.get((table, _identity(table, key)))) for table, key in wanted_keys), keys
+            )
+            for keys, wanted_keys in zip(many, wanted, strict=True)
         ]
 
     def _batch_get(self, wanted: list[tuple[str, dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
@@ -273,7 +275,7 @@ _DIRECTORY_MODELS: dict[str, tuple[type[Model], Callable[[Any], Any]]] = {
 }
 
 
-def _snapshot(items: dict[str, list[dict[str, Any]]]) -> Snapshot:
+def _snapshot(items: dict[str, list[dict[str, Any]]], keys: SnapshotKeys) -> Snapshot:
     found: dict[str, Any] = {}
     correspondents: set[str] = set()
     contacted: set[str] = set()
@@ -287,7 +289,7 @@ def _snapshot(items: dict[str, list[dict[str, Any]]]) -> Snapshot:
         elif sk.startswith(CONTACT_PREFIX):
             contacted.add(sk.removeprefix(CONTACT_PREFIX))
         elif sk.startswith(directory.REPLY_RIGHT_PREFIX):
-            threads.add(sk.removeprefix(directory.REPLY_RIGHT_PREFIX))
+            threads.add(sk)
             participants |= set(ReplyRightRecord.from_raw_data(raw).participants or ())
         elif sk == ACCOUNT_POLICY_SK:
             policy = AccountPolicyRecord.from_raw_data(raw)
@@ -311,7 +313,10 @@ def _snapshot(items: dict[str, list[dict[str, Any]]]) -> Snapshot:
         correspondents=frozenset(correspondents),
         counters=counters,
         contacted=frozenset(contacted),
-        known_message_ids=frozenset(threads),
+        # Reply rights are keyed by a hash of the id: the ids asked for tell which were found.
+        known_message_ids=frozenset(
+            i for i in keys.message_ids if directory.reply_right_key(keys.mailbox, i)[1] in threads
+        ),
         reply_participants=frozenset(participants),
         first_contacts_override=_int(policy.first_contacts_day if policy else None),
         account_first_contacts_override=_int(policy.account_first_contacts_day if policy else None),

@@ -18,7 +18,7 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 
@@ -184,6 +184,16 @@ class AuditEntry(Model):
     details = UnicodeAttribute(default="{}")  # JSON object of strings
 
 
+class _ByProviderIdIndex(GlobalSecondaryIndex["MessageRecord"]):  # type: ignore[no-untyped-call]
+    """Finds a message from the provider's id for it (SES identity notifications carry nothing else)."""
+
+    class Meta:
+        index_name = "by_provider_message_id"
+        projection = KeysOnlyProjection()
+
+    provider_message_id = UnicodeAttribute(hash_key=True)
+
+
 class MessageRecord(Model):
     """One outbound message and its delivery state; kept 90 days (TTL)."""
 
@@ -210,6 +220,7 @@ class MessageRecord(Model):
     reason = UnicodeAttribute(null=True)
     events = UnicodeSetAttribute(null=True)
     expires_at = NumberAttribute(null=True)
+    by_provider_message_id = _ByProviderIdIndex()
 
 
 class IdempotencyRecord(Model):

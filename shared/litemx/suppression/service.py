@@ -60,10 +60,16 @@ def suppress(
         source=actor if actor.startswith("operator:") else f"operator:{actor}",
         expires_at=expires_at,
     )
+    # Only an operator may weaken an entry (shorten it, or replace a permanent one): what it replaces is
+    # kept in the audit.
+    before = store.get(entry.scope, canonical)
     store.add(entry)
     details = {"address": canonical, "scope": entry.scope, "reason": entry.reason}
     if expires_at is not None:
         details["expires_at"] = expires_at.isoformat()
+    if before is not None:
+        until = before.expires_at.isoformat() if before.expires_at else "permanent"
+        details["was"] = f"{before.reason} ({before.source}, {until})"
     _audit(audit, entry.scope, now, "suppression.add", actor, details)
     return entry
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from pynamodb.exceptions import PutError
+
 from litemx.addresses import person_key
 from litemx.errors import NotFoundError
 from litemx.storage.tables import SuppressionRecord
@@ -28,19 +30,41 @@ def entry_from_record(record: SuppressionRecord) -> SuppressionEntry:
     )
 
 
+def _record(entry: SuppressionEntry) -> SuppressionRecord:
+    return SuppressionRecord(
+        entry.scope,
+        entry.address,
+        reason=entry.reason,
+        source=entry.source,
+        created_at=entry.created_at,
+        expires_at=None if entry.expires_at is None else int(entry.expires_at.timestamp()),
+    )
+
+
 class SuppressionStore:
     def add(self, entry: SuppressionEntry) -> SuppressionEntry:
-        """Idempotent: re-adding an address refreshes its reason and expiry."""
+        """An operator's write: replaces whatever was there (the service audits what it was)."""
         entry = replace(entry, address=person_key(entry.address))
-        SuppressionRecord(
-            entry.scope,
-            entry.address,
-            reason=entry.reason,
-            source=entry.source,
-            created_at=entry.created_at,
-            expires_at=None if entry.expires_at is None else int(entry.expires_at.timestamp()),
-        ).save()
+        _record(entry).save()
         return entry
+
+    def strengthen(self, entry: SuppressionEntry) -> bool:
+        """Write `entry` only where it makes suppression stronger (one conditional write, so concurrent
+        feedback cannot weaken it either): over nothing, over an entry that expires (when `entry` does
+        not), or over one that expires sooner. False when an entry at least as strong is there."""
+        entry = replace(entry, address=person_key(entry.address))
+        absent = SuppressionRecord.address.does_not_exist()
+        if entry.expires_at is None:
+            condition = absent | SuppressionRecord.expires_at.exists()
+        else:
+            condition = absent | (SuppressionRecord.expires_at < int(entry.expires_at.timestamp()))
+        try:
+            _record(entry).save(condition=condition)
+        except PutError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def remove(self, scope: str, address: str) -> SuppressionEntry:
         for key in dict.fromkeys((person_key(address), address)):
