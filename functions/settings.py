@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from litemx.outbound.uploads import PROVIDER_MAX_MESSAGE_BYTES
 from litemx.storage.tables import TableNames
 
 
@@ -25,7 +26,9 @@ class OutboundSettings(BaseModel):
     ses_configuration_set: str | None = Field(alias="SES_CONFIGURATION_SET", default=None)
     # auto: ask SES (GetAccount); sandbox/production: an operator's (or the local system's) override.
     sandbox_mode: Literal["auto", "sandbox", "production"] = Field(alias="SES_SANDBOX_MODE", default="auto")
-    max_message_bytes: int = Field(alias="MAX_MESSAGE_BYTES", default=10 * 1024 * 1024, gt=0)
+    # SES v2 SendEmail's limit (40 MB after encoding); a JSON send stays far below it (the API's 5 MiB body
+    # limit), a send with uploaded attachments can reach it.
+    max_message_bytes: int = Field(alias="MAX_MESSAGE_BYTES", default=PROVIDER_MAX_MESSAGE_BYTES, gt=0)
     smtp_host: str | None = Field(alias="SMTP_HOST", default=None)
     smtp_port: int = Field(alias="SMTP_PORT", default=587)
     smtp_starttls: bool = Field(alias="SMTP_STARTTLS", default=True)

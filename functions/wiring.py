@@ -19,7 +19,7 @@ from litemx.audit.store import AuditStore
 from litemx.clock import SystemClock
 from litemx.directory.store import DirectoryStore
 from litemx.messages.store import MessageStore
-from litemx.outbound.aws import DynamoSendRate, S3BlobStore, SqsSendQueue
+from litemx.outbound.aws import DynamoSendRate, S3BlobStore, S3UploadStore, SqsSendQueue
 from litemx.outbound.delivery import DeliveryDeps
 from litemx.outbound.service import OutboundDeps
 from litemx.policy.models import OPEN_PROVIDER, ProviderGate
@@ -72,6 +72,7 @@ def runtime() -> Runtime:
             audit=audit,
             clock=clock,
             max_message_bytes=settings.max_message_bytes,
+            uploads=S3UploadStore(s3, settings.outbound_bucket),
         ),
         delivery=DeliveryDeps(
             messages=messages,

@@ -14,7 +14,7 @@ from litemx.mail.compose import ComposeError
 from litemx.policy.models import Decision
 from litemx.quotas.models import CapUsage
 
-COMPOSE_STATUS = {"message_too_large": 413}
+COMPOSE_STATUS = {"message_too_large": 413, "upload_rejected": 422}
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,13 @@ from functions.api.answers import Answer, error
 from litemx.directory.auth import Principal
 from litemx.directory.models import Scope, Token
 
-# API Gateway hands Lambda at most 6 MB (the invocation payload limit): a larger request never arrives.
-MAX_BODY_BYTES = 6 * 1024 * 1024
+# Lambda takes at most 6 MB per synchronous invocation (request and response), and API Gateway hands it the
+# body inside a JSON event: escaped, beside up to 10,240 bytes of request line and headers and the request
+# context. A body of at most MAX_BODY_BYTES, counted as the event carries it, always arrives with room to
+# spare; a larger one that still fits gets the 413 below, and one past 6 MB never reaches the function
+# (API Gateway answers it, without LiteMX's error shape). Bigger attachments go by upload (POST /v1/uploads).
+LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024
+MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_JSON_DEPTH = 16
 MAX_NUMBER_DIGITS = 32
 MAX_IDEMPOTENCY_KEY = 255
@@ -53,6 +58,7 @@ ROUTES = (
     _rule("GET", "/v1/messages/{message_id}", ANY),
     _rule("GET", "/v1/usage", ANY),
     _rule("POST", "/v1/policy/check", SEND, whole_principal=False, json_body=True),
+    _rule("POST", "/v1/uploads", SEND, json_body=True),
     _rule("GET", "/v1/status", ANY),
     _rule("GET", "/v1/mailboxes/{address}/messages", READ),
     _rule("GET", "/v1/mailboxes/{address}/messages/{message_id}", READ),
@@ -130,17 +136,25 @@ def _body_refusal(event: Mapping[str, Any], headers: Mapping[str, str]) -> Answe
             f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters.",
         )
     body = event.get("body") or ""
-    size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode("utf-8", "surrogatepass"))
+    size = event_body_bytes(body)
     if size > MAX_BODY_BYTES:
         return error(
             413,
             "request_too_large",
-            f"The request body is {size} bytes; the API accepts at most {MAX_BODY_BYTES} bytes "
-            "(API Gateway's payload limit).",
+            f"The request body takes {size} bytes in the Lambda event; the API accepts at most "
+            f"{MAX_BODY_BYTES} bytes (Lambda's 6 MB invocation limit, less the event around the body). "
+            "Send larger attachments by upload (POST /v1/uploads).",
         )
     if event.get("isBase64Encoded"):
         return error(400, "malformed_request", "The body must be JSON text, not base64-encoded bytes.")
     return json_shape_refusal(body)
+
+
+def event_body_bytes(body: str) -> int:
+    """The bytes `body` takes inside the JSON event Lambda receives: UTF-8, with quotes, backslashes and
+    whitespace control characters escaped (two bytes each)."""
+    escaped = sum(body.count(c) for c in '"\\\n\r\t')
+    return len(body.encode("utf-8", "surrogatepass")) + escaped
 
 
 def json_shape_refusal(body: str) -> Answer | None:

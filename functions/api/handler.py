@@ -27,7 +27,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.api import guard, mailbox_routes
 from functions.api.answers import Answer, compose_refusal, error, refusal, usage_out
 from functions.api.docs import MESSAGE_ID, honest_document, responses
-from functions.api.models import CheckOut, MessageOut, QueuedOut, SendMessageIn, StatusOut, UsageOut
+from functions.api.models import (
+    CheckOut,
+    MessageOut,
+    QueuedOut,
+    SendMessageIn,
+    StatusOut,
+    UploadIn,
+    UploadOut,
+    UsageOut,
+)
 from functions.observability import make_tracer
 from functions.settings import table_names
 from functions.wiring import provider_gate, provider_status, runtime, tenant_view
@@ -40,10 +49,12 @@ from litemx.ids import new_request_id
 from litemx.mail.compose import ComposeError
 from litemx.outbound.service import (
     OutboundUnavailableError,
+    UploadRefs,
     message_for,
     submit,
     usage_reservations,
 )
+from litemx.outbound.uploads import UploadError, new_upload
 from litemx.policy.models import Mode
 from litemx.policy.warmup import schedule
 from litemx.quotas.models import usage_now
@@ -104,6 +115,8 @@ def _send(secret: str, body: SendMessageIn, mode: Mode) -> Answer:
             request_id=app.current_event.request_context.request_id or new_request_id(),
             provider=provider_gate(),
             mode=mode,
+            # The guard verified this token: its account's prefix is the only place uploads are looked for.
+            uploads=UploadRefs(guard.verified_token().account_id, body.upload_ids()),
         )
     except ComposeError as problem:
         if mode is Mode.CHECK:
@@ -187,6 +200,44 @@ def send_message(body: SendMessageIn) -> Response[str]:
             "A request with this Idempotency-Key is in progress.",
             {"Retry-After": "1"},
         ).response()
+
+
+@app.post(
+    "/v1/uploads",
+    summary="Upload an attachment first (files too large for a JSON send)",
+    description="Declare the file (filename, content type, exact size in bytes); the answer is a presigned "
+    "S3 POST: send `fields` and then the file as `file` in a multipart/form-data POST to `url` before "
+    "`expires_at` (15 minutes). S3 refuses a file of any other size or type. Reference it in a send as "
+    '`{"upload_id": id}` among `attachments` within a day; the send checks it again (size, type, owner) '
+    "before its decision.",
+    responses=responses((201, "Upload here", UploadOut), 400, 401, 403, 413, 415, 500),
+)
+def create_upload(body: UploadIn) -> Response[str]:
+    principal = guard.principal()
+    outbound = runtime().outbound
+    if outbound.uploads is None:
+        return error(400, "upload_invalid", "This deployment accepts no uploads.").response()
+    try:
+        ticket = new_upload(
+            principal.account_id,
+            principal.token.token_id,
+            filename=body.filename,
+            content_type=body.content_type,
+            size=body.size,
+            store=outbound.uploads,
+            now=outbound.clock.now(),
+        )
+    except UploadError as refused:
+        return compose_refusal(refused).response()
+    out = UploadOut(
+        id=ticket.upload_id,
+        method="POST",
+        url=ticket.url,
+        fields=ticket.fields,
+        expires_at=ticket.expires_at,
+        max_bytes=ticket.max_bytes,
+    )
+    return Answer(201, out.model_dump(mode="json")).response()
 
 
 @app.get(

@@ -13,6 +13,7 @@ from pydantic_core import PydanticCustomError
 from litemx.addresses import has_line_break, normalize_address
 from litemx.mail.compose import Attachment, Draft
 from litemx.mail.headers import MAX_HEADER_NAME, MAX_HEADER_VALUE, has_lone_surrogate
+from litemx.outbound.uploads import MAX_UPLOAD_BYTES
 
 MAX_ADDRESSES = 50
 MAX_EXTRA_HEADERS = 20
@@ -72,6 +73,39 @@ class AttachmentIn(BaseModel):
         return value
 
 
+class UploadAttachmentIn(BaseModel):
+    """An attachment uploaded first (POST /v1/uploads): its filename and content type are the upload's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    upload_id: str = Field(
+        pattern=r"^upl-[0-9a-f]{32}$",
+        description="The `id` POST /v1/uploads answered; the file must be uploaded",
+    )
+
+
+class UploadIn(BaseModel):
+    """POST /v1/uploads: the file that will be uploaded, declared before."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    filename: str = Field(min_length=1, max_length=255)
+    content_type: str = Field(pattern=r"^[A-Za-z0-9!#$&^_.+-]{1,64}/[A-Za-z0-9!#$&^_.+-]{1,64}$")
+    # Range checked by the domain (`upload_invalid`, with the numbers), not here.
+    size: int = Field(description=f"The file's exact size in bytes (1 to {MAX_UPLOAD_BYTES})")
+
+
+class UploadOut(BaseModel):
+    id: str
+    method: str = Field(description="Always `POST`: a multipart/form-data upload to `url`")
+    url: str
+    fields: dict[str, str] = Field(
+        description="Form fields to send, in this order, before the `file` field (the file itself, last)"
+    )
+    expires_at: datetime
+    max_bytes: int = Field(description="S3 refuses a file of any other size")
+
+
 class SendMessageIn(BaseModel):
     """POST /v1/messages and POST /v1/policy/check."""
 
@@ -96,7 +130,12 @@ class SendMessageIn(BaseModel):
         "`Auto-Submitted`, `Thread-Topic`, `Thread-Index`. Others are refused with `header_not_allowed`, "
         "bulk headers with `bulk_headers`.",
     )
-    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=20)
+    attachments: list[AttachmentIn | UploadAttachmentIn] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Inline (base64 `content`) or by upload (`upload_id`, at most 10); uploaded files follow "
+        "the inline ones in the message",
+    )
 
     @model_validator(mode="after")
     def _encodable_addresses(self) -> SendMessageIn:
@@ -128,10 +167,15 @@ class SendMessageIn(BaseModel):
             in_reply_to=self.in_reply_to,
             references=tuple(self.references),
             attachments=tuple(
-                Attachment(a.filename, a.content_type, base64.b64decode(a.content)) for a in self.attachments
+                Attachment(a.filename, a.content_type, base64.b64decode(a.content))
+                for a in self.attachments
+                if isinstance(a, AttachmentIn)
             ),
             headers=dict(self.headers),
         )
+
+    def upload_ids(self) -> tuple[str, ...]:
+        return tuple(a.upload_id for a in self.attachments if isinstance(a, UploadAttachmentIn))
 
 
 class CapUsageOut(BaseModel):

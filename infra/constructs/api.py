@@ -18,9 +18,12 @@ from infra.constructs.access import DYNAMODB_ACTIONS
 from infra.constructs.data import Data
 from infra.constructs.function import FunctionFactory, log_retention
 from infra.constructs.inbound import RAW_MAIL_PREFIX, Inbound
-from infra.constructs.outbound import Outbound
+from infra.constructs.outbound import OUTBOUND_MIME_PREFIX, UPLOAD_PREFIX, Outbound
 
-API_TIMEOUT = Duration.seconds(10)
+# A send with uploads reads up to 29 MB from S3, composes a message of up to 40 MB (about 2 s and 200 MB on
+# one core here; slower on 512 MB's share of a vCPU) and writes it back: give it all the time an HTTP API
+# integration may take (30 s), less a second for the gateway.
+API_TIMEOUT = Duration.seconds(29)
 
 
 class Api(Construct):
@@ -47,7 +50,12 @@ class Api(Construct):
         for role, actions in DYNAMODB_ACTIONS["api"].items():
             fn.use_table(data.table(role), actions)
         fn.use_queue_sender("SEND_QUEUE_URL", outbound.queue)
-        fn.use_bucket_objects("OUTBOUND_BUCKET", outbound.bucket, "*", "s3:PutObject")
+        # Composed MIME under outbound/; attachments by upload under uploads/: the role signs the presigned
+        # POST (so it needs PutObject there) and checks and reads what was uploaded (HeadObject is GetObject).
+        fn.use_bucket_objects("OUTBOUND_BUCKET", outbound.bucket, f"{OUTBOUND_MIME_PREFIX}*", "s3:PutObject")
+        fn.use_bucket_objects(
+            "OUTBOUND_BUCKET", outbound.bucket, f"{UPLOAD_PREFIX}*", "s3:PutObject", "s3:GetObject"
+        )
         # The read API signs short-lived URLs to received raw messages (signed with this role's rights).
         fn.use_bucket_objects("RAW_MAIL_BUCKET", inbound.bucket, f"{RAW_MAIL_PREFIX}*", "s3:GetObject")
         outbound.use_provider(fn, send=False)

@@ -23,6 +23,11 @@ from infra.constructs.function import FunctionFactory, LiteMXFunction
 from infra.constructs.queues import MAX_RECEIVE_COUNT, queue_with_dlq
 
 SENDER_TIMEOUT = Duration.seconds(30)
+# Key prefixes of the outbound bucket (shared/litemx/outbound: service.queued_message, uploads.UPLOAD_PREFIX).
+OUTBOUND_MIME_PREFIX = "outbound/"
+UPLOAD_PREFIX = "uploads/"
+# An upload is referenced by a send within minutes; whatever is left is deleted the next day.
+UPLOAD_EXPIRATION = Duration.days(1)
 # The lowest maximum concurrency an SQS event source accepts.
 _MIN_EVENT_SOURCE_CONCURRENCY = 2
 
@@ -84,7 +89,8 @@ class Outbound(Construct):
                     id="expire-sent-mime",
                     expiration=Duration.days(config.outbound_mail_expiration_days),
                     abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
+                ),
+                s3.LifecycleRule(id="expire-uploads", prefix=UPLOAD_PREFIX, expiration=UPLOAD_EXPIRATION),
             ],
             removal_policy=RemovalPolicy.RETAIN,
         )
@@ -146,7 +152,7 @@ class Outbound(Construct):
             timeout=SENDER_TIMEOUT,
         )
         fn = self.function
-        fn.use_bucket_objects("OUTBOUND_BUCKET", self.bucket, "*", "s3:GetObject")
+        fn.use_bucket_objects("OUTBOUND_BUCKET", self.bucket, f"{OUTBOUND_MIME_PREFIX}*", "s3:GetObject")
         # Re-queues a message whose send must wait (throttling, daily quota, another attempt's lease) as a
         # new, delayed message; on a record's last receive it settles the message before SQS
         # dead-letters the record, so it must know the queue's maxReceiveCount.

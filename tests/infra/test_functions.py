@@ -213,13 +213,40 @@ def test_inbound_and_feedback_know_nothing_of_the_provider(variant):
         assert not {a for a in actions if a.startswith(("ses:", "secretsmanager:"))}
 
 
+def key_grants(statements: list[dict[str, Any]], logical_id: str) -> set[tuple[str, str]]:
+    """(key pattern, action) for every object-level right the statements give on the bucket."""
+    grants: set[tuple[str, str]] = set()
+    for statement in statements:
+        if statement["Effect"] != "Allow" or logical_id not in referenced_ids(statement["Resource"]):
+            continue
+        for resource in as_list(statement["Resource"]):
+            parts = resource.get("Fn::Join", ["", []])[1] if isinstance(resource, dict) else [resource]
+            suffix = "".join(p for p in parts if isinstance(p, str)).lstrip("/")
+            if suffix:
+                grants |= {(suffix, action) for action in as_list(statement["Action"])}
+    return grants
+
+
 def test_buckets_are_reached_object_by_object(default):
     functions = litemx_functions(default)
     raw = default.logical_id(default.stack.inbound.bucket)
     outbound = default.logical_id(default.stack.outbound.bucket)
     assert actions_on(function_statements(default, functions["inbound"]), raw) == {"s3:GetObject"}
     assert actions_on(function_statements(default, functions["sender"]), outbound) == {"s3:GetObject"}
-    assert actions_on(function_statements(default, functions["api"]), outbound) == {"s3:PutObject"}
+    assert actions_on(function_statements(default, functions["api"]), outbound) == {
+        "s3:PutObject",
+        "s3:GetObject",
+    }
+    # Each right on the outbound bucket is bound to its key prefix: the sender reads composed MIME; the api
+    # writes it, and signs, checks (HeadObject is s3:GetObject) and reads attachments under uploads/ only.
+    assert key_grants(function_statements(default, functions["sender"]), outbound) == {
+        ("outbound/*", "s3:GetObject")
+    }
+    assert key_grants(function_statements(default, functions["api"]), outbound) == {
+        ("outbound/*", "s3:PutObject"),
+        ("uploads/*", "s3:PutObject"),
+        ("uploads/*", "s3:GetObject"),
+    }
     # The read API only signs URLs to received messages: it reads raw mail, never writes it.
     assert actions_on(function_statements(default, functions["api"]), raw) == {"s3:GetObject"}
     for name in ("sender", "feedback"):

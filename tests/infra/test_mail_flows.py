@@ -172,6 +172,18 @@ def test_outbound_bucket_is_private_encrypted_and_expires(default):
     assert any(r.get("ExpirationInDays") == 30 for r in bucket["LifecycleConfiguration"]["Rules"])
 
 
+def test_the_api_may_use_all_the_time_api_gateway_waits(default):
+    # A 40 MB message is read, composed and stored within one request; HTTP APIs wait at most 30 s
+    assert litemx_functions(default)["api"]["Properties"]["Timeout"] == 29
+
+
+def test_uploads_expire_after_a_day(default):
+    # Attachments by upload are referenced within minutes; what is never sent must not stay for 30 days
+    rules = _props(default, default.stack.outbound.bucket)["LifecycleConfiguration"]["Rules"]
+    uploads = [r for r in rules if r.get("Prefix") == "uploads/"]
+    assert [(r["Status"], r["ExpirationInDays"]) for r in uploads] == [("Enabled", 1)]
+
+
 # --- feedback ----------------------------------------------------------------------------------------
 
 

@@ -77,6 +77,8 @@ def test_the_token_is_checked_before_the_body_is_looked_at() -> None:
     ("body", "headers", "status", "code"),
     [
         ("x" * (guard.MAX_BODY_BYTES + 1), {}, 413, "request_too_large"),
+        # Quotes are escaped in the Lambda event: this body counts twice its length against the limit
+        ('"' * (guard.MAX_BODY_BYTES // 2 + 1), {}, 413, "request_too_large"),
         ("[" * 1000 + "]" * 1000, {}, 400, "malformed_request"),
         ('{"a": ' + "9" * 5000 + "}", {}, 400, "malformed_request"),
         ("{}", {"content-type": "multipart/form-data"}, 415, "unsupported_media_type"),
@@ -99,6 +101,24 @@ def test_limits_are_checked_before_parsing(
     )
     assert answer is not None
     assert (answer.status, answer.body["error"]["code"]) == (status, code)
+
+
+def test_the_json_limit_leaves_room_for_the_event_inside_lambdas_6_mb() -> None:
+    # Given the largest body the guard admits, with the largest headers API Gateway passes on
+    assert guard.MAX_BODY_BYTES + 10_240 + 64 * 1024 <= guard.LAMBDA_PAYLOAD_BYTES
+    # When it is refused, the answer names the real number
+    token = Token(
+        token_id="tok-1",
+        account_id="acc-1",
+        mailbox="a@b.test",
+        scopes=frozenset({Scope.SEND}),
+        secret_hash="h",
+    )
+    body = "x" * (guard.MAX_BODY_BYTES + 1)
+    answer = guard.admit(http_event("POST", "/v1/messages", body=body), Admits(token).credentials())
+    assert answer is not None
+    assert f"at most {guard.MAX_BODY_BYTES} bytes" in answer.body["error"]["message"]
+    assert f"takes {guard.MAX_BODY_BYTES + 1} bytes" in answer.body["error"]["message"]
 
 
 def test_strings_hide_brackets_and_digits_from_the_shape_check() -> None:

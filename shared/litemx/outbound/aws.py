@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
 from pynamodb.exceptions import UpdateError
 
+from litemx.outbound.uploads import PresignedPost, StoredObject
 from litemx.storage.tables import UsageCounter
 
 
@@ -83,3 +86,41 @@ class DynamoSendRate:
                 return False
             raise
         return True
+
+
+class S3UploadStore:
+    """Uploads in the outbound bucket under `uploads/` (a lifecycle rule expires them after a day)."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._client = client
+        self._bucket = bucket
+
+    def presign_post(
+        self, key: str, *, content_type: str, size: int, metadata: Mapping[str, str], expires_in: int
+    ) -> PresignedPost:
+        """A POST policy, not a presigned PUT: only a POST policy's `content-length-range` makes S3 refuse
+        a body of any other size. Every form field is an exact condition of the signed policy."""
+        fields = {"Content-Type": content_type, **{f"x-amz-meta-{k}": v for k, v in metadata.items()}}
+        conditions: list[Any] = [{name: value} for name, value in fields.items()]
+        conditions.append(["content-length-range", size, size])
+        post = self._client.generate_presigned_post(
+            Bucket=self._bucket, Key=key, Fields=fields, Conditions=conditions, ExpiresIn=expires_in
+        )
+        return PresignedPost(url=str(post["url"]), fields={str(k): str(v) for k, v in post["fields"].items()})
+
+    def head(self, key: str) -> StoredObject | None:
+        try:
+            found = self._client.head_object(Bucket=self._bucket, Key=key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise
+        return StoredObject(
+            size=int(found["ContentLength"]),
+            content_type=str(found.get("ContentType", "")),
+            metadata={str(k).lower(): str(v) for k, v in (found.get("Metadata") or {}).items()},
+        )
+
+    def read(self, key: str) -> bytes:
+        body: bytes = self._client.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        return body

@@ -15,9 +15,10 @@ from litemx.audit.models import AuditRecord
 from litemx.clock import Clock
 from litemx.directory.auth import Principal
 from litemx.errors import LiteMXError, NotFoundError
-from litemx.mail.compose import ComposedMessage, Draft, compose
+from litemx.mail.compose import ComposedMessage, ComposeError, Draft, compose
 from litemx.messages.models import MessageStatus, OutboundMessage, ReservedCounter
 from litemx.outbound.ports import AuditWriter, BlobStore, MessageRepository, QuotaReleaser, SendQueue
+from litemx.outbound.uploads import UploadStore, VerifiedUpload, verify_uploads, with_uploads
 from litemx.plans import effective_limits
 from litemx.policy.fanout import body_text
 from litemx.policy.logic import decide
@@ -59,6 +60,15 @@ class OutboundDeps:
     audit: AuditWriter
     clock: Clock
     max_message_bytes: int
+    uploads: UploadStore | None = None
+
+
+@dataclass(frozen=True)
+class UploadRefs:
+    """Uploads a send references, with the account of the token the API verified (their prefix)."""
+
+    account_id: str
+    upload_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,7 @@ def submit(
     request_id: str,
     provider: ProviderGate = OPEN_PROVIDER,
     mode: Mode = Mode.SEND,
+    uploads: UploadRefs | None = None,
 ) -> Submission:
     """Decide, and when allowed in SEND mode, store and queue the message.
 
@@ -102,12 +113,21 @@ def submit(
     composed inside the decision, after every check and before its transaction: a ComposeError (which
     carries the stable code) leaves nothing reserved or recorded. A dry run is composed after an allowed
     decision, so that it reports what the send would. The message record is written by the decision's
-    own transaction, so an accepted message always exists with its quota reserved."""
+    own transaction, so an accepted message always exists with its quota reserved.
+
+    Referenced uploads (`uploads`, under the verified token's account) are checked with HeadObject before
+    the decision (UploadError, a ComposeError, when one is missing, not as declared, or too large); their
+    bytes are read only to compose, after every check of the decision."""
     message_id = new_message_id()
     built: list[tuple[OutboundMessage, ComposedMessage]] = []  # what the decision's transaction recorded
+    verified = _verified_uploads(draft, uploads, deps)
+
+    def full_message(at: datetime) -> ComposedMessage:
+        complete = with_uploads(draft, verified, deps.uploads) if deps.uploads is not None else draft
+        return compose(complete, now=at, max_bytes=deps.max_message_bytes)
 
     def queue_as(allowed: Decision) -> OutboundMessage:
-        composed = compose(draft, now=allowed.decided_at, max_bytes=deps.max_message_bytes)
+        composed = full_message(allowed.decided_at)
         built.append((queued_message(message_id, allowed, draft, composed), composed))
         return built[0][0]
 
@@ -123,11 +143,31 @@ def submit(
     if not decision.allowed:
         return Submission(decision)
     if mode is Mode.CHECK:
-        compose(draft, now=decision.decided_at, max_bytes=deps.max_message_bytes)
+        full_message(decision.decided_at)
         return Submission(decision)
     message, composed = built[0]
     _store_and_enqueue(message, composed, deps)
     return Submission(decision, message)
+
+
+def _verified_uploads(
+    draft: Draft, refs: UploadRefs | None, deps: OutboundDeps
+) -> tuple[VerifiedUpload, ...]:
+    if refs is None or not refs.upload_ids:
+        return ()
+    if deps.uploads is None:
+        raise ComposeError("upload_not_found", "This deployment accepts no uploads.")
+    inline = sum(len(a.data) * 4 // 3 for a in draft.attachments)
+    inline += len((draft.text or "").encode("utf-8", "replace")) + len(
+        (draft.html or "").encode("utf-8", "replace")
+    )
+    return verify_uploads(
+        refs.account_id,
+        refs.upload_ids,
+        deps.uploads,
+        inline_bytes=inline,
+        max_message_bytes=deps.max_message_bytes,
+    )
 
 
 def reserved_counters(decision: Decision) -> tuple[ReservedCounter, ...]:
