@@ -30,6 +30,8 @@ from litemx.directory import admin
 from litemx.directory.models import EntityKind, Scope, Verification
 from litemx.directory.store import DirectoryStore
 from litemx.plans import Plan
+from litemx.policy.overrides import set_warmup_waived
+from litemx.policy.store import AccountPolicyStore
 from litemx.tenants.fake import FakeTenants
 from litemx.tenants.logic import Lifecycle
 from litemx.tenants.models import TenantScope, tenant_name
@@ -165,6 +167,16 @@ def play(system: LocalSystem, tour: Tour) -> str:  # noqa: C901 - a script, read
     account = admin.create_account(
         directory, audit, clock, name="Acme Support", plan=Plan.FREE, actor=OPERATOR
     )
+    # Acme is an established business moving to LiteMX: the operator waives the 14-day warm-up (audited).
+    set_warmup_waived(
+        AccountPolicyStore(),
+        audit,
+        clock,
+        account_id=account.account_id,
+        waived=True,
+        actor=OPERATOR,
+        reason="demo: an established business moving its mail to LiteMX",
+    )
     directory.add_domain("acme.test", account.account_id, now=clock.now())
     boto3.client("ses").verify_domain_identity(Domain="acme.test")
     directory.set_verification("acme.test", Verification.VERIFIED)
@@ -187,7 +199,7 @@ def play(system: LocalSystem, tour: Tour) -> str:  # noqa: C901 - a script, read
         directory, audit, clock, mailbox=sales, actor=OPERATOR, scopes=frozenset({Scope.SEND})
     ).secret
     tour.note(
-        f"account {account.account_id} (Free), domain acme.test (verified), mailboxes "
+        f"account {account.account_id} (Free, warm-up waived), domain acme.test (verified), mailboxes "
         f"support@ (send:reply + read) and sales@ (send)"
     )
 
