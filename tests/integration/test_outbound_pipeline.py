@@ -20,6 +20,7 @@ from litemx.directory.models import EntityKind
 from litemx.outbound import delivery
 from litemx.plans import LimitOverrides
 from litemx.providers.base import ProviderStatus, ProviderThrottledError, SendResult
+from litemx_local.testclock import anchored_now
 from tests.integration.outbound import Pipeline, make_pipeline
 
 pytestmark = pytest.mark.integration
@@ -213,7 +214,7 @@ def test_a_spent_daily_quota_waits_an_hour_without_nearing_the_dlq(tables, local
     monkeypatch.setattr(wiring, "provider", lambda settings: spent)
     pipeline = make_pipeline(tables, local_aws, monkeypatch)
     answer = pipeline.send({"to": ["alice@outside.test"], "text": "hi"})
-    before = time.time()
+    before = anchored_now().timestamp()  # the sender's clock: the tests' one, on any anchor
 
     # When the sender meets the spent quota
     assert pipeline.drain() == []
