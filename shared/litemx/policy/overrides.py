@@ -5,11 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from litemx.audit.models import AuditRecord
 from litemx.clock import Clock
-from litemx.directory.admin import AuditWriter
+from litemx.directory.admin import AuditWriter, record_action
 from litemx.errors import InvalidInputError
-from litemx.ids import new_request_id
 
 
 class AccountPolicyWriter(Protocol):
@@ -39,21 +37,12 @@ def set_first_contact_limit(
         raise InvalidInputError("say why the limit changes")
     now = clock.now()
     store.set_first_contacts(account_id, limit, now=now, account_limit=account_limit)
-    audit.record(
-        AuditRecord(
-            account_id=account_id,
-            at=now,
-            request_id=new_request_id(),
-            event="account.first_contacts",
-            actor=actor,
-            outcome="done",
-            details={
-                "limit": "plan" if limit is None else str(limit),
-                "account_limit": "default" if account_limit is None else str(account_limit),
-                "reason": reason,
-            },
-        )
-    )
+    details = {
+        "limit": "plan" if limit is None else str(limit),
+        "account_limit": "default" if account_limit is None else str(account_limit),
+        "reason": reason,
+    }
+    record_action(audit, account_id, now, "account.first_contacts", actor, details)
 
 
 def set_warmup_waived(
@@ -71,14 +60,5 @@ def set_warmup_waived(
         raise InvalidInputError("say why the warm-up changes")
     now = clock.now()
     store.set_warmup_waived(account_id, waived, now=now)
-    audit.record(
-        AuditRecord(
-            account_id=account_id,
-            at=now,
-            request_id=new_request_id(),
-            event="account.warmup",
-            actor=actor,
-            outcome="done",
-            details={"waived": str(waived).lower(), "reason": reason},
-        )
-    )
+    details = {"waived": str(waived).lower(), "reason": reason}
+    record_action(audit, account_id, now, "account.warmup", actor, details)
