@@ -1,4 +1,5 @@
-"""The sender (send queue → this Lambda): each SQS record names one queued message; deliver it once.
+"""The sender (send queue → this Lambda): each SQS record names one queued message (and carries a small
+message's MIME inline); deliver it once.
 
 Partial batch failures: only a record that cannot be processed (a poison record, an unexpected error) is
 reported failed, so only it returns to the queue, and after the queue's maxReceiveCount SQS parks it in
@@ -10,6 +11,8 @@ its record succeeds, so waiting never counts towards the DLQ.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +22,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from functions.observability import make_tracer
 from functions.wiring import runtime
@@ -44,6 +47,20 @@ class SendQueueMessage(BaseModel):
     message_id: str
     not_before: int | None = None  # epoch seconds: a deferred message waits until then
     deferrals: int = Field(default=0, ge=0)
+    raw: bytes | None = None  # a small message's MIME, inline instead of in the bucket (base64 in JSON)
+
+    @field_validator("raw", mode="before")
+    @classmethod
+    def _strict_base64(cls, value: object) -> bytes | None:
+        """Strict: a damaged body fails its record rather than sending other bytes than were composed."""
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError("raw must be base64 text")
+        try:
+            return base64.b64decode(value, validate=True)
+        except binascii.Error as error:
+            raise ValueError("raw is not valid base64") from error
 
 
 # Outcomes of the batch being processed, worked out together before the records are answered one by one.
@@ -65,7 +82,11 @@ def _requeue(queued: SendQueueMessage, *, not_before: datetime, deferrals: int, 
     rt = runtime()
     delay = delay_seconds(not_before, now)
     SqsSendQueue(rt.sqs, rt.settings.send_queue_url).enqueue_later(
-        queued.message_id, delay_seconds=delay, not_before=int(not_before.timestamp()), deferrals=deferrals
+        queued.message_id,
+        delay_seconds=delay,
+        not_before=int(not_before.timestamp()),
+        deferrals=deferrals,
+        raw=queued.raw,
     )
     return delay
 
@@ -136,9 +157,11 @@ def _settle_last_receives(event: dict[str, Any], failed_ids: set[str]) -> None:
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     now = runtime().delivery.clock.now()
     parsed = [_parse(SQSRecord(r)) for r in event.get("Records", [])]
-    ids = [q.message_id for q in parsed if q is not None and not _waiting(q, now)]
+    due = [q for q in parsed if q is not None and not _waiting(q, now)]
+    ids = [q.message_id for q in due]
+    inline = {q.message_id: q.raw for q in due if q.raw is not None}
     _batch.clear()
-    _batch.update(deliver_batch(ids, runtime().delivery) if ids else {})
+    _batch.update(deliver_batch(ids, runtime().delivery, inline) if ids else {})
     response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

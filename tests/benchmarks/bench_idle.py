@@ -128,7 +128,20 @@ def main() -> None:
     for row in rows:
         print(f"{row.what:<40}{row.count:>6}{row.list_price:>9.2f}{row.after_free:>19.2f}  {row.note}")
     total, free = sum(r.list_price for r in rows), sum(r.after_free for r in rows)
-    print(f"{'total':<40}{'':>6}{total:>9.2f}{free:>19.2f}  target ≤ $1.00 (alarms within the free tier)")
+    print(f"{'total':<40}{'':>6}{total:>9.2f}{free:>19.2f}")
+    print(idle_verdict(total, free))
+
+
+TARGET = 1.00
+
+
+def idle_verdict(list_total: float, after_free: float) -> str:
+    """The target is judged at list price; the free-tier figure is shown beside it, not instead of it."""
+    verdict = "met" if list_total <= TARGET else "NOT met"
+    return (
+        f"idle target ≤ ${TARGET:.2f}/month at list price: {verdict} (${list_total:.2f} at list price; "
+        f"${after_free:.2f} if this account's free tier is otherwise unused)"
+    )
 
 
 if __name__ == "__main__":

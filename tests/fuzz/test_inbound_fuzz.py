@@ -17,7 +17,6 @@ from litemx.clock import FixedClock
 from litemx.inbound import mime, store
 from litemx.inbound.logic import message_detail
 from litemx.inbound.models import LISTED_FOLDERS, InboundMessage, Verdicts
-from litemx.storage.tables import InboundMessageIdRecord
 from tests.events import FakeLambdaContext, load
 from tests.fakes import T0
 from tests.fuzz.hostile import PROPERTY, any_mime, check_item, check_key, json_values, mutated_json, utf8_size
@@ -30,10 +29,9 @@ class LimitedIndex(FakeIndex):
     """The in-memory index, refusing what DynamoDB would refuse."""
 
     def add(self, message: InboundMessage) -> bool:
-        check_item(store._record(message))
-        if message.headers.message_id:
-            marker = InboundMessageIdRecord(message.mailbox, store.rfc_id_sk(message.headers.message_id))
-            check_key(str(marker.sk), limit=1024)
+        record = store._record(message)
+        check_item(record)
+        check_key(str(record.sk), limit=1024)
         return super().add(message)
 
 
@@ -61,8 +59,9 @@ def _entry(raw: bytes, whole: bool) -> InboundMessage:
 def test_the_mime_parser_never_raises_and_what_it_keeps_fits_dynamodb(raw: bytes) -> None:
     for whole in (True, False):
         entry = _entry(raw, whole)
-        check_item(store._record(entry))
-        check_key(store.rfc_id_sk(entry.headers.message_id), limit=1024)
+        record = store._record(entry)
+        check_item(record)
+        check_key(str(record.sk), limit=1024)
     parts = mime.read_parts(raw)
     for text in (*parts.text, *parts.html, *(a.filename for a in parts.attachments)):
         utf8_size(text)

@@ -3,13 +3,16 @@ real handlers, a real SQS queue with a DLQ, S3, and moto's SES."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 import pytest
+from botocore.client import BaseClient
 
 from functions import wiring
 from litemx.storage.tables import TableNames
@@ -84,6 +87,23 @@ class Pipeline:
         return int(attributes["ApproximateNumberOfMessages"]) + int(
             attributes["ApproximateNumberOfMessagesNotVisible"]
         )
+
+
+@contextlib.contextmanager
+def aws_requests() -> Iterator[list[tuple[str, str, dict[str, Any]]]]:
+    """Every AWS request any client makes inside the block: (service, operation, parameters)."""
+    made: list[tuple[str, str, dict[str, Any]]] = []
+    original = getattr(BaseClient, "_make_api_call")  # noqa: B009 - private in the stubs
+
+    def counting(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        made.append((client.meta.service_model.service_name, operation, params))
+        return original(client, operation, params)
+
+    setattr(BaseClient, "_make_api_call", counting)  # noqa: B010
+    try:
+        yield made
+    finally:
+        setattr(BaseClient, "_make_api_call", original)  # noqa: B010
 
 
 def sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:

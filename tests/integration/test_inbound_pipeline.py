@@ -7,6 +7,7 @@ import base64
 import os
 from collections.abc import Iterator
 
+import boto3
 import pytest
 
 from litemx.inbound.models import Flag, Folder, InboundMessage
@@ -104,6 +105,21 @@ def test_each_mailbox_gets_the_message_and_unknown_recipients_are_not_stored(roo
     assert len(inbox(BOX)) == 1
     assert len(inbox("box1@example.com")) == 1
     assert inbox("nobody@example.com") == []
+
+
+def test_a_received_message_writes_one_item_to_the_inbound_table(room, world, tables):
+    # Given a clean message with a Message-ID
+    room.receive(mime("multipart-alternative"), [BOX])
+    # When the mailbox's partition is read whole
+    client = boto3.client("dynamodb")
+    items = client.query(
+        TableName=tables.inbound,
+        KeyConditionExpression="mailbox = :m",
+        ExpressionAttributeValues={":m": {"S": BOX}},
+        ConsistentRead=True,
+    )["Items"]
+    # Then it holds the index entry and nothing else (no per-Message-ID marker that nothing reads)
+    assert [item["sk"]["S"].partition("#")[0] for item in items] == [Folder.INBOX.value]
 
 
 def test_a_redelivered_receipt_stores_nothing_twice(room, world):

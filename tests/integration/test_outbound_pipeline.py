@@ -3,6 +3,7 @@ back from the real queue into the real sender handler, the sent raw message read
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 import json
@@ -18,10 +19,11 @@ from functions import wiring
 from litemx.directory import admin
 from litemx.directory.models import EntityKind
 from litemx.outbound import delivery
+from litemx.outbound.service import INLINE_MAX_BYTES
 from litemx.plans import LimitOverrides
 from litemx.providers.base import ProviderStatus, ProviderThrottledError, SendResult
 from litemx_local.testclock import anchored_now
-from tests.integration.outbound import Pipeline, make_pipeline
+from tests.integration.outbound import Pipeline, aws_requests, make_pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -57,9 +59,11 @@ def test_a_message_goes_from_the_api_through_the_queue_to_ses(pipeline: Pipeline
         "account_first_contact": 3,
     }
 
-    # And the queue carries only the message id
+    # And the queue carries the message id and, the message being small, its MIME inline (no S3 object)
     batch = pipeline.receive()
-    assert [m["Body"] for m in batch] == [f'{{"message_id": "{message_id}"}}']
+    [body] = [json.loads(m["Body"]) for m in batch]
+    assert body["message_id"] == message_id
+    assert base64.b64decode(body["raw"], validate=True).startswith(b"From: box0@example.com")
 
     # When the sender consumes that batch
     assert pipeline.run_sender(batch) == []
@@ -414,3 +418,77 @@ def test_openapi_document_is_served(pipeline: Pipeline) -> None:
         "/v1/policy/check",
         "/v1/status",
     } <= set(document.body["paths"])
+
+
+def test_a_small_message_costs_no_s3_object_and_the_sender_one_write_and_one_read_before_sending(
+    pipeline: Pipeline,
+) -> None:
+    # Given a small send with an Idempotency-Key, as the docs recommend
+    with aws_requests() as api_calls:
+        answer = pipeline.send(
+            {"to": ["alice@outside.test"], "subject": "hi", "text": "hello"},
+            headers={"Idempotency-Key": "small-1"},
+        )
+    assert answer.status == 202, answer.body
+    # Then nothing is written to S3: the MIME rides in the queue message
+    assert not [c for c in api_calls if c[0] == "s3"]
+
+    # When the sender takes the batch of one
+    with aws_requests() as sender_calls:
+        assert pipeline.drain() == []
+
+    # Then it claims with one plain UpdateItem that returns the message (no transaction, no extra read),
+    # re-reads only the kill switches, reads nothing from S3, and SES gets the composed bytes
+    dynamodb = [(op, params) for service, op, params in sender_calls if service == "dynamodb"]
+    assert [op for op, _ in dynamodb][:2] == ["UpdateItem", "BatchGetItem"]
+    assert [op for op, _ in dynamodb].count("TransactWriteItems") == 1  # sent + its audit entry
+    read_keys = [
+        key.get("sk", {}).get("S", "")
+        for request in dynamodb[1][1]["RequestItems"].values()
+        for key in request["Keys"]
+    ]
+    assert not [k for k in read_keys if k.startswith(("CONTACT#", "CORRESPONDENT#", "POLICY"))]
+    assert not [c for c in sender_calls if c[0] == "s3"]
+    [sent] = pipeline.sent_raw()
+    assert "hello" in sent["raw_data"]
+
+
+def test_a_message_over_the_inline_size_goes_through_s3(pipeline: Pipeline) -> None:
+    # Given a send whose MIME is larger than what travels inline
+    text = "x" * (INLINE_MAX_BYTES + 1000)
+    with aws_requests() as api_calls:
+        answer = pipeline.send({"to": ["alice@outside.test"], "subject": "big", "text": text})
+    assert answer.status == 202, answer.body
+    # Then its MIME is an S3 object and the queue message names only the message
+    assert [op for service, op, _ in api_calls if service == "s3"] == ["PutObject"]
+    [body] = [json.loads(m["Body"]) for m in pipeline.receive()]
+    assert body == {"message_id": answer.body["id"]}
+    wiring.reset_for_tests()
+    # And the sender reads it from there and sends it whole
+    pipeline.sqs.purge_queue(QueueUrl=pipeline.queue_url)
+    pipeline.sqs.send_message(QueueUrl=pipeline.queue_url, MessageBody=json.dumps(body))
+    assert pipeline.drain() == []
+    [sent] = pipeline.sent_raw()
+    assert len(sent["raw_data"]) > INLINE_MAX_BYTES
+
+
+def test_an_inline_message_whose_queue_record_lost_its_mime_is_not_sent_and_waits_queued(
+    pipeline: Pipeline,
+) -> None:
+    # Given a small message queued, and a hand-made queue record naming it without its MIME
+    answer = pipeline.send({"to": ["alice@outside.test"], "subject": "hi", "text": "hello"})
+    assert answer.status == 202, answer.body
+    pipeline.sqs.purge_queue(QueueUrl=pipeline.queue_url)
+    pipeline.sqs.send_message(
+        QueueUrl=pipeline.queue_url, MessageBody=json.dumps({"message_id": answer.body["id"]})
+    )
+    # When the sender takes it
+    failed = pipeline.drain()
+    # Then its record fails (towards the DLQ, where give_up settles it), nothing is sent, and the message is
+    # back to queued rather than stuck in sending
+    assert len(failed) == 1
+    assert pipeline.sent_raw() == []
+    status = pipeline.api(
+        "GET", f"/v1/messages/{answer.body['id']}", token=pipeline.world.secrets["box0@example.com"]
+    )
+    assert status.body["status"] == "queued"

@@ -63,7 +63,7 @@ class MailboxDirectory(Protocol):
 
 class InboundIndex(Protocol):
     def add(self, message: InboundMessage) -> bool:
-        """Store an index entry (and its Message-ID marker); False when it was already stored."""
+        """Store the index entry; False when it was already stored."""
         ...
 
     def get(self, mailbox: str, message_id: str) -> InboundMessage | None: ...

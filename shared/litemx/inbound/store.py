@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 from dataclasses import fields
 from datetime import timedelta
@@ -24,11 +23,9 @@ from litemx.inbound.models import (
     RawMailMissingError,
     Verdicts,
     id_time,
-    normalize_message_id,
 )
-from litemx.storage.tables import InboundMessageIdRecord, InboundMessageRecord
+from litemx.storage.tables import InboundMessageRecord
 
-RFC_ID_PREFIX = "rfcid#"
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 # What the outside world writes is stored capped in UTF-8 bytes (not characters: one character may take
 # four bytes), so that no item nears DynamoDB's 400 KB and no key its 1,024 bytes, whatever arrives.
@@ -39,12 +36,6 @@ MAX_LISTED = 100  # addresses in To, Cc; Message-IDs in References (mime.MAX_REF
 
 def listed_sk(folder: Folder, message_id: str) -> str:
     return f"{folder.value}#{message_id}"
-
-
-def rfc_id_sk(rfc_message_id: str) -> str:
-    """The marker's key: a hash of the normalized Message-ID (fixed length, whatever the id's bytes)."""
-    digest = hashlib.sha256(normalize_message_id(rfc_message_id).encode("utf-8", "replace")).hexdigest()
-    return f"{RFC_ID_PREFIX}{digest}"
 
 
 def clip_bytes(text: str, limit: int) -> str:
@@ -128,15 +119,6 @@ def _strings(values: Any) -> tuple[str, ...]:
 
 class DynamoInboundIndex:
     def add(self, message: InboundMessage) -> bool:
-        rfc_id = message.headers.message_id
-        if rfc_id and message.folder is not Folder.QUARANTINE:
-            # Written first and unconditionally (idempotent): a crash before the entry just redoes it.
-            InboundMessageIdRecord(
-                message.mailbox,
-                rfc_id_sk(rfc_id),
-                listed_sk=listed_sk(message.folder, message.message_id),
-                received_at=message.received_at,
-            ).save()
         try:
             _record(message).save(condition=InboundMessageRecord.sk.does_not_exist())
         except PutError as error:
@@ -213,4 +195,4 @@ class S3RawMail:
         return url
 
 
-__all__ = ["DynamoInboundIndex", "S3RawMail", "id_time", "listed_sk", "rfc_id_sk"]
+__all__ = ["DynamoInboundIndex", "S3RawMail", "id_time", "listed_sk"]

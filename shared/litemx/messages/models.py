@@ -69,7 +69,7 @@ class OutboundMessage:
     status: MessageStatus
     created_at: datetime
     updated_at: datetime
-    raw_key: str  # object key of the raw MIME in the outbound bucket
+    raw_key: str  # object key of the raw MIME in the outbound bucket; "": inline in its queue message
     subject: str = ""
     rfc_message_id: str = ""  # the Message-ID header LiteMX wrote
     reserved: tuple[ReservedCounter, ...] = ()

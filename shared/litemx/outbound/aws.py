@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Mapping
@@ -29,25 +30,39 @@ class S3BlobStore:
 
 
 class SqsSendQueue:
-    """The queue carries only the message id: the raw MIME stays in S3, so size never breaks the queue."""
+    """The queue carries the message id, and a small message's MIME inline (base64, `raw`); a larger one
+    stays in S3, so size never breaks the queue (service.INLINE_MAX_BYTES)."""
 
     def __init__(self, client: Any, queue_url: str) -> None:
         self._client = client
         self._queue_url = queue_url
 
-    def enqueue(self, message_id: str) -> None:
-        self._client.send_message(
-            QueueUrl=self._queue_url, MessageBody=json.dumps({"message_id": message_id})
-        )
+    def enqueue(self, message_id: str, raw: bytes | None = None) -> None:
+        self._client.send_message(QueueUrl=self._queue_url, MessageBody=json.dumps(_body(message_id, raw)))
 
-    def enqueue_later(self, message_id: str, *, delay_seconds: int, not_before: int, deferrals: int) -> None:
+    def enqueue_later(
+        self,
+        message_id: str,
+        *,
+        delay_seconds: int,
+        not_before: int,
+        deferrals: int,
+        raw: bytes | None = None,
+    ) -> None:
         """A fresh message, invisible for `delay_seconds` (SQS allows 0..900), that the sender tries at
         `not_before` (epoch seconds) at the earliest: a new message starts a new receive count, which is
-        why deferring never pushes a message towards the DLQ."""
-        body = {"message_id": message_id, "not_before": not_before, "deferrals": deferrals}
+        why deferring never pushes a message towards the DLQ. An inline MIME travels on with it."""
+        body = {**_body(message_id, raw), "not_before": not_before, "deferrals": deferrals}
         self._client.send_message(
             QueueUrl=self._queue_url, MessageBody=json.dumps(body), DelaySeconds=delay_seconds
         )
+
+
+def _body(message_id: str, raw: bytes | None) -> dict[str, str]:
+    body = {"message_id": message_id}
+    if raw is not None:
+        body["raw"] = base64.b64encode(raw).decode("ascii")
+    return body
 
 
 class DynamoSendRate:

@@ -16,7 +16,7 @@ says `queued`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -117,22 +117,40 @@ class Delivery:
     detail: str = ""
 
 
-def deliver_batch(message_ids: Sequence[str], deps: DeliveryDeps) -> dict[str, Delivery | Exception]:
+class RawMissingError(Exception):
+    """A message whose MIME travels inline arrived without it (a hand-made or damaged queue record)."""
+
+
+def deliver_batch(
+    message_ids: Sequence[str], deps: DeliveryDeps, inline: Mapping[str, bytes] | None = None
+) -> dict[str, Delivery | Exception]:
     """Deliver one SQS batch: claim it in one write, read the messages and re-check every kill switch in
-    two batched reads, then send each once. Each id maps to its Delivery, or to the exception its record
-    must fail with (RetryLaterError: back to the queue; anything else: towards the DLQ)."""
-    claimed = deps.messages.claim_many(message_ids, now=deps.clock.now(), lease=deps.lease)
+    two batched reads (a batch of one: its claim returns the message, one read), then send each once.
+    Each id maps to its Delivery, or to the exception its record must fail with (RetryLaterError: back
+    to the queue; anything else: towards the DLQ). `inline`: the MIME of messages whose queue record
+    carries it (service.INLINE_MAX_BYTES)."""
+    unique = list(dict.fromkeys(message_ids))
+    found: dict[str, OutboundMessage]
+    if len(unique) == 1:
+        # A batch of one (the default at SES's sandbox rate): the claim's own write answers the record,
+        # one plain UpdateItem instead of a transaction and a read.
+        one = deps.messages.claim(unique[0], now=deps.clock.now(), lease=deps.lease)
+        found = {one.message_id: one} if one is not None else {}
+        claimed = set(found)
+    else:
+        claimed = deps.messages.claim_many(unique, now=deps.clock.now(), lease=deps.lease)
+        found = deps.messages.get_many(claimed) if claimed else {}
     results: dict[str, Delivery | Exception] = {}
     for message_id in message_ids:
         if message_id not in claimed:
             results[message_id] = _captured(partial(_not_claimed, message_id, deps))
-    found = deps.messages.get_many(claimed)
     messages = [found[m] for m in dict.fromkeys(message_ids) if m in found]  # a duplicate record sends once
     for message_id in claimed - set(found):
         results[message_id] = NotFoundError(f"message {message_id} does not exist")
     snapshots = deps.policy.load_snapshots([_keys(m) for m in messages]) if messages else []
     for message, snapshot in zip(messages, snapshots, strict=True):
-        results[message.message_id] = _captured(partial(_deliver_claimed, message, snapshot, deps))
+        raw = (inline or {}).get(message.message_id)
+        results[message.message_id] = _captured(partial(_deliver_claimed, message, snapshot, deps, raw))
     return results
 
 
@@ -150,7 +168,9 @@ def _captured(work: Callable[[], Delivery]) -> Delivery | Exception:
         return error
 
 
-def _deliver_claimed(message: OutboundMessage, snapshot: Snapshot, deps: DeliveryDeps) -> Delivery:
+def _deliver_claimed(
+    message: OutboundMessage, snapshot: Snapshot, deps: DeliveryDeps, inline: bytes | None = None
+) -> Delivery:
     refusal = _kill_switch(message, snapshot, deps.clock.now())
     if refusal is not None:
         code, detail = refusal
@@ -166,7 +186,7 @@ def _deliver_claimed(message: OutboundMessage, snapshot: Snapshot, deps: Deliver
             raise RetryLaterError(
                 "the send rate's current second is used up", reason=DeferReason.RATE, not_before=retry
             )
-    raw = deps.blobs.get(message.raw_key)
+    raw = _raw(message, inline, deps)
     tags = {TAG_ACCOUNT: message.account_id, TAG_MAILBOX: message.mailbox, TAG_MESSAGE: message.message_id}
     try:
         result = deps.provider.send(raw, sender=message.mailbox, recipients=message.recipients, tags=tags)
@@ -200,6 +220,17 @@ def _deliver_claimed(message: OutboundMessage, snapshot: Snapshot, deps: Deliver
         audit=message_audit(sent, "message.sent", now, provider=result.provider),
     )
     return Delivery(Outcome.SENT, message.message_id, detail=result.provider_message_id)
+
+
+def _raw(message: OutboundMessage, inline: bytes | None, deps: DeliveryDeps) -> bytes:
+    """The MIME: from the queue message when it travelled inline, else from the bucket."""
+    if message.raw_key:
+        return deps.blobs.get(message.raw_key)
+    if inline is None:
+        # Put back to `queued`: the record fails, and on its last receive give_up settles the message.
+        deps.messages.transition(message, MessageStatus.QUEUED, now=deps.clock.now())
+        raise RawMissingError(f"message {message.message_id} travels inline; its queue record has no MIME")
+    return inline
 
 
 def _not_claimed(message_id: str, deps: DeliveryDeps) -> Delivery:
@@ -257,9 +288,11 @@ def _keys(message: OutboundMessage) -> SnapshotKeys:
         token_id=message.token_id,
         mailbox=message.mailbox,
         domain=domain_of(message.mailbox),
-        recipients=tuple(dict.fromkeys(person_key(r) for r in message.recipients)),
+        # The kill switches only: no correspondents, contact marks or policy overrides (a read unit each).
+        recipients=(),
         counter_keys=(),
         suppression_keys=tuple(dict.fromkeys(k for r in message.recipients for k in (person_key(r), r))),
+        policy_overrides=False,
     )
 
 

@@ -16,7 +16,9 @@ class BlobStore(Protocol):
 
 
 class SendQueue(Protocol):
-    def enqueue(self, message_id: str) -> None: ...
+    def enqueue(self, message_id: str, raw: bytes | None = None) -> None:
+        """Queue the message; `raw` (its MIME) rides along inline when it is not stored in the bucket."""
+        ...
 
 
 class MessageRepository(Protocol):

@@ -43,6 +43,11 @@ from litemx.quotas.models import (
     reservations_for,
 )
 
+# A message whose MIME is at most this size travels inside its send-queue message instead of S3: base64
+# (4/3) plus the JSON around it stays under 64 KiB, the size SQS bills as one request (its limit is
+# 256 KiB). An S3 PUT costs as much as 12.5 SQS requests; a larger message still goes through the bucket.
+INLINE_MAX_BYTES = 45 * 1024
+
 
 class OutboundUnavailableError(LiteMXError):
     """Storing or queueing failed after the decision; the quota was given back and nothing will send."""
@@ -195,7 +200,10 @@ def queued_message(
         status=MessageStatus.QUEUED,
         created_at=decision.decided_at,
         updated_at=decision.decided_at,
-        raw_key=f"outbound/{decision.account_id}/{message_id}.eml",
+        # "": the MIME travels inline in the queue message (INLINE_MAX_BYTES), no object is written.
+        raw_key=""
+        if len(composed.raw) <= INLINE_MAX_BYTES
+        else f"outbound/{decision.account_id}/{message_id}.eml",
         subject=draft.subject,
         rfc_message_id=composed.rfc_message_id,
         reserved=reserved_counters(decision),
@@ -204,8 +212,11 @@ def queued_message(
 
 def _store_and_enqueue(message: OutboundMessage, composed: ComposedMessage, deps: OutboundDeps) -> None:
     try:
-        deps.blobs.put(message.raw_key, composed.raw)
-        deps.queue.enqueue(message.message_id)
+        if message.raw_key:
+            deps.blobs.put(message.raw_key, composed.raw)
+            deps.queue.enqueue(message.message_id)
+        else:
+            deps.queue.enqueue(message.message_id, composed.raw)
     except Exception as error:  # any storage or queue failure: account for the message, then answer 503
         deps.quotas.refund(message)  # LiteMX cancelled it before any provider attempt
         deps.messages.transition(

@@ -80,6 +80,9 @@ class SnapshotKeys:
     # Suppression entries to read: the recipients' person keys, and their canonical forms where they
     # differ (entries written before person keys existed).
     suppression_keys: tuple[str, ...] = ()
+    # False: only the kill switches (token, account, domain, mailbox, suppressions) are read, as the
+    # sender's re-check needs; the account's policy overrides are not.
+    policy_overrides: bool = True
 
 
 @dataclass(frozen=True)

@@ -202,7 +202,7 @@ def _wanted(keys: SnapshotKeys) -> list[tuple[str, dict[str, Any]]]:
         directory.account_key(keys.account_id),
         directory.domain_key(keys.domain),
         directory.mailbox_key(keys.mailbox),
-        account_policy_key(keys.account_id),
+        *([account_policy_key(keys.account_id)] if keys.policy_overrides else []),
         *(directory.correspondent_key(keys.mailbox, r) for r in keys.recipients),
         *(contact_key(keys.mailbox, r) for r in keys.recipients),
         *(directory.reply_right_key(keys.mailbox, i) for i in dict.fromkeys(keys.message_ids)),

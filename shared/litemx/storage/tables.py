@@ -234,9 +234,8 @@ class IdempotencyRecord(Model):
 
 
 class InboundTable(Model):
-    """Received mail, per mailbox. sk `<folder>#<received>#<ses id>` lists a folder newest first;
-    sk `rfcid#<Message-ID>` says that the mailbox received that Message-ID (reply rights, which the policy
-    reads, are `ReplyRightRecord`s in the directory)."""
+    """Received mail, per mailbox. sk `<folder>#<received>#<ses id>` lists a folder newest first (reply
+    rights, which the policy reads, are `ReplyRightRecord`s in the directory)."""
 
     class Meta:
         table_name = "unbound-inbound"
@@ -262,11 +261,6 @@ class InboundMessageRecord(InboundTable):
     raw_key = UnicodeAttribute()
     verdicts = UnicodeAttribute(default="{}")  # JSON object: spam, virus, spf, dkim, dmarc, dmarc_policy
     flags = UnicodeSetAttribute(null=True)
-
-
-class InboundMessageIdRecord(InboundTable):
-    listed_sk = UnicodeAttribute()
-    received_at = UTCDateTimeAttribute()
 
 
 class FeedbackTable(Model):
@@ -341,7 +335,7 @@ _ENTITY_MODELS: dict[str, tuple[type[Model], ...]] = {
     "audit": (AuditEntry,),
     "messages": (MessageRecord,),
     "idempotency": (IdempotencyRecord,),
-    "inbound": (InboundTable, InboundMessageRecord, InboundMessageIdRecord),
+    "inbound": (InboundTable, InboundMessageRecord),
     "feedback": (FeedbackTable, FeedbackEventRecord, SoftBounceRecord),
     "reputation": (ReputationBucket,),
 }
