@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import fields
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from litemx.audit.store import DEFAULT_AUDIT_RETENTION
 from litemx.outbound.uploads import PROVIDER_MAX_MESSAGE_BYTES
 from litemx.storage.tables import TableNames
 
@@ -55,6 +57,16 @@ def table_names(environ: Mapping[str, str] | None = None) -> TableNames:
     if missing:
         raise KeyError(f"missing environment: {', '.join(missing)}")
     return TableNames(**{f.name: env[f"TABLE_{f.name.upper()}"] for f in fields(TableNames)})
+
+
+def audit_retention(environ: Mapping[str, str] | None = None) -> timedelta:
+    """AUDIT_RETENTION_DAYS (cdk.json `auditRetentionDays`, which the stack always sets): how long every
+    audit entry a function writes is kept."""
+    env = os.environ if environ is None else environ
+    days = int(env.get("AUDIT_RETENTION_DAYS", DEFAULT_AUDIT_RETENTION.days))
+    if days <= 0:
+        raise ValueError(f"AUDIT_RETENTION_DAYS must be a positive number of days, not {days}")
+    return timedelta(days=days)
 
 
 def outbound_settings(environ: Mapping[str, str] | None = None) -> OutboundSettings:

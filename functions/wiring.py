@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 
-from functions.settings import OutboundSettings, outbound_settings, table_names
+from functions.settings import OutboundSettings, audit_retention, outbound_settings, table_names
 from litemx.audit.store import AuditStore
 from litemx.clock import SystemClock
 from litemx.directory.store import DirectoryStore
@@ -54,11 +54,12 @@ def runtime() -> Runtime:
     settings = outbound_settings()
     clock = SystemClock()
     s3, sqs = boto3.client("s3"), boto3.client("sqs")
+    keep = audit_retention()
     policy, messages, blobs, audit = (
-        DynamoPolicyStore(),
-        MessageStore(),
+        DynamoPolicyStore(audit_retention=keep),
+        MessageStore(audit_retention=keep),
         S3BlobStore(s3, settings.outbound_bucket),
-        AuditStore(),
+        AuditStore(keep),
     )
     quotas = QuotaStore()
     return Runtime(

@@ -69,6 +69,11 @@ SES_RECEIVING_REGIONS = (
 # Received raw mail (mailbox contents, and mail to unknown recipients) is deleted after this many days
 # unless `rawMailExpirationDays` says otherwise: nothing accumulates forever by default.
 DEFAULT_RAW_MAIL_EXPIRATION_DAYS = 365
+# The audit trail (decisions, sends, operator actions) expires by DynamoDB TTL after this many days unless
+# `auditRetentionDays` says otherwise: more than a year, so a year-on-year look back still finds it. At
+# least 90 days (the outbound message records' own retention), at most 100 years.
+DEFAULT_AUDIT_RETENTION_DAYS = 400
+MIN_AUDIT_RETENTION_DAYS = 90
 
 OutboundProvider = Literal["ses", "smtp"]
 
@@ -116,6 +121,7 @@ class LiteMXConfig:
     raw_mail_expiration_days: int
     outbound_mail_expiration_days: int
     api_throttle: ApiThrottle
+    audit_retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS
     dashboard: bool = False
     # X-Ray active tracing: off by default. Each trace costs money at LiteMX's volumes (a message is traced
     # by three or four functions), and the X-Ray SDK is the largest import of a cold start.
@@ -175,6 +181,12 @@ class _Reader:
             api_throttle=ApiThrottle(
                 rate_limit=self._int("apiThrottleRate", default=50, low=1, high=10_000),
                 burst_limit=self._int("apiThrottleBurst", default=100, low=1, high=5_000),
+            ),
+            audit_retention_days=self._int(
+                "auditRetentionDays",
+                default=DEFAULT_AUDIT_RETENTION_DAYS,
+                low=MIN_AUDIT_RETENTION_DAYS,
+                high=36_500,
             ),
             dashboard=self._bool("dashboard", default=False),
             tracing=self._bool("tracing", default=False),

@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.feedback.settings import FeedbackSettings, feedback_settings
 from functions.observability import make_tracer
-from functions.settings import table_names
+from functions.settings import audit_retention, table_names
 from litemx.audit.store import AuditStore
 from litemx.clock import Clock, SystemClock
 from litemx.directory.store import DirectoryStore
@@ -58,15 +58,16 @@ def runtime() -> Runtime:
     """Built on first use, not at import; cached for the life of the process."""
     bind_tables(table_names())
     ledger = DynamoFeedbackLedger()
+    keep = audit_retention()
     return Runtime(
         settings=feedback_settings(),
         ports=FeedbackPorts(
             suppression=SuppressionStore(),
-            messages=MessageStore(),
+            messages=MessageStore(audit_retention=keep),
             ledger=ledger,
             reputation=DynamoReputationStore(),
             directory=DirectoryStore(),
-            audit=AuditStore(),
+            audit=AuditStore(keep),
         ),
         clock=SystemClock(),
     )

@@ -10,6 +10,7 @@ retries and duplicate invocations are harmless.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
@@ -26,7 +27,7 @@ from litemx.directory.store import DirectoryStore
 from litemx.inbound.events import parse_event
 from litemx.inbound.logic import receive
 from litemx.inbound.models import DeliveryOutcome, Folder
-from litemx.inbound.store import DynamoInboundIndex, S3RawMail
+from litemx.inbound.store import DynamoInboundIndex, IndexRetention, S3RawMail
 from litemx.storage.tables import bind_tables
 
 logger = Logger()
@@ -51,7 +52,9 @@ def runtime() -> Runtime:
     return Runtime(
         settings=settings,
         raw=S3RawMail(boto3.client("s3"), settings.raw_mail_bucket),
-        index=DynamoInboundIndex(),
+        index=DynamoInboundIndex(
+            IndexRetention(timedelta(days=settings.raw_mail_retention_days), SystemClock())
+        ),
         directory=DirectoryStore(),
         clock=SystemClock(),
     )

@@ -18,6 +18,8 @@ class InboundSettings(BaseModel):
     raw_mail_prefix: str = Field(alias="RAW_MAIL_PREFIX")
     # Larger messages are indexed from their header block alone (a ranged GET), whatever their size.
     max_parse_bytes: int = Field(alias="INBOUND_MAX_PARSE_BYTES", default=DEFAULT_MAX_PARSE_BYTES, gt=0)
+    # cdk.json `rawMailExpirationDays`: the raw-mail bucket's lifecycle, and so the index entries' TTL.
+    raw_mail_retention_days: int = Field(alias="RAW_MAIL_RETENTION_DAYS", default=365, gt=0)
 
     @property
     def location(self) -> RawLocation:

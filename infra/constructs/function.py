@@ -147,6 +147,8 @@ class LiteMXFunction(Construct):
                 # functions/observability.py: without tracing the X-Ray SDK is never imported.
                 "POWERTOOLS_TRACE_DISABLED": "false" if factory.config.tracing else "true",
                 "LITEMX_ENVIRONMENT": factory.config.environment,
+                # Every function writes audit entries; their TTL (functions/settings.audit_retention).
+                "AUDIT_RETENTION_DAYS": str(factory.config.audit_retention_days),
                 **{table.env_var: table.table.table_name for table in factory.tables.values()},
             },
         )

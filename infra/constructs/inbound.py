@@ -63,6 +63,8 @@ class Inbound(Construct):
         fn.function.configure_async_invoke(retry_attempts=2)
         fn.use_bucket_objects("RAW_MAIL_BUCKET", self.bucket, f"{RAW_MAIL_PREFIX}*", "s3:GetObject")
         fn.set_env("RAW_MAIL_PREFIX", RAW_MAIL_PREFIX)  # where the receipt rule's S3 action writes
+        # The index entries' TTL: as long as the raw mail they point at (the bucket's lifecycle).
+        fn.set_env("RAW_MAIL_RETENTION_DAYS", str(config.raw_mail_expiration_days))
         for role, actions in DYNAMODB_ACTIONS["inbound"].items():
             fn.use_table(data.table(role), actions)
 

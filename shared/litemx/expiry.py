@@ -1,5 +1,5 @@
 """One rule for every item LiteMX writes with a TTL (quota counters, transient-bounce markers, reputation
-buckets, feedback ids): it is never written already expired.
+buckets, feedback ids, audit entries, inbound index entries): it is never written already expired.
 
 DynamoDB deletes an expired item at a time of its choosing: on AWS within days, on DynamoDB Local within
 seconds. An item written with its TTL in the past can therefore vanish while it is still being counted.

@@ -31,6 +31,7 @@ def test_minimal_context_gets_safe_defaults():
     assert cfg.ses_send_rate == 1
     assert cfg.log_retention_days == 30
     assert cfg.raw_mail_expiration_days == 365
+    assert cfg.audit_retention_days == 400
     assert cfg.dashboard is False
     assert cfg.adopted_identities == ()
     assert cfg.stack_name == "LiteMX-prod"
@@ -61,6 +62,8 @@ def test_cli_string_values_are_accepted():
         ("outboundProvider", "sendgrid", "'ses' or 'smtp'"),
         ("activateRuleSet", "yes", "true or false"),
         ("sesSendRate", 0, "whole number"),
+        ("auditRetentionDays", 30, "whole number"),
+        ("auditRetentionDays", "forever", "whole number"),
         ("logRetentionDays", 42, "retention periods"),
         ("logLevel", "TRACE", "one of DEBUG"),
         ("smtpSecret", "litemx/smtp", "no value while outboundProvider is 'ses'"),

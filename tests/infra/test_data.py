@@ -11,6 +11,7 @@ from infra.constructs.data import UNMODELLED_TABLES
 from infra.constructs.function import table_env_var
 from litemx.storage.tables import ALL_TABLE_MODELS, TTL_ATTRIBUTES
 from tests.infra.conftest import Synth
+from tests.infra.helpers import litemx_functions
 
 ALL_ROLES = sorted(ALL_TABLE_MODELS.keys() | UNMODELLED_TABLES.keys())
 
@@ -65,6 +66,35 @@ def test_ttl_only_where_records_expire(default, role):
         assert ttl is None
     else:
         assert ttl == {"AttributeName": expected, "Enabled": True}
+
+
+@pytest.mark.parametrize("role", ["audit", "inbound"])
+def test_the_audit_trail_and_the_inbound_index_expire(default, role):
+    # Nothing grows without bound: both tables carry a TTL on `expires_at`
+    assert _table(default, role)["TimeToLiveSpecification"] == {
+        "AttributeName": "expires_at",
+        "Enabled": True,
+    }
+
+
+@pytest.mark.parametrize(("overrides", "audit_days", "raw_days"), [({}, "400", "365"), (None, "730", "90")])
+def test_retention_reaches_every_function_that_writes_those_items(
+    synth_with, default, overrides, audit_days, raw_days
+):
+    # Given the shipped cdk.json, or a deployment keeping its audit trail two years and raw mail 90 days
+    synth = default if overrides is not None else synth_with(auditRetentionDays=730, rawMailExpirationDays=90)
+    functions = litemx_functions(synth)
+    env = {name: f["Properties"]["Environment"]["Variables"] for name, f in functions.items()}
+    # Then every function writes audit entries with that retention, and inbound index entries live as long
+    # as the raw mail the bucket keeps
+    assert {name: e["AUDIT_RETENTION_DAYS"] for name, e in env.items()} == dict.fromkeys(env, audit_days)
+    assert env["inbound"]["RAW_MAIL_RETENTION_DAYS"] == raw_days
+    rule = next(
+        r
+        for r in synth.properties(synth.stack.inbound.bucket)["LifecycleConfiguration"]["Rules"]
+        if r["Id"] == "raw-mail-expiration"
+    )
+    assert str(rule["ExpirationInDays"]) == raw_days
 
 
 def test_data_tables_survive_stack_deletion(default):

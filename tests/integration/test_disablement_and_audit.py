@@ -6,8 +6,10 @@ from datetime import timedelta
 
 import pytest
 
+from litemx.audit.store import DEFAULT_AUDIT_RETENTION
 from litemx.directory import admin
 from litemx.directory.models import EntityKind
+from litemx.storage.tables import AuditEntry
 from litemx.suppression.models import GLOBAL_SCOPE, SuppressionEntry
 from tests.integration.conftest import World, recipients
 
@@ -122,6 +124,20 @@ def test_audit_lists_every_decision_per_account_newest_first(world: World) -> No
     assert {r.mailbox for r in trail} == {"box0@example.com"}
     since = world.audit.list(world.account.account_id, since=world.clock.now())
     assert [r.request_id for r in since if r.event == "policy.send"] == [refused.request_id]
+
+
+def test_every_audit_entry_expires_after_the_retention_counted_from_its_own_time(world: World) -> None:
+    # Given an allowed send (written in the decision's transaction) and a refused one (a single put)
+    world.send(recipients(2))
+    world.send(recipients(1), headers={"Precedence": "bulk"})
+    # When the account's stored entries are read
+    entries = [e for e in AuditEntry.query(world.account.account_id) if e.event == "policy.send"]
+    # Then each expires the default retention (400 days) after its own time, which is the writer's clock:
+    # never written already expired
+    assert len(entries) == 2
+    for entry in entries:
+        assert entry.expires_at == int((entry.at + DEFAULT_AUDIT_RETENTION).timestamp())
+        assert entry.expires_at > world.clock.now().timestamp() + 399 * 86_400
 
 
 def test_reply_only_token_reads_correspondents_from_the_directory(tables) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 
 import boto3
 import pytest
@@ -120,6 +121,26 @@ def test_a_received_message_writes_one_item_to_the_inbound_table(room, world, ta
     )["Items"]
     # Then it holds the index entry and nothing else (no per-Message-ID marker that nothing reads)
     assert [item["sk"]["S"].partition("#")[0] for item in items] == [Folder.INBOX.value]
+    # And the entry expires with its raw mail: the bucket's 365 days (RAW_MAIL_RETENTION_DAYS's default),
+    # counted from the receipt, or from the write where that came a moment later
+    (entry,) = inbox()
+    expected = (entry.received_at + timedelta(days=365)).timestamp()
+    assert 0 <= int(items[0]["expires_at"]["N"]) - int(expected) < 60
+
+
+def test_a_late_receipt_is_never_indexed_already_expired(room, world, tables):
+    # Given a receipt whose timestamp lies further back than the raw mail's retention (a replayed event)
+    old = world.clock.now() - timedelta(days=400)
+    room.receive(mime("multipart-alternative"), [BOX], timestamp=old)
+    # Then its entry lives the retention from the write, not from the receipt
+    client = boto3.client("dynamodb")
+    items = client.query(
+        TableName=tables.inbound,
+        KeyConditionExpression="mailbox = :m",
+        ExpressionAttributeValues={":m": {"S": BOX}},
+        ConsistentRead=True,
+    )["Items"]
+    assert [int(i["expires_at"]["N"]) for i in items] >= [int(world.clock.now().timestamp()) + 364 * 86_400]
 
 
 def test_a_redelivered_receipt_stores_nothing_twice(room, world):

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from pynamodb.exceptions import PutError
 
 from litemx.audit.models import AuditRecord
 from litemx.storage.tables import AuditEntry
+
+# The audit trail is kept this long unless the deployment says otherwise (cdk.json `auditRetentionDays`,
+# passed to the functions as AUDIT_RETENTION_DAYS): more than a year, so a year-on-year look back works.
+DEFAULT_AUDIT_RETENTION = timedelta(days=400)
 
 
 def _time_key(at: datetime) -> str:
@@ -20,7 +24,9 @@ def audit_sort_key(record: AuditRecord) -> str:
     return f"{_time_key(record.at)}#{record.request_id}"
 
 
-def entry_from_record(record: AuditRecord) -> AuditEntry:
+def entry_from_record(record: AuditRecord, keep: timedelta) -> AuditEntry:
+    """The stored entry, expiring `keep` after its time. Every writer stamps a record with its own clock's
+    instant, so the TTL is in the future by construction (litemx.expiry: never written already expired)."""
     return AuditEntry(
         record.account_id,
         audit_sort_key(record),
@@ -34,6 +40,7 @@ def entry_from_record(record: AuditRecord) -> AuditEntry:
         mailbox=record.mailbox,
         recipients_count=record.recipients_count,
         details=json.dumps(record.details, sort_keys=True),
+        expires_at=int((record.at + keep).timestamp()),
     )
 
 
@@ -54,8 +61,11 @@ def record_from_entry(entry: AuditEntry) -> AuditRecord:
 
 
 class AuditStore:
+    def __init__(self, retention: timedelta = DEFAULT_AUDIT_RETENTION) -> None:
+        self._retention = retention
+
     def record(self, record: AuditRecord) -> None:
-        entry = entry_from_record(record)
+        entry = entry_from_record(record, self._retention)
         try:
             entry.save(condition=AuditEntry.sk.does_not_exist())
         except PutError as error:  # the same request recorded twice (a retried call): keep the first

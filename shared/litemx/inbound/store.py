@@ -6,13 +6,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import fields
-from datetime import timedelta
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 from pynamodb.exceptions import PutError
 
+from litemx import expiry
+from litemx.clock import Clock
 from litemx.inbound.models import (
     Flag,
     Folder,
@@ -117,10 +119,31 @@ def _strings(values: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in (values or ()))
 
 
+@dataclass(frozen=True)
+class IndexRetention:
+    """How long an index entry lives: as long as its raw mail (the bucket's lifecycle, counted from the
+    receipt), and never less than that from the write (litemx.expiry: a late or replayed receipt is
+    never written already expired)."""
+
+    keep: timedelta
+    clock: Clock
+
+    def expires_at(self, received_at: datetime) -> int:
+        return int(expiry.from_write(received_at, self.keep, self.clock.now()).timestamp())
+
+
 class DynamoInboundIndex:
+    def __init__(self, retention: IndexRetention | None = None) -> None:
+        """`retention`: what a writer needs; a reader (the read API) passes none and cannot store."""
+        self._retention = retention
+
     def add(self, message: InboundMessage) -> bool:
+        if self._retention is None:
+            raise RuntimeError("this index was built for reading: it has no retention to store with")
+        record = _record(message)
+        record.expires_at = self._retention.expires_at(message.received_at)
         try:
-            _record(message).save(condition=InboundMessageRecord.sk.does_not_exist())
+            record.save(condition=InboundMessageRecord.sk.does_not_exist())
         except PutError as error:
             if error.cause_response_code == "ConditionalCheckFailedException":
                 return False
@@ -195,4 +218,4 @@ class S3RawMail:
         return url
 
 
-__all__ = ["DynamoInboundIndex", "S3RawMail", "id_time", "listed_sk"]
+__all__ = ["DynamoInboundIndex", "IndexRetention", "S3RawMail", "id_time", "listed_sk"]

@@ -14,7 +14,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from litemx.audit.models import AuditRecord
-from litemx.audit.store import entry_from_record
+from litemx.audit.store import DEFAULT_AUDIT_RETENTION, entry_from_record
 from litemx.errors import AlreadyExistsError, NotFoundError
 from litemx.messages.models import TRANSITIONS, MessageStatus, OutboundMessage, ReservedCounter
 from litemx.storage.tables import AuditEntry, MessageRecord
@@ -99,8 +99,9 @@ def _from_states(states: frozenset[MessageStatus]) -> Condition:
 
 
 class MessageStore:
-    def __init__(self) -> None:
+    def __init__(self, *, audit_retention: timedelta = DEFAULT_AUDIT_RETENTION) -> None:
         self._connection = Connection()
+        self._audit_retention = audit_retention
 
     def create(self, message: OutboundMessage) -> OutboundMessage:
         try:
@@ -191,7 +192,9 @@ class MessageStore:
                     ],
                     condition=MessageRecord.status == MessageStatus.SENDING.value,
                 )
-                transaction.save(entry_from_record(audit), condition=AuditEntry.sk.does_not_exist())
+                transaction.save(
+                    entry_from_record(audit, self._audit_retention), condition=AuditEntry.sk.does_not_exist()
+                )
         except TransactWriteError as error:
             if any(
                 r is not None and r.code == "ConditionalCheckFailed" for r in error.cancellation_reasons or []

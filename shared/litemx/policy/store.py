@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -16,7 +16,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from litemx.audit.models import AuditRecord
-from litemx.audit.store import entry_from_record
+from litemx.audit.store import DEFAULT_AUDIT_RETENTION, entry_from_record
 from litemx.directory import store as directory
 from litemx.errors import StoreBusyError
 from litemx.messages.models import OutboundMessage
@@ -60,8 +60,15 @@ _CONFLICT_RETRIES = 12
 class DynamoPolicyStore:
     """Owns its own DynamoDB client, so that each worker thread can have one."""
 
-    def __init__(self, region: str | None = None, host: str | None = None) -> None:
+    def __init__(
+        self,
+        region: str | None = None,
+        host: str | None = None,
+        *,
+        audit_retention: timedelta = DEFAULT_AUDIT_RETENTION,
+    ) -> None:
         self._connection = Connection(region=region, host=host)
+        self._audit_retention = audit_retention
 
     @property
     def client(self) -> Any:
@@ -149,7 +156,9 @@ class DynamoPolicyStore:
         with TransactWrite(connection=self._connection) as transaction:
             # pynamodb sends condition checks, then puts, then updates: the checks, the audit entry (and
             # message), the counters, then the contact marks (updates too, after the counters).
-            transaction.save(entry_from_record(audit), condition=AuditEntry.sk.does_not_exist())
+            transaction.save(
+                entry_from_record(audit, self._audit_retention), condition=AuditEntry.sk.does_not_exist()
+            )
             if message is not None:  # the queued message itself: accepted and accounted for atomically
                 transaction.save(message_record(message), condition=MessageRecord.message_id.does_not_exist())
             for reservation in reservations:
@@ -187,7 +196,7 @@ class DynamoPolicyStore:
 
     def record(self, audit: AuditRecord) -> None:
         """A refusal's audit entry: a single put, outside any transaction."""
-        entry = entry_from_record(audit)
+        entry = entry_from_record(audit, self._audit_retention)
         self.client.put_item(
             TableName=table_name(AuditEntry),
             Item=entry.serialize(),

@@ -182,6 +182,7 @@ class AuditEntry(Model):
     mailbox = UnicodeAttribute(null=True)
     recipients_count = NumberAttribute(default=0)
     details = UnicodeAttribute(default="{}")  # JSON object of strings
+    expires_at = NumberAttribute(null=True)  # TTL: `at` + the deployment's audit retention
 
 
 class _ByProviderIdIndex(GlobalSecondaryIndex["MessageRecord"]):  # type: ignore[no-untyped-call]
@@ -242,6 +243,7 @@ class InboundTable(Model):
 
     mailbox = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
+    expires_at = NumberAttribute(null=True)  # TTL: received + the raw mail's retention (the S3 lifecycle)
 
 
 class InboundMessageRecord(InboundTable):
@@ -317,6 +319,8 @@ TTL_ATTRIBUTES: dict[str, str] = {
     "idempotency": "expiration",
     "feedback": TTL_ATTRIBUTE,
     "reputation": TTL_ATTRIBUTE,
+    "audit": TTL_ATTRIBUTE,
+    "inbound": TTL_ATTRIBUTE,
 }
 _ENTITY_MODELS: dict[str, tuple[type[Model], ...]] = {
     "directory": (
