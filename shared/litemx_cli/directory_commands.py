@@ -81,6 +81,16 @@ def account_list(ctx: typer.Context, as_json: bool = JSON) -> None:
     show(table(None, ["ID", "NAME", "PLAN", "STATUS"], rows))
 
 
+@account_app.command("reindex")
+def account_reindex(ctx: typer.Context, as_json: bool = JSON) -> None:
+    """Once, after upgrading: list accounts created before `account list` had its index."""
+    indexed = session(ctx).directory.index_accounts()
+    if as_json:
+        emit_json({"indexed": indexed})
+        return
+    show(f"{indexed} account(s) indexed")
+
+
 @account_app.command("show")
 def account_show(
     ctx: typer.Context, account_id: str = typer.Argument(..., help="Account id."), as_json: bool = JSON

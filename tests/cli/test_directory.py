@@ -8,12 +8,16 @@ from typing import Any
 import pytest
 
 from litemx.clock import SystemClock
+from litemx.directory.store import DirectoryStore, account_key
 from litemx.directory.tokens import parse_secret
 from litemx.ids import new_request_id
 from litemx.policy.logic import decide
 from litemx.policy.models import SendRequest
 from litemx.policy.store import DynamoPolicyStore
+from litemx.storage.tables import AccountRecord
+from litemx_local.testclock import anchored_now
 from tests.cli.conftest import Cli
+from tests.integration.outbound import aws_requests
 
 pytestmark = pytest.mark.integration
 
@@ -57,6 +61,35 @@ def test_account_create_list_show_set_plan(cli: Cli) -> None:
         ("account.set_plan", "operator:tester"),
     ]
     assert (shown["tenant"]["name"], shown["tenant"]["reputation_policy"]) == (f"litemx-{account}", "strict")
+
+
+def test_account_list_queries_its_index_and_never_scans_the_directory(cli: Cli) -> None:
+    # Given two accounts, and a mailbox with many correspondents (items of the same table)
+    first, second = make_account(cli, "First"), make_account(cli, "Second")
+    mailbox = make_mailbox(cli, first)
+    directory = DirectoryStore()
+    for n in range(30):
+        directory.record_correspondent(mailbox, f"someone{n}@outside.test", now=anchored_now())
+    # When the accounts are listed
+    with aws_requests() as made:
+        listed = cli.json("account", "list")
+    # Then both are listed, by id, from one Query of the sparse `accounts` index, and nothing was scanned
+    assert [a["account_id"] for a in listed if a["account_id"] in (first, second)] == sorted([first, second])
+    dynamodb = [(op, params) for service, op, params in made if service == "dynamodb"]
+    assert [op for op, _ in dynamodb] == ["Query"]
+    assert dynamodb[0][1]["IndexName"] == "accounts"
+
+
+def test_accounts_written_before_the_index_are_listed_after_one_reindex(cli: Cli) -> None:
+    # Given an account item as an older LiteMX wrote it (no `listing` key)
+    account = make_account(cli, "Old")
+    AccountRecord(*account_key(account)).update(actions=[AccountRecord.listing.remove()])
+    assert account not in [a["account_id"] for a in cli.json("account", "list")]
+    # When the operator reindexes once after upgrading
+    assert cli.json("account", "reindex") == {"indexed": 1}
+    # Then it is listed again, and a second run has nothing left to do
+    assert account in [a["account_id"] for a in cli.json("account", "list")]
+    assert cli.json("account", "reindex") == {"indexed": 0}
 
 
 def test_clear_overrides_returns_to_the_plan(cli: Cli) -> None:

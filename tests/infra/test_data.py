@@ -68,6 +68,20 @@ def test_ttl_only_where_records_expire(default, role):
         assert ttl == {"AttributeName": expected, "Enabled": True}
 
 
+def test_accounts_are_listed_from_a_sparse_index_no_function_may_query(default):
+    # `litemx account list` reads the `accounts` index (only account items carry its key `listing`)
+    indexes = {i["IndexName"]: i for i in _table(default, "directory")["GlobalSecondaryIndexes"]}
+    assert _key_set(indexes["accounts"]["KeySchema"]) == {("listing", "HASH"), ("account_id", "RANGE")}
+    # and no function may Scan any table (the index is for the operator's CLI)
+    policies = [
+        statement
+        for resource in default.of_type("AWS::IAM::Policy").values()
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    actions = {a for s in policies for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert "dynamodb:Scan" not in actions
+
+
 @pytest.mark.parametrize("role", ["audit", "inbound"])
 def test_the_audit_trail_and_the_inbound_index_expire(default, role):
     # Nothing grows without bound: both tables carry a TTL on `expires_at`

@@ -27,6 +27,7 @@ from litemx.directory.models import (
 from litemx.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from litemx.plans import LimitOverrides, Plan
 from litemx.storage.tables import (
+    ACCOUNT_LISTING,
     AccountRecord,
     CorrespondentRecord,
     DirectoryTable,
@@ -165,6 +166,7 @@ class DirectoryStore:
             limit_account_month=overrides.account_month,
             limit_recipients_per_message=overrides.recipients_per_message,
             created_at=now,
+            listing=ACCOUNT_LISTING,
         )
         _save_new(record, f"account {account.account_id}")
         return account_from_record(record)
@@ -173,8 +175,24 @@ class DirectoryStore:
         return account_from_record(_get(AccountRecord, account_key(account_id), f"account {account_id}"))
 
     def list_accounts(self) -> list[Account]:
-        records = AccountRecord.scan(AccountRecord.sk == ACCOUNT_SK)
-        return sorted((account_from_record(r) for r in records), key=lambda a: a.account_id)
+        """Every account, by id: a Query of the sparse `accounts` index (eventually consistent: an account
+        created a moment ago may be missing for that moment), never a Scan of the directory."""
+        index = DirectoryTable.accounts.Meta.index_name
+        return [account_from_record(r) for r in AccountRecord.query(ACCOUNT_LISTING, index_name=index)]
+
+    def index_accounts(self) -> int:
+        """Give every account item written before the `accounts` index existed its `listing` key, once,
+        when upgrading (the one Scan of the directory LiteMX makes, run by an operator); the number of
+        accounts it indexed."""
+        indexed = 0
+        for record in AccountRecord.scan(
+            (AccountRecord.sk == ACCOUNT_SK) & AccountRecord.listing.does_not_exist()
+        ):
+            record.update(
+                actions=[AccountRecord.listing.set(ACCOUNT_LISTING)], condition=AccountRecord.sk.exists()
+            )
+            indexed += 1
+        return indexed
 
     def set_plan(self, account_id: str, plan: Plan, overrides: LimitOverrides | None = None) -> Account:
         record = _get(AccountRecord, account_key(account_id), f"account {account_id}")

@@ -39,6 +39,9 @@ class TableNames:
         return cls(**{f.name: f"{prefix}-{f.name}" for f in fields(cls)})
 
 
+ACCOUNT_LISTING = "ACCOUNT"
+
+
 class _ByAccountIndex(GlobalSecondaryIndex["DirectoryTable"]):  # type: ignore[no-untyped-call]
     """Lists an account's domains, mailboxes and tokens (sk tells which)."""
 
@@ -50,6 +53,18 @@ class _ByAccountIndex(GlobalSecondaryIndex["DirectoryTable"]):  # type: ignore[n
     sk = UnicodeAttribute(range_key=True)
 
 
+class _AccountsIndex(GlobalSecondaryIndex["DirectoryTable"]):  # type: ignore[no-untyped-call]
+    """Lists every account and nothing else: only account items carry `listing` (a sparse index), so
+    listing accounts never reads the correspondents, contacts and reply rights the table also holds."""
+
+    class Meta:
+        index_name = "accounts"
+        projection = AllProjection()
+
+    listing = UnicodeAttribute(hash_key=True)
+    account_id = UnicodeAttribute(range_key=True)
+
+
 class DirectoryTable(Model):
     """Accounts, domains, mailboxes, tokens and correspondents, one item each."""
 
@@ -59,7 +74,9 @@ class DirectoryTable(Model):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     account_id = UnicodeAttribute(null=True)
+    listing = UnicodeAttribute(null=True)  # ACCOUNT_LISTING on account items only (the `accounts` index)
     by_account = _ByAccountIndex()
+    accounts = _AccountsIndex()
 
 
 class AccountRecord(DirectoryTable):
