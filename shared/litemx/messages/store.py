@@ -176,29 +176,31 @@ class MessageStore:
         provider_message_id: str,
         audit: AuditRecord,
     ) -> OutboundMessage | None:
-        """sending -> sent and its audit entry in one write, right after the provider's answer: this is the
-        write whose absence after a crash reopens the resend window (docs/outbound.md)."""
+        """The audit entry, then sending -> sent, right after the provider's answer: two plain writes (1 WRU
+        each) instead of one transaction (2 WRU per item). The audit entry goes first because it is true as
+        soon as the provider has accepted the message: a crash between the two leaves a truthful entry and
+        a message still `sending`, which a redelivery after its lease sends again (and audits again, under
+        the next attempt's request id). The `sent` write is the one whose absence after a crash reopens the
+        resend window (docs/outbound.md). None when the message was no longer `sending`."""
         stored_id = provider_id(provider_message_id)
         provider_actions = [MessageRecord.provider_message_id.set(stored_id)] if stored_id else []
         try:
-            with TransactWrite(connection=self._connection) as transaction:
-                transaction.update(
-                    MessageRecord(message.message_id),
-                    actions=[
-                        MessageRecord.status.set(MessageStatus.SENT.value),
-                        MessageRecord.updated_at.set(now),
-                        MessageRecord.provider.set(provider),
-                        *provider_actions,
-                    ],
-                    condition=MessageRecord.status == MessageStatus.SENDING.value,
-                )
-                transaction.save(
-                    entry_from_record(audit, self._audit_retention), condition=AuditEntry.sk.does_not_exist()
-                )
-        except TransactWriteError as error:
-            if any(
-                r is not None and r.code == "ConditionalCheckFailed" for r in error.cancellation_reasons or []
-            ):
+            entry_from_record(audit, self._audit_retention).save(condition=AuditEntry.sk.does_not_exist())
+        except PutError as error:  # this attempt's entry is already there (a retried write): keep it
+            if error.cause_response_code != "ConditionalCheckFailedException":
+                raise
+        try:
+            MessageRecord(message.message_id).update(
+                actions=[
+                    MessageRecord.status.set(MessageStatus.SENT.value),
+                    MessageRecord.updated_at.set(now),
+                    MessageRecord.provider.set(provider),
+                    *provider_actions,
+                ],
+                condition=MessageRecord.status == MessageStatus.SENDING.value,
+            )
+        except UpdateError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
                 return None
             raise
         return replace(
