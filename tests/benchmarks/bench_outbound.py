@@ -113,6 +113,8 @@ class Meter:
 
     requests: Counter[str] = field(default_factory=Counter)
     units: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    # "Operation table-role" -> [RRU, WRU]: where the billed units go (the floor analysis)
+    by_item: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(lambda: [0.0, 0.0]))
 
     def install(self) -> None:
         original = botocore.session.Session.create_client
@@ -132,12 +134,36 @@ class Meter:
             rru, wru = billed_units(model.name, params)
             self.units["rru"] += rru
             self.units["wru"] += wru
+            where = self.by_item[f"{model.name} {_tables_of(params)}"]
+            where[0] += rru
+            where[1] += wru
 
     def take(self) -> tuple[Counter[str], dict[str, float]]:
         taken = (Counter(self.requests), dict(self.units))
         self.requests.clear()
         self.units.clear()
         return taken
+
+    def take_items(self) -> dict[str, list[float]]:
+        taken = {k: list(v) for k, v in self.by_item.items()}
+        self.by_item.clear()
+        return taken
+
+
+def _role(table: str) -> str:
+    return table.rsplit("-", 1)[-1]
+
+
+def _tables_of(params: dict[str, Any]) -> str:
+    """The table roles a request touches (a transaction's items by role, e.g. `usage*3`)."""
+    if "TableName" in params:
+        return _role(str(params["TableName"]))
+    if "RequestItems" in params:
+        return "+".join(sorted(_role(t) for t in params["RequestItems"]))
+    if "TransactItems" in params:
+        roles = Counter(_role(next(iter(i.values()))["TableName"]) for i in params["TransactItems"])
+        return "+".join(f"{r}*{n}" if n > 1 else r for r, n in sorted(roles.items()))
+    return "?"
 
 
 @dataclass
@@ -348,13 +374,17 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
                 )
                 done += len(messages)
 
+        items: dict[str, dict[str, list[float]]] = {}
+
         def measure(name: str, run: Any, extra: dict[str, float]) -> PathCost:
             seconds.clear()
             invocations.clear()
             meter.take()
+            meter.take_items()
             with captured_output() as out:
                 run()
             requests, units = meter.take()
+            items[name] = meter.take_items()
             return PathCost(
                 name, n, requests, units, dict(invocations), dict(seconds), len(out.getvalue()), extra
             )
@@ -431,6 +461,7 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
         for name in ("api", "sender", "feedback", "inbound")
     }
     report([send, fb, received], memory, batch, kinds, init)
+    floor(items, n)
     print(
         f"SES tenants: {tenant_requests / n:.3f} tenant-API requests per sent message ({tenant_requests} in "
         f"{n}; GetTenant cached {TENANT_STATUS_TTL_SECONDS:.0f} s per process), 0 DynamoDB requests added; "
@@ -495,6 +526,21 @@ def report(
         f"  if every invocation of a message started cold: ${worst:.5f} per 1,000 "
         f"= {worst / SES_PER_1000:.1%}"
     )
+
+
+def floor(items: dict[str, dict[str, list[float]]], n: int) -> None:
+    """Where each path's DynamoDB dollars go, per request kind and table, largest first."""
+    print("DynamoDB per message by request and table (RRU, WRU billed; $ per 1,000; share of SES's $0.10):")
+    for path in ("send", "feedback"):
+        rows = sorted(
+            (
+                (k, r / n, w / n, (r * PRICE["rru"] + w * PRICE["wru"]) / n * 1000)
+                for k, (r, w) in items[path].items()
+            ),
+            key=lambda row: -row[3],
+        )
+        for key, rru, wru, dollars in rows:
+            print(f"  {path:9}{key:44}{rru:>7.2f}{wru:>7.2f}  ${dollars:.5f}  {dollars / SES_PER_1000:>6.1%}")
 
 
 def _tenant_port(wiring: Any) -> Any:
