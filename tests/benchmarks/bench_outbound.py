@@ -421,6 +421,10 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
                         at=anchored_now(),
                         messageId=stored.provider_message_id or message_id,
                     )
+                    # SES names the message's own recipients (the sample names another one)
+                    document["mail"]["destination"] = list(stored.recipients)
+                    if "delivery" in document:
+                        document["delivery"]["recipients"] = list(stored.recipients)
                     document["eventType"] = kind.capitalize()
                     if kind == "send":
                         document.pop("delivery", None)
@@ -432,6 +436,9 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
 
         published = len(kinds) * n
         fb = measure("feedback", publish_and_apply, {"sns": published})
+        # The path measured must be the real one: every event applied to its message
+        statuses = Counter(store.get(m).status.value for m in ids)
+        assert statuses == Counter({"delivered": n}), f"feedback did not apply: {dict(statuses)}"
         fb.requests["sns.Publish"] -= published  # SES publishes; priced under SNS above
         # SNS → SQS delivery is free; the queue's SendMessage by SNS is a billed SQS request.
         fb.extra["sqs"] = published

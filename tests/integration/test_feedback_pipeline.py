@@ -27,6 +27,7 @@ from tests.events import (
     iso,
     sqs_lambda_event,
 )
+from tests.integration.outbound import aws_requests
 
 pytestmark = pytest.mark.integration
 RECIPIENT = "recipient@outside.test"
@@ -200,6 +201,40 @@ def test_delivery_marks_the_message_delivered(loop):
     assert loop.run() == []
     assert MessageStore().get("msg-1").status is MessageStatus.DELIVERED
     assert loop.world.suppression.list(GLOBAL_SCOPE) == []
+
+
+def test_a_delivery_is_counted_by_plain_writes_and_a_complaint_in_one_transaction(loop):
+    # Given a sent message, and its delivery notification (it counts only the rates' denominators)
+    loop.sent_message("msg-1")
+    document = loop.notification("event-delivery")
+    loop.publish(document)
+    # When the feedback function applies it, and then the same notification again
+    with aws_requests() as made:
+        assert loop.run() == []
+    loop.publish(document)
+    assert loop.run() == []
+    # Then its event id was recorded by one conditional PutItem and the mailbox's and account's buckets by
+    # one UpdateItem each (1 WRU apiece; a transaction bills 2 per item), in that order; the message is
+    # delivered, and the replay changed nothing
+    writes = [
+        (op, params.get("TableName", "").rsplit("-", 1)[-1])
+        for service, op, params in made
+        if service == "dynamodb" and op in ("PutItem", "UpdateItem", "TransactWriteItems")
+    ]
+    assert writes == [
+        ("UpdateItem", "messages"),
+        ("PutItem", "feedback"),
+        ("UpdateItem", "reputation"),
+        ("UpdateItem", "reputation"),
+    ]
+    assert MessageStore().get("msg-1").status is MessageStatus.DELIVERED
+
+    # And a complaint, which a verdict counts, still records its id and its counts in one transaction
+    loop.sent_message("msg-2", ses_id="ses-2")
+    with aws_requests() as made:
+        loop.publish(loop.notification("event-complaint-abuse", message_id="msg-2", ses_id="ses-2"))
+        assert loop.run() == []
+    assert "TransactWriteItems" in [op for service, op, _ in made if service == "dynamodb"]
 
 
 def test_a_redelivered_notification_is_applied_once(loop):

@@ -40,6 +40,11 @@ class Tally:
     def rate(self, count: int) -> float:
         return count / self.attempted if self.attempted else 0.0
 
+    @property
+    def adverse(self) -> bool:
+        """Bounces or complaints: what a verdict's numerator counts (never to be lost)."""
+        return bool(self.hard_bounces or self.soft_bounces or self.complaints)
+
 
 @dataclass(frozen=True)
 class Increment:
