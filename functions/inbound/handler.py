@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -27,6 +26,7 @@ from litemx.inbound.events import parse_event
 from litemx.inbound.logic import receive
 from litemx.inbound.models import DeliveryOutcome, Folder
 from litemx.inbound.store import DynamoInboundIndex, S3RawMail
+from litemx.storage.session import client
 from litemx.storage.tables import bind_tables
 
 logger = Logger()
@@ -50,7 +50,7 @@ def runtime() -> Runtime:
     settings = inbound_settings()
     return Runtime(
         settings=settings,
-        raw=S3RawMail(boto3.client("s3"), settings.raw_mail_bucket),
+        raw=S3RawMail(client("s3"), settings.raw_mail_bucket),
         index=DynamoInboundIndex(),
         directory=DirectoryStore(),
         clock=SystemClock(),
