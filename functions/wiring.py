@@ -26,7 +26,7 @@ from litemx.policy.models import OPEN_PROVIDER, ProviderGate
 from litemx.policy.store import AccountPolicyStore, DynamoPolicyStore
 from litemx.providers.base import OutboundProvider, ProviderStatus
 from litemx.quotas.store import QuotaStore
-from litemx.storage.session import client, reset_session
+from litemx.storage.session import client, lazy_client, reset_session
 from litemx.storage.tables import bind_tables
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def runtime() -> Runtime:
     bind_tables(table_names())
     settings = outbound_settings()
     clock = SystemClock()
-    s3, sqs = client("s3"), client("sqs")
+    s3, sqs = lazy_client("s3"), lazy_client("sqs")
     policy, messages, blobs, audit = (
         DynamoPolicyStore(),
         MessageStore(),
@@ -110,7 +110,7 @@ def provider(settings: OutboundSettings) -> OutboundProvider:
         aws_account_id=settings.ses_sending_account_id or "",
         configuration_set=settings.ses_configuration_set,
     )
-    ses = SesProvider(sending, settings.ses_configuration_set, client("ses"))
+    ses = SesProvider(sending, settings.ses_configuration_set, lazy_client("ses"))
     return ses if port is None else TenantGatedProvider(ses, TenantStatusCache(port))
 
 

@@ -33,7 +33,7 @@ from litemx.inbound.models import (
     MessageDetail,
 )
 from litemx.inbound.store import DynamoInboundIndex, S3RawMail
-from litemx.storage.session import client
+from litemx.storage.session import lazy_client
 from litemx.storage.tables import bind_tables
 
 router = Router()  # type: ignore[no-untyped-call]
@@ -64,7 +64,7 @@ def runtime() -> Runtime:
     return Runtime(
         directory=DirectoryStore(),
         index=DynamoInboundIndex(),
-        raw=S3RawMail(client("s3"), settings.raw_mail_bucket),
+        raw=S3RawMail(lazy_client("s3"), settings.raw_mail_bucket),
         clock=SystemClock(),
     )
 

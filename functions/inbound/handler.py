@@ -26,7 +26,7 @@ from litemx.inbound.events import parse_event
 from litemx.inbound.logic import receive
 from litemx.inbound.models import DeliveryOutcome, Folder
 from litemx.inbound.store import DynamoInboundIndex, S3RawMail
-from litemx.storage.session import client
+from litemx.storage.session import lazy_client
 from litemx.storage.tables import bind_tables
 
 logger = Logger()
@@ -50,7 +50,7 @@ def runtime() -> Runtime:
     settings = inbound_settings()
     return Runtime(
         settings=settings,
-        raw=S3RawMail(client("s3"), settings.raw_mail_bucket),
+        raw=S3RawMail(lazy_client("s3"), settings.raw_mail_bucket),
         index=DynamoInboundIndex(),
         directory=DirectoryStore(),
         clock=SystemClock(),

@@ -40,6 +40,22 @@ def _client(service: str) -> Any:
     return aws_session().create_client(service)
 
 
+class LazyClient:
+    """Stands for `client(service)` and creates it on first use: loading a service's model costs a first
+    call tens of milliseconds (S3's most), so a client that a call may never use (the send queue for a
+    sender that defers nothing, SES v1 outside the sandbox) is not made up front."""
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(client(self._service), name)
+
+
+def lazy_client(service: str) -> Any:
+    return LazyClient(service)
+
+
 class SharedConnection(Connection):
     """A pynamodb connection whose botocore session is the process's one, and whose DynamoDB client is
     created once (under a lock: pynamodb otherwise makes a session per thread for the same reason)."""
