@@ -22,6 +22,7 @@ from functions.observability import make_tracer
 from functions.settings import table_names
 from litemx.clock import SystemClock
 from litemx.directory.store import DirectoryStore
+from litemx.inbound import mime  # noqa: F401 - every receipt is parsed: imported at init
 from litemx.inbound.events import parse_event
 from litemx.inbound.logic import receive
 from litemx.inbound.models import DeliveryOutcome, Folder
