@@ -62,7 +62,7 @@ def deployed_set(work: Path) -> list[str]:
     layer is installed once per lock into build/bench/ (bench_coldstart reuses it inside the network
     namespace, where pip cannot reach an index)."""
     builder = _builder()
-    lock = builder.LOCK.read_text()
+    lock = builder.LOCK.read_text() + builder.BUILDER_VERSION
     opt = ROOT / "build" / "bench" / f"layer-{hashlib.sha256(lock.encode()).hexdigest()[:12]}" / "opt"
     layer = opt / "python"
     if not (opt / "ready").exists():
@@ -75,6 +75,7 @@ def deployed_set(work: Path) -> list[str]:
             ],
             check=True,
         )
+        builder.prune_botocore(layer)
         builder.compile_bytecode(opt, "/opt")
         (opt / "ready").write_text(lock)
     builder.build_code(work)

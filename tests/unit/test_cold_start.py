@@ -4,8 +4,10 @@ bench_coldstart); these tests fail when a change brings back what was taken out.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -124,3 +126,28 @@ def test_a_first_call_loads_each_service_model_once(fresh_session) -> None:
     # and a lazy client is made on its first use, from the same session
     assert sqs.meta.service_model.service_name == "sqs"
     assert fresh_session["sqs/2012-11-05/service-2"] == 1
+
+
+def test_the_layer_keeps_the_model_of_every_service_the_code_calls() -> None:
+    # Given the services the handlers' code names a client of (and pynamodb's DynamoDB)
+    builder = _load_builder()
+    sources = [*ROOT.joinpath("functions").rglob("*.py"), *ROOT.joinpath("shared", "litemx").rglob("*.py")]
+    named = {
+        match
+        for path in sources
+        for match in re.findall(r"""client\(\s*["']([a-z0-9-]+)["']""", path.read_text())
+    }
+    # When the layer is pruned to the builder's services
+    kept = set(builder.LAYER_SERVICES)
+    # Then none of them is missing (a missing model is an UnknownServiceError on a deployed first call)
+    assert named | {"dynamodb"} <= kept
+    assert {"s3", "sqs", "sesv2"} <= named
+
+
+def _load_builder() -> Any:
+    spec = importlib.util.spec_from_file_location("build_assets", ROOT / "scripts" / "build_assets.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
