@@ -97,7 +97,7 @@ def fresh_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
 
 def test_every_table_model_and_store_goes_through_one_connection_and_session(fresh_session) -> None:
     # Given the tables bound as a handler binds them
-    bind_tables(TableNames.with_prefix("unit"))
+    bind_tables(TableNames.with_prefix("coldstart-unit"))
     # When each table model and each store asks for its connection
     models = [model for group in tables._ENTITY_MODELS.values() for model in group]
     connections = {id(model._get_connection().connection) for model in models}
@@ -110,7 +110,7 @@ def test_every_table_model_and_store_goes_through_one_connection_and_session(fre
 
 def test_a_first_call_loads_each_service_model_once(fresh_session) -> None:
     # Given the tables bound
-    bind_tables(TableNames.with_prefix("unit"))
+    bind_tables(TableNames.with_prefix("coldstart-unit"))
     # When every model's DynamoDB client is asked for, a store's too, and the handlers' other clients
     dynamodb = {
         id(model._get_connection().connection.client) for model in (tables.MessageRecord, tables.AuditEntry)

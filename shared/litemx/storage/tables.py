@@ -353,11 +353,17 @@ _ENTITY_MODELS: dict[str, tuple[type[Model], ...]] = {
 def bind_tables(names: TableNames, region: str | None = None) -> None:
     """Point every model at its configured table, all through the process's one DynamoDB connection
     (litemx.storage.session): pynamodb would otherwise give each model class a botocore session and client
-    of its own, loading DynamoDB's service model once per class on a handler's first call."""
+    of its own, loading DynamoDB's service model once per class on a handler's first call.
+
+    A model already bound to the same table and region keeps its connection: rebinding happens on every
+    warm start of a test world."""
     connection = shared_connection(region)
     for table, models in _ENTITY_MODELS.items():
         for model in models:
-            model.Meta.table_name = getattr(names, table)
+            name = getattr(names, table)
+            if _bound_to(model, name, region):
+                continue
+            model.Meta.table_name = name
             if region is not None:
                 model.Meta.region = region
             model._connection = None
@@ -365,6 +371,15 @@ def bind_tables(names: TableNames, region: str | None = None) -> None:
             with contextlib.suppress(ValueError):  # another entity model of this table added it
                 connection.add_meta_table(bound.connection.get_meta_table(bound.table_name))
             bound.connection = connection
+
+
+def _bound_to(model: type[Model], name: str, region: str | None) -> bool:
+    """Whether the model's live connection already points at this table (models share a Meta with
+    their base, so the connection, not Meta, tells what each one is bound to)."""
+    connection = model._connection
+    if connection is None or connection.table_name != name:
+        return False
+    return region is None or connection.connection.region == region
 
 
 def table_name(model: type[Model]) -> str:
