@@ -109,6 +109,7 @@ bench: setup
 	$(NETNS) $(PY) tests/benchmarks/bench_policy.py
 	$(NETNS) $(PY) tests/benchmarks/bench_outbound.py
 	$(PY) tests/benchmarks/bench_imports.py
+	$(NETNS) $(PY) tests/benchmarks/bench_coldstart.py
 	$(PY) tests/benchmarks/bench_idle.py
 
 clean:

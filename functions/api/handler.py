@@ -9,19 +9,9 @@ from typing import Annotated, Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.api import guard, mailbox_routes
@@ -58,6 +48,7 @@ from litemx.outbound.uploads import UploadError, new_upload
 from litemx.policy.models import Mode
 from litemx.policy.warmup import schedule
 from litemx.quotas.models import usage_now
+from litemx.storage.session import client
 from litemx.storage.tables import bind_tables
 
 logger = Logger()
@@ -148,8 +139,15 @@ def _remembered_send(request: dict[str, Any]) -> dict[str, Any]:
 
 @cache
 def _idempotent_send() -> Any:
-    """Built on first use, not at import: the table name comes from the environment."""
-    layer = DynamoDBPersistenceLayer(table_name=table_names().idempotency)
+    """Built on first use, not at import: the table name comes from the environment, and only a send with
+    an Idempotency-Key needs Powertools' idempotency (which brings boto3 with it)."""
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+
+    layer = DynamoDBPersistenceLayer(table_name=table_names().idempotency, boto3_client=client("dynamodb"))
     config = IdempotencyConfig(
         event_key_jmespath="key",
         payload_validation_jmespath="body",
@@ -185,6 +183,15 @@ def send_message(body: SendMessageIn) -> Response[str]:
         "body": body.model_dump_json(by_alias=True),
         "secret": secret,
     }
+    return _send_once(request)
+
+
+def _send_once(request: dict[str, Any]) -> Response[str]:
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
     try:
         return Answer.from_dict(_idempotent_send()(request=request)).response()
     except _DoNotRemember as transient:
@@ -325,6 +332,9 @@ def openapi() -> Response[str]:
 
 
 def openapi_document() -> str:
+    """Generated on request only: its models are the largest import of Powertools' event handler."""
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
     return honest_document(
         app.get_openapi_json_schema(
             title="LiteMX API",

@@ -9,7 +9,6 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
@@ -23,6 +22,7 @@ from litemx.messages.models import OutboundMessage
 from litemx.messages.store import message_record
 from litemx.policy.models import AccountPolicy, ContactMark, QuotaExceededError, Snapshot, SnapshotKeys
 from litemx.quotas.models import CounterCheck, CounterReservation
+from litemx.storage.session import shared_connection
 from litemx.storage.tables import (
     AccountPolicyRecord,
     AccountRecord,
@@ -58,10 +58,10 @@ _CONFLICT_RETRIES = 12
 
 
 class DynamoPolicyStore:
-    """Owns its own DynamoDB client, so that each worker thread can have one."""
+    """Goes through the process's one DynamoDB connection (litemx.storage.session), which threads share."""
 
     def __init__(self, region: str | None = None, host: str | None = None) -> None:
-        self._connection = Connection(region=region, host=host)
+        self._connection = shared_connection(region, host)
 
     @property
     def client(self) -> Any:

@@ -7,6 +7,7 @@ their tables from these models, so storage and deployment cannot drift apart.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -20,6 +21,8 @@ from pynamodb.attributes import (
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
+
+from litemx.storage.session import shared_connection
 
 
 @dataclass(frozen=True)
@@ -348,10 +351,13 @@ _ENTITY_MODELS: dict[str, tuple[type[Model], ...]] = {
 
 
 def bind_tables(names: TableNames, region: str | None = None) -> None:
-    """Point every model at its configured table; called once at each process's edge.
+    """Point every model at its configured table, all through the process's one DynamoDB connection
+    (litemx.storage.session): pynamodb would otherwise give each model class a botocore session and client
+    of its own, loading DynamoDB's service model once per class on a handler's first call.
 
-    A model already bound to the same table and region keeps its connection: a new one means a new
-    botocore client (about 0.2 s each), and rebinding happens on every warm start of a test world."""
+    A model already bound to the same table and region keeps its connection: rebinding happens on every
+    warm start of a test world."""
+    connection = shared_connection(region)
     for table, models in _ENTITY_MODELS.items():
         for model in models:
             name = getattr(names, table)
@@ -361,6 +367,10 @@ def bind_tables(names: TableNames, region: str | None = None) -> None:
             if region is not None:
                 model.Meta.region = region
             model._connection = None
+            bound = model._get_connection()
+            with contextlib.suppress(ValueError):  # another entity model of this table added it
+                connection.add_meta_table(bound.connection.get_meta_table(bound.table_name))
+            bound.connection = connection
 
 
 def _bound_to(model: type[Model], name: str, region: str | None) -> bool:
