@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from litemx.addresses import has_line_break, normalize_address
 from litemx.inbound import mime
-from litemx.mail.headers import has_lone_surrogate
 from litemx.mail.compose import ComposeError, compose
+from litemx.mail.headers import has_lone_surrogate
 from litemx.mail.reply import (
     MAX_REFERENCES,
     MAX_SUBJECT,
@@ -105,8 +105,8 @@ def test_a_quoted_html_reply_quotes_in_both_parts_escaped():
         original(from_address="sam@far.test", text="<b>hi</b>"),
         ReplyRequest(text="Yes.", html="<p>Yes.</p>", quote=True),
     )
-    assert draft.text is not None and draft.text.endswith("> <b>hi</b>")
-    assert draft.html is not None and "&lt;b&gt;hi&lt;/b&gt;" in draft.html
+    assert (draft.text or "").endswith("> <b>hi</b>")
+    assert "&lt;b&gt;hi&lt;/b&gt;" in (draft.html or "")
 
 
 # ---- properties: whatever the original holds ----
@@ -206,9 +206,8 @@ def test_any_received_header_block_replies_or_is_refused_with_a_code(lines, repl
     # When a reply is built and composed
     draft = reply_draft(message, ReplyRequest(text="ok", reply_all=reply_all, quote=quote))
     # Then it is a message, or a typed refusal (no recipient left): nothing else is raised
-    try:
-        composed = compose(draft, now=NOW)
-    except ComposeError as refused:
-        assert refused.code in {"recipients_missing", "recipient_invalid"}
+    if not draft.to and not draft.cc:
+        with pytest.raises(ComposeError, match="Name at least one recipient"):
+            compose(draft, now=NOW)
         return
-    assert BOX not in composed.envelope_recipients
+    assert BOX not in compose(draft, now=NOW).envelope_recipients
