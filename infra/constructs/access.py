@@ -19,8 +19,9 @@ PUT, UPDATE, DELETE = "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Delet
 DYNAMODB_ACTIONS: Final = MappingProxyType(
     {
         "api": {
-            # Policy snapshot (batched read), contact marks in the decision's transaction, token lookups.
-            "directory": (BATCH_GET, GET, UPDATE),
+            # Policy snapshot (batched read), contact marks in the decision's transaction, token lookups;
+            # drafts (docs/agents.md): written, read, listed on the by_account index, updated, discarded.
+            "directory": (BATCH_GET, GET, UPDATE, PUT, QUERY, DELETE),
             "suppression": (BATCH_GET,),
             "usage": (BATCH_GET, UPDATE),
             "audit": (PUT,),

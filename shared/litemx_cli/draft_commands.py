@@ -170,13 +170,8 @@ def _outcome_json(outcome: ApprovalOutcome) -> dict[str, Any]:
     }
 
 
-@draft_app.command("approve")
-def draft_approve(
-    ctx: typer.Context, draft_id: str = typer.Argument(..., metavar="ID"), as_json: bool = JSON
-) -> None:
-    """Approve a draft: the policy decides now, and an allowed draft is sent (at most once). A refusal
-    leaves the draft pending with the reason (exit 1)."""
-    s = session(ctx)
+def approve_draft(s: Session, draft_id: str) -> ApprovalOutcome:
+    """The operator's approval of one draft, audited (`draft.approve`, with the outcome)."""
     store = _store(s)
     draft = store.find(draft_id)
     outcome = approve(
@@ -186,13 +181,24 @@ def draft_approve(
         store=store,
         request_id=new_request_id(),
     )
-    result = _outcome_json(outcome)
     details = {"draft": draft.draft_id, "mailbox": draft.mailbox, "sent": str(outcome.sent).lower()}
     if outcome.refusal is not None and not outcome.sent:
         details["code"] = outcome.refusal.code
     if outcome.sent:
         details["message_id"] = outcome.draft.message_id
     record_action(s.audit, draft.account_id, s.clock.now(), "draft.approve", s.actor, details)
+    return outcome
+
+
+@draft_app.command("approve")
+def draft_approve(
+    ctx: typer.Context, draft_id: str = typer.Argument(..., metavar="ID"), as_json: bool = JSON
+) -> None:
+    """Approve a draft: the policy decides now, and an allowed draft is sent (at most once). A refusal
+    leaves the draft pending with the reason (exit 1)."""
+    outcome = approve_draft(session(ctx), draft_id)
+    draft = outcome.draft
+    result = _outcome_json(outcome)
     if as_json:
         emit_json(result)
     if not outcome.sent:

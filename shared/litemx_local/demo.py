@@ -35,6 +35,8 @@ from litemx.policy.store import AccountPolicyStore
 from litemx.tenants.fake import FakeTenants
 from litemx.tenants.logic import Lifecycle
 from litemx.tenants.models import TenantScope, tenant_name
+from litemx_cli.draft_commands import approve_draft
+from litemx_cli.session import Session
 from litemx_local.aws import REGION, free_port
 from litemx_local.system import ACCOUNT_ID, LocalSystem, SenderVerdicts
 
@@ -264,6 +266,58 @@ def play(system: LocalSystem, tour: Tour) -> str:  # noqa: C901 - a script, read
         )
 
     tour.step("support@ replies with its send:reply token; the reply leaves", reply_leaves)
+
+    # An agent on support@ may only draft (docs/agents.md): a person approves what it writes.
+    agent_token = admin.issue_token(
+        directory, audit, clock, mailbox=support, actor=OPERATOR, scopes=frozenset({Scope.DRAFT})
+    ).secret
+    drafted: dict[str, Any] = {}
+
+    def agent_drafts() -> tuple[bool, str]:
+        body = {
+            "text": "Your replacement ships tomorrow.",
+            "reply": {"message_id": listing.get("id"), "quote": True},
+        }
+        answer = http.call("POST", "/v1/drafts", agent_token, body)
+        if answer.status != 201:
+            return False, f"{answer.status} {answer.body}"
+        drafted.update(answer.body)
+        cannot = http.call("POST", f"/v1/drafts/{drafted['id']}/send", agent_token)
+        return (drafted["to"], cannot.status) == (["alice@customer.test"], 403), (
+            f"201 {drafted['id']}: to {drafted['to'][0]}, subject {drafted['subject']!r}, "
+            f"In-Reply-To {drafted['in_reply_to']}; its own approval: {cannot.status} "
+            f"{(cannot.body or {}).get('error', {}).get('code')}"
+        )
+
+    tour.step("An agent with a draft token drafts a reply to Alice; it cannot send it itself", agent_drafts)
+
+    def review() -> tuple[bool, str]:
+        answer = http.call("GET", "/v1/drafts", agent_token)
+        verdicts = [
+            d["verdict"]["summary"] for d in (answer.body or {}).get("drafts", []) if d.get("verdict")
+        ]
+        return verdicts == ["would_send"], f"{answer.status}: verdict {verdicts} (a dry run: nothing counted)"
+
+    tour.step("The drafts list shows what the policy would say: would_send", review)
+
+    def operator_approves() -> tuple[bool, str]:
+        outcome = approve_draft(Session(actor=OPERATOR, preset=target), str(drafted.get("id")))
+        if not outcome.sent:
+            return False, f"refused: {outcome.refusal}"
+        sent = wait_for(
+            lambda: [
+                m
+                for m in sent_mail(system.aws.moto_endpoint)
+                if "Your replacement ships tomorrow." in m["raw_data"]
+            ]
+        )
+        again = approve_draft(Session(actor=OPERATOR, preset=target), str(drafted.get("id")))
+        return bool(sent) and again.already_sent, (
+            f"litemx draft approve: message {outcome.draft.message_id} queued and read back from the local "
+            f"SES ({len(sent)} message(s)); approving again sends nothing (already sent)"
+        )
+
+    tour.step("The operator approves it (litemx draft approve); the reply leaves, once", operator_approves)
 
     def refused(
         method_token: str, body: dict[str, Any], status: int, code: str

@@ -22,7 +22,7 @@ PUT, UPDATE, DELETE = "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Delet
 
 EXPECTED: dict[str, dict[str, set[str]]] = {
     "api": {
-        "directory": {BATCH_GET, GET, UPDATE},
+        "directory": {BATCH_GET, GET, UPDATE, PUT, QUERY, DELETE},  # + drafts: create, list, discard
         "suppression": {BATCH_GET},
         "usage": {BATCH_GET, UPDATE},
         "audit": {PUT},
