@@ -290,16 +290,18 @@ def send_draft(draft_id: Annotated[str, Path(**DRAFT_ID)]) -> Response[str]:
     if outcome.decision is not None:
         count(outcome.decision)
     if outcome.sent:
-        usage = usage_out(outcome.decision.usage) if outcome.decision is not None else []
+        fresh = outcome.decision is not None and not outcome.already_sent
+        usage = usage_out(outcome.decision.usage) if fresh and outcome.decision is not None else []
         out = DraftSentOut(
             id=outcome.draft.message_id,
-            status="queued" if not outcome.already_sent else "sent",
+            status="queued" if fresh else "sent",
             draft=draft.draft_id,
-            already_sent=outcome.already_sent or outcome.decision is None,
+            already_sent=not fresh,
             usage=[],
         ).model_dump(mode="json") | {"usage": usage}
-        status = 200 if out["already_sent"] else 202
-        return Answer(status, out, {"Location": f"/v1/messages/{outcome.draft.message_id}"}).response()
+        return Answer(
+            202 if fresh else 200, out, {"Location": f"/v1/messages/{outcome.draft.message_id}"}
+        ).response()
     if outcome.decision is not None and not outcome.decision.allowed:
         return refusal(outcome.decision).response()
     assert outcome.refusal is not None

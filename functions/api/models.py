@@ -440,7 +440,10 @@ class DraftListOut(BaseModel):
 
 class DraftSentOut(BaseModel):
     id: str = Field(description="The message's id (GET /v1/messages/{id})")
-    status: str
+    status: str = Field(
+        description="`queued` (this approval sent it), or `sent` (an earlier approval did; the message's own "
+        "status is under GET /v1/messages/{id})"
+    )
     draft: str
     already_sent: bool = Field(description="An earlier approval sent it; this one sent nothing")
     usage: list[CapUsageOut]

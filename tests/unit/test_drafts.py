@@ -274,3 +274,25 @@ def test_a_sent_draft_no_longer_changes_and_a_huge_one_is_refused():
     )
     with pytest.raises(DraftTooLargeError):
         create_draft(store, account_id=ACCOUNT_ID, mailbox=MAILBOX, token_id=TOKEN_ID, content=big, now=T0)
+
+
+def test_an_approval_refused_after_another_sent_the_draft_reports_it_sent_and_keeps_no_refusal():
+    # Given a draft sent by a first approval, and a second approval deciding from a stale copy
+    world, deps, ports = setting()
+    store = FakeDraftStore()
+    stale = written(store, "friend@outside.test")
+    assert approve(stale, OPERATOR, deps=deps, store=store, request_id="r1").sent
+    world.suppressions[(GLOBAL_SCOPE, "friend@outside.test")] = SuppressionEntry(
+        scope=GLOBAL_SCOPE,
+        address="friend@outside.test",
+        reason="complaint",
+        source="feedback",
+        created_at=T0,
+    )
+    # When its decision is refused (the recipient was suppressed meanwhile)
+    late = approve(stale, OPERATOR, deps=deps, store=store, request_id="r2")
+    # Then it answers that the draft was sent already, and the draft keeps no refusal
+    assert late.already_sent
+    assert late.sent
+    assert store.find(stale.draft_id).refusal is None
+    assert ports.queued == [stale.message_id]

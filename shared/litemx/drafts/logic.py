@@ -160,8 +160,9 @@ def _attempt(draft: StoredDraft) -> int:
 def _refused(store: DraftStore, draft: StoredDraft, refusal: DraftRefusal) -> ApprovalOutcome:
     if store.record_refusal(draft, refusal, message_id=draft.message_id):
         return ApprovalOutcome(replace(draft, refusal=refusal), refusal=refusal)
-    # Another approval sent it meanwhile: this one answers with the draft as it now is.
-    return ApprovalOutcome(store.find(draft.draft_id), refusal=refusal)
+    # Another approval sent it meanwhile: this one sent nothing and answers with the draft as it now is.
+    current = store.find(draft.draft_id)
+    return ApprovalOutcome(current, refusal=refusal, already_sent=current.status is DraftStatus.SENT)
 
 
 def verdict(
