@@ -50,7 +50,7 @@ def dynamodb_local_jar(root: Path = PROJECT_ROOT) -> Path:
 
 
 def _wait_for(
-    check: object, what: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 30
+    check: object, what: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 120
 ) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
