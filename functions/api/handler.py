@@ -14,8 +14,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.api import guard, mailbox_routes
-from functions.api.answers import Answer, compose_refusal, error, refusal, usage_out
+from functions.api import agent_routes, guard, mailbox_routes
+from functions.api.answers import Answer, compose_refusal, error, usage_out
 from functions.api.docs import MESSAGE_ID, honest_document, responses
 from functions.api.models import (
     CheckOut,
@@ -27,21 +27,19 @@ from functions.api.models import (
     UploadOut,
     UsageOut,
 )
+from functions.api.sending import send_answer
 from functions.observability import make_tracer
 from functions.settings import table_names
-from functions.wiring import provider_gate, provider_status, runtime, tenant_view
+from functions.wiring import provider_status, runtime, tenant_view
 from litemx.clock import SystemClock
 from litemx.directory.auth import AuthError, Principal, authenticate, verify_token
 from litemx.directory.models import Scope, Token
 from litemx.directory.store import DirectoryStore
 from litemx.errors import NotFoundError
 from litemx.ids import new_request_id
-from litemx.mail.compose import ComposeError
 from litemx.outbound.service import (
-    OutboundUnavailableError,
     UploadRefs,
     message_for,
-    submit,
     usage_reservations,
 )
 from litemx.outbound.uploads import UploadError, new_upload
@@ -56,6 +54,7 @@ tracer = make_tracer()
 metrics = Metrics()
 app = APIGatewayHttpResolver(enable_validation=True)
 app.include_router(mailbox_routes.router)
+app.include_router(agent_routes.router)
 
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
 # Reason codes an edge validator may raise (pydantic custom error types) and their statuses.
@@ -97,37 +96,14 @@ def _bearer() -> str:
 
 
 def _send(secret: str, body: SendMessageIn, mode: Mode) -> Answer:
-    rt = runtime()
-    try:
-        submission = submit(
-            secret,
-            body.draft(),
-            rt.outbound,
-            request_id=app.current_event.request_context.request_id or new_request_id(),
-            provider=provider_gate(),
-            mode=mode,
-            # The guard verified this token: its account's prefix is the only place uploads are looked for.
-            uploads=UploadRefs(guard.verified_token().account_id, body.upload_ids()),
-        )
-    except ComposeError as problem:
-        if mode is Mode.CHECK:
-            out = CheckOut(allowed=False, code=problem.code, message=problem.message, usage=[])
-            return Answer(200, out.model_dump(mode="json"))
-        return compose_refusal(problem)
-    except OutboundUnavailableError as outage:
-        return error(503, outage.code, str(outage), {"Retry-After": "5"})
-    decision = submission.decision
-    metrics.add_metric(
-        name="PolicyAllowed" if decision.allowed else "PolicyRefused", unit=MetricUnit.Count, value=1
+    return send_answer(
+        secret,
+        body.draft(),
+        mode,
+        request_id=app.current_event.request_context.request_id or new_request_id(),
+        # The guard verified this token: its account's prefix is the only place uploads are looked for.
+        uploads=UploadRefs(guard.verified_token().account_id, body.upload_ids()),
     )
-    if mode is Mode.CHECK:
-        out = CheckOut(allowed=decision.allowed, code=decision.code, message=decision.message, usage=[])
-        return Answer(200, {**out.model_dump(mode="json"), "usage": usage_out(decision.usage)})
-    if not decision.allowed:
-        return refusal(decision)
-    assert submission.message is not None
-    queued = {"id": submission.message.message_id, "status": "queued", "usage": usage_out(decision.usage)}
-    return Answer(202, queued, {"Location": f"/v1/messages/{submission.message.message_id}"})
 
 
 def _remembered_send(request: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,14 @@ from litemx.directory import store as directory
 from litemx.errors import StoreBusyError
 from litemx.messages.models import OutboundMessage
 from litemx.messages.store import message_record
-from litemx.policy.models import AccountPolicy, ContactMark, QuotaExceededError, Snapshot, SnapshotKeys
+from litemx.policy.models import (
+    AccountPolicy,
+    ContactMark,
+    MessageExistsError,
+    QuotaExceededError,
+    Snapshot,
+    SnapshotKeys,
+)
 from litemx.quotas.models import CounterCheck, CounterReservation
 from litemx.storage.session import shared_connection
 from litemx.storage.tables import (
@@ -120,6 +127,10 @@ class DynamoPolicyStore:
                 return
             except TransactWriteError as error:
                 reasons = [r.code if r else "None" for r in (error.cancellation_reasons or [])]
+                if message is not None and reasons[len(checks) + 1 : len(checks) + 2] == [
+                    "ConditionalCheckFailed"
+                ]:  # the message put (after the checks and the audit entry): it was recorded before
+                    raise MessageExistsError(message.message_id) from error
                 # Condition checks are sent first, then puts (audit, message), then updates (counters).
                 failed = _failed_counters(
                     reservations, error, skip=len(checks) + (1 if message is None else 2)

@@ -133,6 +133,28 @@ class ContactRecord(DirectoryTable):
     relied_at = UTCDateTimeAttribute(null=True)
 
 
+class DraftRecord(DirectoryTable):
+    """A message an agent drafted for a person to approve (pk `DRAFT#<id>`, sk `DRAFT#<mailbox>#<id>`):
+    a mailbox's drafts are listed newest first on the by_account index (ids sort by time). `content` is
+    the draft as JSON; `message_id` is the id its send will have, so that an approval sends it at most
+    once."""
+
+    mailbox = UnicodeAttribute()
+    token_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    content = UnicodeAttribute()
+    reply_of = UnicodeAttribute(null=True)
+    message_id = UnicodeAttribute()
+    refusal_code = UnicodeAttribute(null=True)
+    refusal_message = UnicodeAttribute(null=True)
+    refused_at = UTCDateTimeAttribute(null=True)
+    refused_by = UnicodeAttribute(null=True)
+    approved_by = UnicodeAttribute(null=True)
+    sent_at = UTCDateTimeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+
 class AccountPolicyRecord(DirectoryTable):
     """Operator overrides of the anti-cold-outbound rules for one account (sk `POLICY`)."""
 
@@ -256,6 +278,7 @@ class InboundMessageRecord(InboundTable):
     from_header = UnicodeAttribute(default="")
     to = ListAttribute(of=UnicodeAttribute, default=list)
     cc = ListAttribute(of=UnicodeAttribute, default=list)
+    reply_to = ListAttribute(of=UnicodeAttribute, default=list)  # replies go here (read API, reply endpoint)
     subject = UnicodeAttribute(default="")
     rfc_message_id = UnicodeAttribute(default="")
     in_reply_to = UnicodeAttribute(default="")
@@ -338,6 +361,7 @@ _ENTITY_MODELS: dict[str, tuple[type[Model], ...]] = {
         ContactRecord,
         AccountPolicyRecord,
         ReplyRightRecord,
+        DraftRecord,
     ),
     "suppression": (SuppressionRecord,),
     "usage": (UsageCounter,),
