@@ -20,8 +20,8 @@ from litemx.ids import new_request_id
 from litemx.messages.store import MessageStore
 from litemx.outbound.aws import S3BlobStore, SqsSendQueue
 from litemx.outbound.service import OutboundDeps
-from litemx.outbound.uploads import PROVIDER_MAX_MESSAGE_BYTES
 from litemx.policy.store import DynamoPolicyStore
+from litemx.providers.base import PROVIDER_MAX_MESSAGE_BYTES
 from litemx_cli.output import EXIT_REFUSED, EXIT_UNAVAILABLE, emit_json, fail, fields_table, show, table, when
 from litemx_cli.session import Session, session
 
