@@ -108,7 +108,9 @@ demo: setup
 bench: setup
 	$(NETNS) $(PY) tests/benchmarks/bench_policy.py
 	$(NETNS) $(PY) tests/benchmarks/bench_outbound.py
+	$(NETNS) $(PY) tests/benchmarks/bench_agents.py
 	$(PY) tests/benchmarks/bench_imports.py
+	$(NETNS) $(PY) tests/benchmarks/bench_coldstart.py
 	$(PY) tests/benchmarks/bench_idle.py
 
 clean:

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from litemx.audit.store import DEFAULT_AUDIT_RETENTION
-from litemx.outbound.uploads import PROVIDER_MAX_MESSAGE_BYTES
+from litemx.providers.base import PROVIDER_MAX_MESSAGE_BYTES
 from litemx.storage.tables import TableNames
 
 

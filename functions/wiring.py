@@ -1,6 +1,8 @@
 """Builds the outbound services' dependencies from settings: the one place clients are created.
 
-Built lazily on first use (not at import), and cached per process like any Lambda client.
+Built lazily on first use (not at import), and cached per process like any Lambda client. Every client
+comes from the process's one botocore session (litemx.storage.session), so each service model is loaded
+once; a provider's modules are imported only when it is the one configured.
 """
 
 from __future__ import annotations
@@ -10,9 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
-from typing import Any
-
-import boto3
+from typing import TYPE_CHECKING, Any
 
 from functions.settings import OutboundSettings, audit_retention, outbound_settings, table_names
 from litemx.audit.store import AuditStore
@@ -25,14 +25,12 @@ from litemx.outbound.service import OutboundDeps
 from litemx.policy.models import OPEN_PROVIDER, ProviderGate
 from litemx.policy.store import AccountPolicyStore, DynamoPolicyStore
 from litemx.providers.base import OutboundProvider, ProviderStatus
-from litemx.providers.ses import SesProvider
-from litemx.providers.smtp import SmtpProvider, SmtpSettings
 from litemx.quotas.store import QuotaStore
+from litemx.storage.session import client, lazy_client, reset_session
 from litemx.storage.tables import bind_tables
-from litemx.tenants import logic as tenant_logic
-from litemx.tenants.logic import TENANT_STATUS_TTL_SECONDS, TenantStatusCache
-from litemx.tenants.sending import TenantGatedProvider
-from litemx.tenants.ses import tenant_port_and_client
+
+if TYPE_CHECKING:
+    from litemx.providers.smtp import SmtpSettings
 
 PROVIDER_STATUS_TTL_SECONDS = 60.0
 
@@ -53,7 +51,7 @@ def runtime() -> Runtime:
     bind_tables(table_names())
     settings = outbound_settings()
     clock = SystemClock()
-    s3, sqs = boto3.client("s3"), boto3.client("sqs")
+    s3, sqs = lazy_client("s3"), lazy_client("sqs")
     keep = audit_retention()
     policy, messages, blobs, audit = (
         DynamoPolicyStore(audit_retention=keep),
@@ -94,26 +92,37 @@ def runtime() -> Runtime:
 
 
 def provider(settings: OutboundSettings) -> OutboundProvider:
+    """The configured provider; each one's modules are imported only when it is the one configured (SMTP
+    brings smtplib, tenants their SESv2 adapter)."""
     if settings.provider == "smtp":
+        from litemx.providers.smtp import SmtpProvider
+
         return SmtpProvider(_smtp_settings(settings))
-    sesv2 = boto3.client("sesv2")
-    port, client = tenant_port_and_client(
+    from litemx.providers.ses import SesProvider
+    from litemx.tenants.logic import TenantStatusCache
+    from litemx.tenants.sending import TenantGatedProvider
+    from litemx.tenants.ses import tenant_port_and_client
+
+    sesv2 = client("sesv2")
+    port, sending = tenant_port_and_client(
         settings.ses_tenants,
         sesv2,
         region=str(sesv2.meta.region_name),
         aws_account_id=settings.ses_sending_account_id or "",
         configuration_set=settings.ses_configuration_set,
     )
-    ses = SesProvider(client, settings.ses_configuration_set, boto3.client("ses"))
+    ses = SesProvider(sending, settings.ses_configuration_set, lazy_client("ses"))
     return ses if port is None else TenantGatedProvider(ses, TenantStatusCache(port))
 
 
 def _smtp_settings(settings: OutboundSettings) -> SmtpSettings:
+    from litemx.providers.smtp import SmtpSettings
+
     if not settings.smtp_host:
         raise KeyError("OUTBOUND_PROVIDER=smtp needs SMTP_HOST")
     username, password = settings.smtp_username, settings.smtp_password
     if settings.smtp_secret_arn:
-        secret = boto3.client("secretsmanager").get_secret_value(SecretId=settings.smtp_secret_arn)
+        secret = client("secretsmanager").get_secret_value(SecretId=settings.smtp_secret_arn)
         values = json.loads(secret["SecretString"])
         username, password = values.get("username", username), values.get("password", password)
     return SmtpSettings(
@@ -149,6 +158,8 @@ def provider_status() -> ProviderStatus:
 
 
 def provider_gate() -> ProviderGate:
+    from litemx.tenants.sending import TenantGatedProvider
+
     status = provider_status()
     provider = runtime().delivery.provider
     paused = provider.tenant_paused if isinstance(provider, TenantGatedProvider) else None
@@ -169,8 +180,11 @@ _tenant_views: dict[str, tuple[float, dict[str, object] | None]] = {}
 def tenant_view(account_id: str) -> dict[str, object] | None:
     """The account's tenant for /v1/status and /v1/usage, cached per process like the gate's status
     (None: the provider has no tenants, e.g. SMTP or SES_TENANTS=off)."""
+    from litemx.tenants import logic as tenant_logic
+    from litemx.tenants.sending import TenantGatedProvider
+
     cached = _tenant_views.get(account_id)
-    if cached is not None and time.monotonic() - cached[0] < TENANT_STATUS_TTL_SECONDS:
+    if cached is not None and time.monotonic() - cached[0] < tenant_logic.TENANT_STATUS_TTL_SECONDS:
         return cached[1]
     provider = runtime().delivery.provider
     view = (
@@ -185,5 +199,6 @@ def tenant_view(account_id: str) -> dict[str, object] | None:
 def reset_for_tests() -> None:
     """Forget clients and cached status (tests change the environment between cases)."""
     runtime.cache_clear()
+    reset_session()
     _status_cache.clear()
     _tenant_views.clear()

@@ -44,7 +44,12 @@ PLATFORM = (
     "3.12",
     "--only-binary=:all:",
 )
-BUILDER_VERSION = "3"  # bump when the layer's layout or filtering changes
+BUILDER_VERSION = "4"  # bump when the layer's layout or filtering changes
+# The AWS services the handlers call (clients of litemx.storage.session, pynamodb, Powertools'
+# idempotency): the layer keeps botocore's models of these and drops the 400-odd others, 17.6 of the
+# layer's 19.5 MB of botocore data (docs/deploy.md, "The dependency layer"). A unit test checks that
+# every client the code names is kept.
+LAYER_SERVICES = ("dynamodb", "s3", "sqs", "sesv2", "ses", "secretsmanager")
 LAMBDA_PYTHON = (3, 12)
 _SKIP_DIRS = {"__pycache__", "bin"}
 _SKIP_SUFFIXES = (".pyc", ".pyo")
@@ -94,6 +99,14 @@ def _files(top: Path, *, bytecode: bool = False) -> Iterator[Path]:
             and (compiled or (not _SKIP_DIRS.intersection(parts) and not path.name.endswith(_SKIP_SUFFIXES)))
         ):
             yield path
+
+
+def prune_botocore(site: Path) -> None:
+    """Drop botocore's service models but those of LAYER_SERVICES (its own files, such as endpoints and
+    partitions, stay)."""
+    for entry in sorted((site / "botocore" / "data").iterdir()):
+        if entry.is_dir() and entry.name not in LAYER_SERVICES:
+            shutil.rmtree(entry)
 
 
 def compile_bytecode(top: Path, deployed_at: str) -> bool:
@@ -162,6 +175,7 @@ def build_layer(out: Path) -> str:
     # --no-deps: the lock already names every distribution, so nothing unpinned can slip in.
     pip_install(staging / "python", "--no-deps", "-r", str(LOCK))
     shutil.rmtree(staging / "python" / "bin", ignore_errors=True)
+    prune_botocore(staging / "python")
     bytecode = compile_bytecode(staging, "/opt")
     files = _files(staging, bytecode=bytecode)
     deterministic_zip(((f.relative_to(staging).as_posix(), f) for f in files), layer_zip)

@@ -13,7 +13,7 @@ from litemx.directory.tokens import hash_secret, make_secret
 from litemx.errors import NotFoundError
 from litemx.messages.models import TRANSITIONS, MessageStatus, OutboundMessage
 from litemx.plans import LimitOverrides, Plan
-from litemx.policy.models import ContactMark, QuotaExceededError, Snapshot, SnapshotKeys
+from litemx.policy.models import ContactMark, MessageExistsError, QuotaExceededError, Snapshot, SnapshotKeys
 from litemx.quotas.models import CounterCheck, CounterReservation
 from litemx.reputation.models import Increment, Tally
 from litemx.suppression.models import GLOBAL_SCOPE, SuppressionEntry
@@ -90,6 +90,8 @@ class FakePolicyStore:
             raise QuotaExceededError(failed)
         if any(self.counters.get(c.key, 0) != c.expected for c in checks):
             raise QuotaExceededError({})
+        if message is not None and any(m.message_id == message.message_id for m in self.queued):
+            raise MessageExistsError(message.message_id)
         for r in reservations:
             self.counters[r.key] = self.counters.get(r.key, 0) + r.amount
         self.contacts |= {(c.mailbox, c.address) for c in contacts}

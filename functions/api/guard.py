@@ -35,6 +35,9 @@ _LONG_NUMBER = re.compile(rf"[0-9]{{{MAX_NUMBER_DIGITS + 1},}}")
 
 SEND = frozenset({Scope.SEND, Scope.SEND_REPLY})
 READ = frozenset({Scope.READ})
+DRAFT = frozenset({Scope.DRAFT})
+# A draft is read by the agent that wrote it and by whoever may approve it (a send scope).
+DRAFT_READERS = frozenset({Scope.DRAFT, Scope.SEND, Scope.SEND_REPLY})
 ANY = frozenset(Scope)
 
 
@@ -62,6 +65,20 @@ ROUTES = (
     _rule("GET", "/v1/status", ANY),
     _rule("GET", "/v1/mailboxes/{address}/messages", READ),
     _rule("GET", "/v1/mailboxes/{address}/messages/{message_id}", READ),
+    _rule(
+        "POST",
+        "/v1/mailboxes/{address}/messages/{message_id}/reply",
+        SEND,
+        whole_principal=False,
+        json_body=True,
+    ),
+    _rule("GET", "/v1/drafts", DRAFT_READERS),
+    _rule("POST", "/v1/drafts", DRAFT, json_body=True),
+    _rule("GET", "/v1/drafts/{draft_id}", DRAFT_READERS),
+    _rule("PUT", "/v1/drafts/{draft_id}", DRAFT, json_body=True),
+    _rule("DELETE", "/v1/drafts/{draft_id}", DRAFT),
+    # Approving sends: the approving token's send scope, and the decision checks the rest (audited).
+    _rule("POST", "/v1/drafts/{draft_id}/send", SEND, whole_principal=False),
     _rule("GET", "/v1/openapi.json", None),
 )
 

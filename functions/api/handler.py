@@ -9,23 +9,13 @@ from typing import Annotated, Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.api import guard, mailbox_routes
-from functions.api.answers import Answer, compose_refusal, error, refusal, usage_out
+from functions.api import agent_routes, guard, mailbox_routes
+from functions.api.answers import Answer, compose_refusal, error, usage_out
 from functions.api.docs import MESSAGE_ID, honest_document, responses
 from functions.api.models import (
     CheckOut,
@@ -37,27 +27,26 @@ from functions.api.models import (
     UploadOut,
     UsageOut,
 )
+from functions.api.sending import send_answer
 from functions.observability import make_tracer
 from functions.settings import table_names
-from functions.wiring import provider_gate, provider_status, runtime, tenant_view
+from functions.wiring import provider_status, runtime, tenant_view
 from litemx.clock import SystemClock
 from litemx.directory.auth import AuthError, Principal, authenticate, verify_token
 from litemx.directory.models import Scope, Token
 from litemx.directory.store import DirectoryStore
 from litemx.errors import NotFoundError
 from litemx.ids import new_request_id
-from litemx.mail.compose import ComposeError
 from litemx.outbound.service import (
-    OutboundUnavailableError,
     UploadRefs,
     message_for,
-    submit,
     usage_reservations,
 )
 from litemx.outbound.uploads import UploadError, new_upload
 from litemx.policy.models import Mode
 from litemx.policy.warmup import schedule
 from litemx.quotas.models import usage_now
+from litemx.storage.session import client
 from litemx.storage.tables import bind_tables
 
 logger = Logger()
@@ -65,6 +54,7 @@ tracer = make_tracer()
 metrics = Metrics()
 app = APIGatewayHttpResolver(enable_validation=True)
 app.include_router(mailbox_routes.router)
+app.include_router(agent_routes.router)
 
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
 # Reason codes an edge validator may raise (pydantic custom error types) and their statuses.
@@ -106,37 +96,14 @@ def _bearer() -> str:
 
 
 def _send(secret: str, body: SendMessageIn, mode: Mode) -> Answer:
-    rt = runtime()
-    try:
-        submission = submit(
-            secret,
-            body.draft(),
-            rt.outbound,
-            request_id=app.current_event.request_context.request_id or new_request_id(),
-            provider=provider_gate(),
-            mode=mode,
-            # The guard verified this token: its account's prefix is the only place uploads are looked for.
-            uploads=UploadRefs(guard.verified_token().account_id, body.upload_ids()),
-        )
-    except ComposeError as problem:
-        if mode is Mode.CHECK:
-            out = CheckOut(allowed=False, code=problem.code, message=problem.message, usage=[])
-            return Answer(200, out.model_dump(mode="json"))
-        return compose_refusal(problem)
-    except OutboundUnavailableError as outage:
-        return error(503, outage.code, str(outage), {"Retry-After": "5"})
-    decision = submission.decision
-    metrics.add_metric(
-        name="PolicyAllowed" if decision.allowed else "PolicyRefused", unit=MetricUnit.Count, value=1
+    return send_answer(
+        secret,
+        body.draft(),
+        mode,
+        request_id=app.current_event.request_context.request_id or new_request_id(),
+        # The guard verified this token: its account's prefix is the only place uploads are looked for.
+        uploads=UploadRefs(guard.verified_token().account_id, body.upload_ids()),
     )
-    if mode is Mode.CHECK:
-        out = CheckOut(allowed=decision.allowed, code=decision.code, message=decision.message, usage=[])
-        return Answer(200, {**out.model_dump(mode="json"), "usage": usage_out(decision.usage)})
-    if not decision.allowed:
-        return refusal(decision)
-    assert submission.message is not None
-    queued = {"id": submission.message.message_id, "status": "queued", "usage": usage_out(decision.usage)}
-    return Answer(202, queued, {"Location": f"/v1/messages/{submission.message.message_id}"})
 
 
 def _remembered_send(request: dict[str, Any]) -> dict[str, Any]:
@@ -148,8 +115,15 @@ def _remembered_send(request: dict[str, Any]) -> dict[str, Any]:
 
 @cache
 def _idempotent_send() -> Any:
-    """Built on first use, not at import: the table name comes from the environment."""
-    layer = DynamoDBPersistenceLayer(table_name=table_names().idempotency)
+    """Built on first use, not at import: the table name comes from the environment, and only a send with
+    an Idempotency-Key needs Powertools' idempotency (which brings boto3 with it)."""
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+
+    layer = DynamoDBPersistenceLayer(table_name=table_names().idempotency, boto3_client=client("dynamodb"))
     config = IdempotencyConfig(
         event_key_jmespath="key",
         payload_validation_jmespath="body",
@@ -185,6 +159,15 @@ def send_message(body: SendMessageIn) -> Response[str]:
         "body": body.model_dump_json(by_alias=True),
         "secret": secret,
     }
+    return _send_once(request)
+
+
+def _send_once(request: dict[str, Any]) -> Response[str]:
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
     try:
         return Answer.from_dict(_idempotent_send()(request=request)).response()
     except _DoNotRemember as transient:
@@ -325,6 +308,9 @@ def openapi() -> Response[str]:
 
 
 def openapi_document() -> str:
+    """Generated on request only: its models are the largest import of Powertools' event handler."""
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
     return honest_document(
         app.get_openapi_json_schema(
             title="LiteMX API",

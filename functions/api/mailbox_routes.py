@@ -13,7 +13,6 @@ from datetime import datetime
 from functools import cache
 from typing import Annotated, Any, Literal
 
-import boto3
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
@@ -34,6 +33,7 @@ from litemx.inbound.models import (
     MessageDetail,
 )
 from litemx.inbound.store import DynamoInboundIndex, S3RawMail
+from litemx.storage.session import lazy_client
 from litemx.storage.tables import bind_tables
 
 router = Router()  # type: ignore[no-untyped-call]
@@ -64,7 +64,7 @@ def runtime() -> Runtime:
     return Runtime(
         directory=DirectoryStore(),
         index=DynamoInboundIndex(),
-        raw=S3RawMail(boto3.client("s3"), settings.raw_mail_bucket),
+        raw=S3RawMail(lazy_client("s3"), settings.raw_mail_bucket),
         clock=SystemClock(),
     )
 

@@ -274,3 +274,176 @@ class ErrorBody(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorBody
+
+
+# ---- agents: replies and drafts (docs/agents.md) ----
+
+
+def _check_addresses(model: BaseModel, fields: list[tuple[str, str]]) -> None:
+    """Lone surrogates cannot be encoded anywhere; addresses answer with the policy's codes."""
+    if any(has_lone_surrogate(text) for text in _strings(model.model_dump())):
+        raise PydanticCustomError(
+            "malformed_request", "The request holds a lone surrogate (\\ud800-\\udfff)."
+        )
+    for value, code in fields:
+        problem = _address_error(value, code)
+        if problem is not None:
+            raise problem
+
+
+class ReplyIn(BaseModel):
+    """POST /v1/mailboxes/{address}/messages/{id}/reply: the server names the recipients, the subject
+    and the threading headers from the message answered."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = None
+    html: str | None = None
+    attachments: list[AttachmentIn | UploadAttachmentIn] = Field(
+        default_factory=list,
+        max_length=20,
+        description="As for POST /v1/messages: inline (base64 `content`) or by upload (`upload_id`)",
+    )
+    reply_all: bool = Field(default=False, description="Also to the original's To and Cc (Cc here)")
+    quote: bool = Field(default=False, description="Quote the original's text under yours")
+    exclude: list[Address] = Field(
+        default_factory=list,
+        max_length=MAX_ADDRESSES,
+        description="Participants to leave out (for instance one who is suppressed)",
+    )
+
+    @model_validator(mode="after")
+    def _encodable(self) -> ReplyIn:
+        _check_addresses(self, [(a, "recipient_invalid") for a in self.exclude])
+        return self
+
+    def inline_attachments(self) -> tuple[Attachment, ...]:
+        return tuple(
+            Attachment(a.filename, a.content_type, base64.b64decode(a.content))
+            for a in self.attachments
+            if isinstance(a, AttachmentIn)
+        )
+
+    def upload_ids(self) -> tuple[str, ...]:
+        return tuple(a.upload_id for a in self.attachments if isinstance(a, UploadAttachmentIn))
+
+
+class ReplyOfIn(BaseModel):
+    """A reply draft: the received message it answers (in the drafting token's mailbox)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message_id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:+=-]+$")
+    reply_all: bool = False
+    quote: bool = False
+    exclude: list[Address] = Field(default_factory=list, max_length=MAX_ADDRESSES)
+
+
+class DraftIn(BaseModel):
+    """POST /v1/drafts and PUT /v1/drafts/{id}: a message From the token's mailbox, sent only once a
+    person approves it. A reply draft (`reply`) takes its recipients, subject and threading from the
+    message it answers, so it names none of them itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: list[Address] = Field(default_factory=list, max_length=MAX_ADDRESSES)
+    cc: list[Address] = Field(default_factory=list, max_length=MAX_ADDRESSES)
+    bcc: list[Address] = Field(default_factory=list, max_length=MAX_ADDRESSES)
+    subject: str = Field(default="", max_length=998)
+    text: str | None = None
+    html: str | None = None
+    attachments: list[AttachmentIn] = Field(
+        default_factory=list, max_length=10, description="Inline only (base64); a draft holds at most 300 KB"
+    )
+    reply: ReplyOfIn | None = None
+
+    @model_validator(mode="after")
+    def _valid(self) -> DraftIn:
+        _check_addresses(self, [(a, "recipient_invalid") for a in (*self.to, *self.cc, *self.bcc)])
+        if self.reply is not None:
+            _check_addresses(self.reply, [(a, "recipient_invalid") for a in self.reply.exclude])
+            if self.to or self.cc or self.bcc or self.subject:
+                raise PydanticCustomError(
+                    "malformed_request",
+                    "A reply draft takes its recipients and subject from the message it answers: "
+                    "leave to, cc, bcc and subject out.",
+                )
+        return self
+
+    def inline_attachments(self) -> tuple[Attachment, ...]:
+        return tuple(
+            Attachment(a.filename, a.content_type, base64.b64decode(a.content)) for a in self.attachments
+        )
+
+    def draft(self, mailbox: str) -> Draft:
+        return Draft(
+            from_address=mailbox,
+            to=tuple(self.to),
+            cc=tuple(self.cc),
+            bcc=tuple(self.bcc),
+            subject=self.subject,
+            text=self.text,
+            html=self.html,
+            attachments=self.inline_attachments(),
+        )
+
+
+class DraftAttachmentOut(BaseModel):
+    filename: str
+    content_type: str
+    size: int
+
+
+class RefusalOut(BaseModel):
+    code: str
+    message: str
+    at: datetime
+    by: str
+
+
+class VerdictOut(BaseModel):
+    would_send: bool
+    code: str = Field(description="`allowed`, or the stable code an approval would be refused with")
+    message: str
+    summary: str = Field(description="`would_send` or `would be refused: <code>`")
+
+
+class DraftOut(BaseModel):
+    id: str
+    mailbox: str
+    status: str = Field(description="pending or sent")
+    reply_of: str | None = Field(description="The received message a reply draft answers")
+    to: list[str]
+    cc: list[str]
+    bcc: list[str]
+    subject: str
+    text: str | None
+    html: str | None
+    in_reply_to: str | None
+    references: list[str]
+    attachments: list[DraftAttachmentOut]
+    created_at: datetime
+    updated_at: datetime
+    message_id: str = Field(description="The id of the message its approval sends (GET /v1/messages/{id})")
+    approved_by: str | None
+    sent_at: datetime | None
+    last_refusal: RefusalOut | None = Field(description="Why the last approval was refused")
+    verdict: VerdictOut | None = Field(
+        default=None, description="What the policy would say to an approval now (dry run: nothing counted)"
+    )
+
+
+class DraftListOut(BaseModel):
+    mailbox: str
+    drafts: list[DraftOut] = Field(description="Newest first, at most 50")
+
+
+class DraftSentOut(BaseModel):
+    id: str = Field(description="The message's id (GET /v1/messages/{id})")
+    status: str = Field(
+        description="`queued` (this approval sent it), or `sent` (an earlier approval did; the message's own "
+        "status is under GET /v1/messages/{id})"
+    )
+    draft: str
+    already_sent: bool = Field(description="An earlier approval sent it; this one sent nothing")
+    usage: list[CapUsageOut]

@@ -14,7 +14,6 @@ from datetime import timedelta
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -24,10 +23,12 @@ from functions.observability import make_tracer
 from functions.settings import table_names
 from litemx.clock import SystemClock
 from litemx.directory.store import DirectoryStore
+from litemx.inbound import mime  # noqa: F401 - every receipt is parsed: imported at init
 from litemx.inbound.events import parse_event
 from litemx.inbound.logic import receive
 from litemx.inbound.models import DeliveryOutcome, Folder
 from litemx.inbound.store import DynamoInboundIndex, IndexRetention, S3RawMail
+from litemx.storage.session import lazy_client
 from litemx.storage.tables import bind_tables
 
 logger = Logger()
@@ -51,7 +52,7 @@ def runtime() -> Runtime:
     settings = inbound_settings()
     return Runtime(
         settings=settings,
-        raw=S3RawMail(boto3.client("s3"), settings.raw_mail_bucket),
+        raw=S3RawMail(lazy_client("s3"), settings.raw_mail_bucket),
         index=DynamoInboundIndex(
             IndexRetention(timedelta(days=settings.raw_mail_retention_days), SystemClock())
         ),

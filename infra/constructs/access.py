@@ -15,14 +15,19 @@ from typing import Final
 
 GET, BATCH_GET, QUERY = "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"
 PUT, UPDATE, DELETE = "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"
+CONDITION_CHECK = "dynamodb:ConditionCheckItem"
 
 DYNAMODB_ACTIONS: Final = MappingProxyType(
     {
         "api": {
-            # Policy snapshot (batched read), contact marks in the decision's transaction, token lookups.
-            "directory": (BATCH_GET, GET, UPDATE),
+            # Policy snapshot (batched read), contact marks in the decision's transaction, token lookups;
+            # drafts (docs/agents.md): written, read, listed on the by_account index, updated, discarded.
+            "directory": (BATCH_GET, GET, UPDATE, PUT, QUERY, DELETE),
             "suppression": (BATCH_GET,),
-            "usage": (BATCH_GET, UPDATE),
+            # The decision's transaction: counter updates, and the condition check that yesterday's fan-out
+            # counter did not move (first contacts with a fingerprinted body; recorded by make ddb-actions
+            # since the reply tests send such bodies through the api handler).
+            "usage": (BATCH_GET, UPDATE, CONDITION_CHECK),
             "audit": (PUT,),
             "messages": (GET, PUT),
             "inbound": (BATCH_GET, QUERY),
@@ -41,7 +46,9 @@ DYNAMODB_ACTIONS: Final = MappingProxyType(
         },
         "inbound": {
             "inbound": (PUT,),
-            "directory": (GET, UPDATE),  # route to the mailbox; record correspondents
+            # Route to the mailbox; record correspondents (UpdateItem) and reply rights (PutItem: recorded by
+            # make ddb-actions from the inbound tests, DirectoryStore.record_reply_right).
+            "directory": (GET, UPDATE, PUT),
         },
         "feedback": {
             "suppression": (PUT,),

@@ -395,7 +395,9 @@ def _token_json(token: Token) -> dict[str, object]:
 def token_create(
     ctx: typer.Context,
     mailbox: Annotated[str, typer.Option("--mailbox", help="The mailbox the token acts for.")],
-    scopes: Annotated[list[Scope], typer.Option("--scope", help="send, send:reply or read; repeatable.")],
+    scopes: Annotated[
+        list[Scope], typer.Option("--scope", help="send, send:reply, read or draft (alone); repeatable.")
+    ],
     expires_days: int | None = typer.Option(None, min=1, help="Expire after N days (default: never)."),
     description: str = typer.Option("", help="A note on what the token is for."),
     as_json: bool = JSON,

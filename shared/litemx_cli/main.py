@@ -13,6 +13,7 @@ from litemx.directory.auth import AuthError
 from litemx.errors import LiteMXError
 from litemx_cli.control_commands import audit, disable, enable, provider_app, send, suppression_app, usage
 from litemx_cli.directory_commands import account_app, domain_app, mailbox_app, token_app
+from litemx_cli.draft_commands import draft_app
 from litemx_cli.local import app as local_app
 from litemx_cli.output import EXIT_REFUSED, EXIT_UNAVAILABLE, CliError, err
 from litemx_cli.queue_commands import queue_app
@@ -79,6 +80,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(suppression_app, name="suppression")
 app.add_typer(provider_app, name="provider")
 app.add_typer(queue_app, name="queue")
+app.add_typer(draft_app, name="draft")
 app.command("disable")(disable)
 app.command("enable")(enable)
 app.command("usage")(usage)

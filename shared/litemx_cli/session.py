@@ -35,9 +35,13 @@ class Session:
     region: str | None = None
     clock: Clock = field(default_factory=SystemClock)
     actor: str = field(default_factory=operator_actor)
+    preset: Target | None = None  # a target already known (the demo's local system), not resolved
 
     @cached_property
     def target(self) -> Target:
+        if self.preset is not None:
+            self.preset.activate()
+            return self.preset
         try:
             target = resolve(self.stack, self.region)
         except TargetError as problem:

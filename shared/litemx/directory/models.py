@@ -30,6 +30,8 @@ class Scope(StrEnum):
     SEND = "send"
     SEND_REPLY = "send:reply"
     READ = "read"
+    # May write drafts (docs/agents.md) and never send: a person approves each one.
+    DRAFT = "draft"
 
 
 class EntityKind(StrEnum):

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from litemx.reputation.models import Increment
+from litemx.storage.session import shared_connection
 from litemx.storage.tables import FeedbackEventRecord, ReputationBucket, SoftBounceRecord
 
 
@@ -33,7 +33,7 @@ def _bucket_actions(increment: Increment) -> list[Action]:
 
 class DynamoFeedbackLedger:
     def __init__(self, region: str | None = None) -> None:
-        self._connection = Connection(region=region)
+        self._connection = shared_connection(region)
 
     def add_soft_bounce(self, address: str, marker: str, *, expires_at: datetime) -> tuple[str, ...]:
         record = SoftBounceRecord(soft_key(address))

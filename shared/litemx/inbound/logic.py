@@ -17,7 +17,6 @@ from litemx.addresses import domain_of, normalize_address
 from litemx.clock import Clock
 from litemx.directory.models import Mailbox
 from litemx.errors import NotFoundError
-from litemx.inbound import mime
 from litemx.inbound.models import (
     LISTED_FOLDERS,
     DeliveryOutcome,
@@ -141,6 +140,8 @@ def receive(
 def _read_headers(
     raw: RawMail, key: str, size: int, envelope_sender: str, max_parse_bytes: int
 ) -> ParsedHeaders:
+    from litemx.inbound import mime  # the parser: imported where mail is parsed, not by every reader
+
     if size <= max_parse_bytes:
         return mime.read_headers(raw.read(key), whole=True, envelope_sender=envelope_sender)
     head = raw.read(key, max_bytes=mime.HEADER_READ_BYTES)
@@ -248,6 +249,8 @@ def message_detail(
         raise MessageNotFoundError(f"{mailbox} has no message {message_id[:200]}")
     url = raw.presign(entry.raw_key, expires_in=url_lifetime)
     detail = MessageDetail(message=entry, raw_url=url, raw_url_expires_at=now + url_lifetime)
+    from litemx.inbound import mime  # the parser: the mailbox listing routes never need it
+
     try:
         if entry.size > max_parse_bytes:
             head = raw.read(entry.raw_key, max_bytes=mime.HEADER_READ_BYTES)

@@ -7,7 +7,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
@@ -17,6 +16,7 @@ from litemx.audit.models import AuditRecord
 from litemx.audit.store import DEFAULT_AUDIT_RETENTION, entry_from_record
 from litemx.errors import AlreadyExistsError, NotFoundError
 from litemx.messages.models import TRANSITIONS, MessageStatus, OutboundMessage, ReservedCounter
+from litemx.storage.session import shared_connection
 from litemx.storage.tables import AuditEntry, MessageRecord
 
 RETENTION = timedelta(days=90)
@@ -100,7 +100,7 @@ def _from_states(states: frozenset[MessageStatus]) -> Condition:
 
 class MessageStore:
     def __init__(self, *, audit_retention: timedelta = DEFAULT_AUDIT_RETENTION) -> None:
-        self._connection = Connection()
+        self._connection = shared_connection()
         self._audit_retention = audit_retention
 
     def create(self, message: OutboundMessage) -> OutboundMessage:

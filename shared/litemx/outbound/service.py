@@ -7,7 +7,7 @@ accounted for: it is queued, or — if storing or queueing fails — marked fail
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from litemx.addresses import person_key
@@ -27,6 +27,7 @@ from litemx.policy.models import (
     AccountPolicy,
     Decision,
     Mode,
+    OperatorApproval,
     PolicyStore,
     ProviderGate,
     SendRequest,
@@ -110,6 +111,8 @@ def submit(
     provider: ProviderGate = OPEN_PROVIDER,
     mode: Mode = Mode.SEND,
     uploads: UploadRefs | None = None,
+    message_id: str | None = None,
+    approval: OperatorApproval | None = None,
 ) -> Submission:
     """Decide, and when allowed in SEND mode, store and queue the message.
 
@@ -122,8 +125,12 @@ def submit(
 
     Referenced uploads (`uploads`, under the verified token's account) are checked with HeadObject before
     the decision (UploadError, a ComposeError, when one is missing, not as declared, or too large); their
-    bytes are read only to compose, after every check of the decision."""
-    message_id = new_message_id()
+    bytes are read only to compose, after every check of the decision.
+
+    `message_id` (a draft's) makes the send happen at most once: a second decision with it finds the
+    message recorded and raises MessageExistsError, with nothing reserved. `approval` decides on an
+    operator's approval of a draft instead of a secret (litemx.policy.models.OperatorApproval)."""
+    message_id = message_id or new_message_id()
     built: list[tuple[OutboundMessage, ComposedMessage]] = []  # what the decision's transaction recorded
     verified = _verified_uploads(draft, uploads, deps)
 
@@ -137,7 +144,7 @@ def submit(
         return built[0][0]
 
     decision = decide(
-        policy_request(token_secret, draft),
+        replace(policy_request(token_secret, draft), approval=approval),
         store=deps.policy,
         clock=deps.clock,
         request_id=request_id,
@@ -147,7 +154,7 @@ def submit(
     )
     if not decision.allowed:
         return Submission(decision)
-    if mode is Mode.CHECK:
+    if mode is not Mode.SEND:
         full_message(decision.decided_at)
         return Submission(decision)
     message, composed = built[0]

@@ -24,9 +24,8 @@ from litemx.mail.compose import Attachment, ComposeError, Draft
 UPLOAD_PREFIX = "uploads/"
 UPLOAD_ID = re.compile(r"^upl-[0-9a-f]{32}$")
 UPLOAD_URL_SECONDS = 15 * 60
-# SES v2 SendEmail takes at most 40 MB per message after encoding; base64 makes 4 bytes of 3 and its
-# line breaks add 2 per 76, so about 29 MB of files fit beside headers and text.
-PROVIDER_MAX_MESSAGE_BYTES = 40_000_000
+# SES v2 SendEmail takes at most 40 MB per message after encoding (PROVIDER_MAX_MESSAGE_BYTES); base64
+# makes 4 bytes of 3 and its line breaks add 2 per 76, so about 29 MB of files fit beside headers and text.
 MAX_UPLOAD_BYTES = 29 * 1000 * 1000
 MAX_UPLOADS_PER_MESSAGE = 10
 # Room for the headers, the text and html parts and the MIME boundaries of a message with attachments.

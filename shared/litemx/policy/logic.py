@@ -17,7 +17,7 @@ from email.header import decode_header, make_header
 from litemx.addresses import domain_of, has_line_break, normalize_address, person_key, recipient_set
 from litemx.audit.models import UNAUTHENTICATED, AuditRecord
 from litemx.clock import Clock
-from litemx.directory.models import Scope, Status, TokenStatus, Verification
+from litemx.directory.models import Scope, Status, Token, TokenStatus, Verification
 from litemx.directory.tokens import SecretClaims, parse_secret, secret_matches
 from litemx.errors import StoreBusyError
 from litemx.mail.headers import extra_header_refusal, has_lone_surrogate
@@ -137,7 +137,7 @@ def _decide_once(
     """One decision on one read; None when a counter the transaction checked moved since the read."""
     now = clock.now()
     base = Decision(request_id=request_id, mode=mode, decided_at=now)
-    claims = parse_secret(request.token_secret)
+    claims = _claims(request)
     if claims is None:
         return _refuse(base, store, Refusal(Reason.TOKEN_INVALID, "The bearer token is not a LiteMX token."))
     ctx = _parse(request, claims, now, provider)
@@ -165,6 +165,7 @@ def _decide_once(
         )
     )
     base = replace(base, account_id=claims.account_id, token_id=claims.token_id, mailbox=sender)
+    base = replace(base, details=_approved(request))
     token_refusal = _check_token(ctx, snapshot)
     if token_refusal is not None:
         return _refuse(base, store, token_refusal, authenticated=False)
@@ -188,9 +189,9 @@ def _decide_once(
     exceeded = first_exceeded(reservations, snapshot.counters)
     if exceeded is not None:
         return _refuse_quota(base, store, exceeded, snapshot)
-    if mode is Mode.CHECK:
+    if mode is not Mode.SEND:
         allowed = replace(base, usage=tuple(usage_now(reservations, snapshot.counters)))
-        store.record(_audit(allowed, "allow"))
+        _record(store, _audit(allowed, "allow"))
         return allowed
     allowed = replace(
         base, usage=tuple(usage_after(reservations, snapshot.counters)), reservations=tuple(reservations)
@@ -204,6 +205,20 @@ def _decide_once(
             return _refuse_quota(base, store, binding_cap(reservations, refused.failed), snapshot)
         return None  # yesterday's fan-out counter moved (a send across midnight): decide again
     return allowed
+
+
+def _claims(request: SendRequest) -> SecretClaims | None:
+    """Whom the request claims to be: its secret's ids, or the draft token an operator's approval names."""
+    if request.approval is not None:
+        return SecretClaims(request.approval.account_id, request.approval.token_id)
+    return parse_secret(request.token_secret)
+
+
+def _approved(request: SendRequest) -> dict[str, str]:
+    """An operator's approval is named in the decision's audit entry (its actor is the operator)."""
+    if request.approval is None:
+        return {}
+    return {"approved_by": request.approval.actor, "draft_id": request.approval.draft_id}
 
 
 def _marks(
@@ -319,13 +334,22 @@ def _fanout_reservation(
     )
 
 
+def send_scopes(request: SendRequest, token: Token) -> frozenset[Scope]:
+    """The send rights a decision grants: the token's own, or under an operator's approval of a draft
+    (written by a `draft` token, which never sends by itself) those of a `send` token."""
+    if request.approval is not None:
+        return frozenset({Scope.SEND}) if Scope.DRAFT in token.scopes else frozenset()
+    return token.scopes & SEND_SCOPES
+
+
 def _check_token(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
-    """Token first: until it is verified, nothing the request claims is believed."""
+    """Token first: until it is verified, nothing the request claims is believed. An operator's approval
+    names the draft's token instead of presenting its secret: it must exist and still be live."""
     token = snapshot.token
     if (
         token is None
         or token.account_id != ctx.claims.account_id
-        or not secret_matches(ctx.request.token_secret, token.secret_hash)
+        or (ctx.request.approval is None and not secret_matches(ctx.request.token_secret, token.secret_hash))
     ):
         return Refusal(Reason.TOKEN_INVALID, "The bearer token is unknown.")
     if token.status is TokenStatus.REVOKED:
@@ -336,7 +360,7 @@ def _check_token(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
         return Refusal(
             Reason.TOKEN_EXPIRED, f"Token {token.token_id} expired at {token.expires_at.isoformat()}."
         )
-    if not token.scopes & SEND_SCOPES:
+    if not send_scopes(ctx.request, token):
         return Refusal(Reason.SCOPE_DENIED, f"Token {token.token_id} has no send scope.")
     return None
 
@@ -544,7 +568,7 @@ def _check_provider_sandbox(ctx: _Context, snapshot: Snapshot) -> Refusal | None
 def _check_reply_only(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
     token = snapshot.token
     assert token is not None
-    if Scope.SEND in token.scopes:
+    if Scope.SEND in send_scopes(ctx.request, token):
         return None
     strangers = may_reply_to(ctx, snapshot)
     if not strangers:
@@ -559,13 +583,20 @@ def _check_reply_only(ctx: _Context, snapshot: Snapshot) -> Refusal | None:
 
 
 def _refuse(base: Decision, store: PolicyStore, refusal: Refusal, *, authenticated: bool = True) -> Decision:
-    decision = replace(base, reason=refusal.reason, message=refusal.message, details=dict(refusal.details))
-    store.record(_audit(decision, "deny", authenticated=authenticated))
+    details = {**base.details, **refusal.details}
+    decision = replace(base, reason=refusal.reason, message=refusal.message, details=details)
+    _record(store, _audit(decision, "deny", authenticated=authenticated))
     return decision
 
 
+def _record(store: PolicyStore, audit: AuditRecord) -> None:
+    """A decision's audit entry; a preview (a draft list's verdict) writes nothing at all."""
+    if not audit.event.endswith(f".{Mode.PREVIEW.value}"):
+        store.record(audit)
+
+
 def _refuse_quota(base: Decision, store: PolicyStore, exceeded: CapExceeded, snapshot: Snapshot) -> Decision:
-    details: dict[str, str] = {}
+    details: dict[str, str] = dict(base.details)
     if exceeded.cap is Cap.FIRST_CONTACT:
         reason = Reason.FIRST_CONTACT_LIMIT
         message = (
@@ -598,7 +629,7 @@ def _refuse_quota(base: Decision, store: PolicyStore, exceeded: CapExceeded, sna
             f"it resets at {exceeded.resets_at.isoformat()}."
         )
     decision = replace(base, reason=reason, message=message, exceeded=exceeded, details=details)
-    store.record(_audit(decision, "deny"))
+    _record(store, _audit(decision, "deny"))
     return decision
 
 
@@ -611,7 +642,7 @@ def _audit(decision: Decision, outcome: str, *, authenticated: bool = True) -> A
         at=decision.decided_at,
         request_id=decision.request_id,
         event=f"policy.{decision.mode.value}",
-        actor=decision.token_id or "unknown",
+        actor=details.get("approved_by") or decision.token_id or "unknown",
         outcome=outcome,
         reason_code=decision.reason.code if decision.reason else None,
         message=decision.message,

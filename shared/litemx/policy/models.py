@@ -10,6 +10,7 @@ from typing import Protocol
 
 from litemx.audit.models import AuditRecord
 from litemx.directory.models import Account, Domain, Mailbox, Token
+from litemx.errors import LiteMXError
 from litemx.messages.models import OutboundMessage
 from litemx.policy.reasons import Reason
 from litemx.quotas.models import CapExceeded, CapUsage, CounterCheck, CounterReservation
@@ -19,6 +20,22 @@ from litemx.suppression.models import SuppressionEntry
 class Mode(StrEnum):
     SEND = "send"  # reserve quota: the message will be queued
     CHECK = "check"  # dry run: the same checks, nothing reserved
+    # The verdict a draft list shows: the same checks, and no write at all (no reservation, no audit
+    # entry), so that listing drafts costs reads only, however often a reviewer looks.
+    PREVIEW = "preview"
+
+
+@dataclass(frozen=True)
+class OperatorApproval:
+    """A person (an operator, on the CLI) approved a draft written with `token_id`: the decision runs
+    without the token's secret, on the draft token's identity (it must still be live and hold `draft`),
+    with the rights of a `send` token; every other check, cap and count is the same as for any send.
+    Only the operator's tools construct it; no API request can carry one."""
+
+    account_id: str
+    token_id: str
+    actor: str  # `operator:<login>`, kept in the decision's audit entry
+    draft_id: str
 
 
 @dataclass(frozen=True)
@@ -33,6 +50,7 @@ class SendRequest:
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
     body: str = ""  # the text (or the HTML's text) that is fingerprinted for fan-out detection
+    approval: OperatorApproval | None = None  # instead of a secret: an operator approved a draft
 
     @property
     def all_recipients(self) -> tuple[str, ...]:
@@ -132,6 +150,17 @@ class QuotaExceededError(Exception):
         self.failed = dict(failed)
 
 
+class MessageExistsError(LiteMXError):
+    """The decision's transaction found its message already recorded (a message id chosen by the caller,
+    e.g. a draft's, was already sent): nothing was reserved or recorded this time."""
+
+    code = "message_exists"
+
+    def __init__(self, message_id: str) -> None:
+        super().__init__(f"message {message_id} is already recorded")
+        self.message_id = message_id
+
+
 class PolicyStore(Protocol):
     def load_snapshot(self, keys: SnapshotKeys) -> Snapshot:
         """One consistent batched read."""
@@ -149,7 +178,7 @@ class PolicyStore(Protocol):
     ) -> None:
         """All counters, the audit record, the contact marks (new ones, and those relied on), the queued
         message and the counter checks in one all-or-nothing write; QuotaExceededError if a cap
-        condition or a check fails."""
+        condition or a check fails, MessageExistsError if the message is already recorded."""
         ...
 
     def load_snapshots(self, many: Sequence[SnapshotKeys]) -> list[Snapshot]:

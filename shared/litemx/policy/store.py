@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
@@ -21,8 +20,16 @@ from litemx.directory import store as directory
 from litemx.errors import StoreBusyError
 from litemx.messages.models import OutboundMessage
 from litemx.messages.store import message_record
-from litemx.policy.models import AccountPolicy, ContactMark, QuotaExceededError, Snapshot, SnapshotKeys
+from litemx.policy.models import (
+    AccountPolicy,
+    ContactMark,
+    MessageExistsError,
+    QuotaExceededError,
+    Snapshot,
+    SnapshotKeys,
+)
 from litemx.quotas.models import CounterCheck, CounterReservation
+from litemx.storage.session import shared_connection
 from litemx.storage.tables import (
     AccountPolicyRecord,
     AccountRecord,
@@ -58,7 +65,7 @@ _CONFLICT_RETRIES = 12
 
 
 class DynamoPolicyStore:
-    """Owns its own DynamoDB client, so that each worker thread can have one."""
+    """Goes through the process's one DynamoDB connection (litemx.storage.session), which threads share."""
 
     def __init__(
         self,
@@ -67,7 +74,7 @@ class DynamoPolicyStore:
         *,
         audit_retention: timedelta = DEFAULT_AUDIT_RETENTION,
     ) -> None:
-        self._connection = Connection(region=region, host=host)
+        self._connection = shared_connection(region, host)
         self._audit_retention = audit_retention
 
     @property
@@ -127,6 +134,10 @@ class DynamoPolicyStore:
                 return
             except TransactWriteError as error:
                 reasons = [r.code if r else "None" for r in (error.cancellation_reasons or [])]
+                if message is not None and reasons[len(checks) + 1 : len(checks) + 2] == [
+                    "ConditionalCheckFailed"
+                ]:  # the message put (after the checks and the audit entry): it was recorded before
+                    raise MessageExistsError(message.message_id) from error
                 # Condition checks are sent first, then puts (audit, message), then updates (counters).
                 failed = _failed_counters(
                     reservations, error, skip=len(checks) + (1 if message is None else 2)

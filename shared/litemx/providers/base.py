@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+# SES v2 SendEmail takes at most 40 MB per message after encoding.
+PROVIDER_MAX_MESSAGE_BYTES = 40_000_000
+
 
 @dataclass(frozen=True)
 class SendResult:

@@ -6,7 +6,6 @@ import random
 import time
 from collections.abc import Iterable
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
@@ -14,16 +13,17 @@ from litemx.errors import StoreBusyError
 from litemx.messages.models import OutboundMessage
 from litemx.policy.store import contact_key
 from litemx.quotas.models import MARK_PREFIX, counts_first_contacts
+from litemx.storage.session import shared_connection
 from litemx.storage.tables import ContactRecord, UsageCounter
 
 _ATTEMPTS = 12
 
 
 class QuotaStore:
-    """Owns its own DynamoDB connection for the refund transaction, like the policy store."""
+    """Reads counters and refunds them in one transaction, through the process's one DynamoDB connection."""
 
     def __init__(self, region: str | None = None, host: str | None = None) -> None:
-        self._connection = Connection(region=region, host=host)
+        self._connection = shared_connection(region, host)
 
     def read(self, keys: Iterable[str]) -> dict[str, int]:
         """Current value of each counter that exists (one strongly consistent batch read)."""

@@ -7,6 +7,7 @@ their tables from these models, so storage and deployment cannot drift apart.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -20,6 +21,8 @@ from pynamodb.attributes import (
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
+
+from litemx.storage.session import shared_connection
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,28 @@ class ContactRecord(DirectoryTable):
     relied_at = UTCDateTimeAttribute(null=True)
 
 
+class DraftRecord(DirectoryTable):
+    """A message an agent drafted for a person to approve (pk `DRAFT#<id>`, sk `DRAFT#<mailbox>#<id>`):
+    a mailbox's drafts are listed newest first on the by_account index (ids sort by time). `content` is
+    the draft as JSON; `message_id` is the id its send will have, so that an approval sends it at most
+    once."""
+
+    mailbox = UnicodeAttribute()
+    token_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    content = UnicodeAttribute()
+    reply_of = UnicodeAttribute(null=True)
+    message_id = UnicodeAttribute()
+    refusal_code = UnicodeAttribute(null=True)
+    refusal_message = UnicodeAttribute(null=True)
+    refused_at = UTCDateTimeAttribute(null=True)
+    refused_by = UnicodeAttribute(null=True)
+    approved_by = UnicodeAttribute(null=True)
+    sent_at = UTCDateTimeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+
 class AccountPolicyRecord(DirectoryTable):
     """Operator overrides of the anti-cold-outbound rules for one account (sk `POLICY`)."""
 
@@ -271,6 +296,7 @@ class InboundMessageRecord(InboundTable):
     from_header = UnicodeAttribute(default="")
     to = ListAttribute(of=UnicodeAttribute, default=list)
     cc = ListAttribute(of=UnicodeAttribute, default=list)
+    reply_to = ListAttribute(of=UnicodeAttribute, default=list)  # replies go here (read API, reply endpoint)
     subject = UnicodeAttribute(default="")
     rfc_message_id = UnicodeAttribute(default="")
     in_reply_to = UnicodeAttribute(default="")
@@ -350,6 +376,7 @@ _ENTITY_MODELS: dict[str, tuple[type[Model], ...]] = {
         ContactRecord,
         AccountPolicyRecord,
         ReplyRightRecord,
+        DraftRecord,
     ),
     "suppression": (SuppressionRecord,),
     "usage": (UsageCounter,),
@@ -363,10 +390,13 @@ _ENTITY_MODELS: dict[str, tuple[type[Model], ...]] = {
 
 
 def bind_tables(names: TableNames, region: str | None = None) -> None:
-    """Point every model at its configured table; called once at each process's edge.
+    """Point every model at its configured table, all through the process's one DynamoDB connection
+    (litemx.storage.session): pynamodb would otherwise give each model class a botocore session and client
+    of its own, loading DynamoDB's service model once per class on a handler's first call.
 
-    A model already bound to the same table and region keeps its connection: a new one means a new
-    botocore client (about 0.2 s each), and rebinding happens on every warm start of a test world."""
+    A model already bound to the same table and region keeps its connection: rebinding happens on every
+    warm start of a test world."""
+    connection = shared_connection(region)
     for table, models in _ENTITY_MODELS.items():
         for model in models:
             name = getattr(names, table)
@@ -376,6 +406,10 @@ def bind_tables(names: TableNames, region: str | None = None) -> None:
             if region is not None:
                 model.Meta.region = region
             model._connection = None
+            bound = model._get_connection()
+            with contextlib.suppress(ValueError):  # another entity model of this table added it
+                connection.add_meta_table(bound.connection.get_meta_table(bound.table_name))
+            bound.connection = connection
 
 
 def _bound_to(model: type[Model], name: str, region: str | None) -> bool:
