@@ -36,9 +36,12 @@ DYNAMODB_ACTIONS: Final = MappingProxyType(
             "idempotency": (GET, PUT, UPDATE, DELETE),
         },
         "sender": {
-            # Claim (transaction of updates), batched reads, sent transition with its audit entry.
+            # Claim (one UpdateItem for a batch of one, else a transaction of updates), batched reads, the
+            # sent transition and its audit entry (two plain writes).
             "messages": (BATCH_GET, GET, UPDATE),
-            "directory": (BATCH_GET,),
+            # Kill-switch snapshot (batched read); a cancellation's refund deletes the contact marks its
+            # message made (QuotaStore.refund: recorded by make ddb-actions).
+            "directory": (BATCH_GET, DELETE),
             "suppression": (BATCH_GET,),
             # Quota give-back and the send-rate token bucket.
             "usage": (UPDATE,),

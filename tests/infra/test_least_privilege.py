@@ -33,7 +33,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     },
     "sender": {
         "messages": {BATCH_GET, GET, UPDATE},
-        "directory": {BATCH_GET},
+        "directory": {BATCH_GET, DELETE},  # refund of a cancelled message: its contact marks
         "suppression": {BATCH_GET},
         "usage": {UPDATE},
         "audit": {PUT},
