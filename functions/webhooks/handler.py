@@ -10,7 +10,7 @@ copied to the webhook DLQ and acknowledged. The rules are in litemx.webhooks.del
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
@@ -83,11 +83,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = Non
         return "unusable"
     rt = runtime()
     attributes = record.attributes
-    received = Received(
-        job=job,
-        queued_at=datetime.fromtimestamp(int(attributes.sent_timestamp) / 1000, UTC),
-        receive_count=int(attributes.approximate_receive_count),
-    )
+    received = Received(job=job, receive_count=int(attributes.approximate_receive_count))
     left = lambda_context.get_remaining_time_in_millis() if lambda_context is not None else 60_000
     try:
         outcome = deliver(received, rt.deps, now=rt.clock.now(), time_left=timedelta(milliseconds=left))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from hypothesis import given
@@ -248,6 +248,7 @@ JOB = WebhookJob(
     message_id="20261124T095959123000Z.ses0001",
     webhook_id=webhook_id(SUB.subscription_id, "20261124T095959123000Z.ses0001"),
     data={"mailbox": BOX, "subject": "Hi", "path": "/v1/mailboxes/box0@example.com/messages/x"},
+    queued_at=T0,
 )
 
 
@@ -262,8 +263,8 @@ def deps(store: FakeStore, transport: FakeTransport, max_receive_count: int = 50
     )
 
 
-def received(count: int = 1, queued_at: datetime = T0) -> Received:
-    return Received(job=JOB, queued_at=queued_at, receive_count=count)
+def received(count: int = 1) -> Received:
+    return Received(job=JOB, receive_count=count)
 
 
 def test_a_2xx_is_delivered_signed_with_the_link_and_no_body():

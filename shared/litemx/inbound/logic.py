@@ -146,7 +146,7 @@ def receive(
         correspondent = learn(entry, receipt.envelope_sender, directory, now=clock.now())
         if correspondent is not None:
             learned.append((mailbox, correspondent))
-    queued, failure = _announce(announce, whole, webhooks)
+    queued, failure = _announce(announce, whole, webhooks, now=clock.now())
     return replace(
         outcome,
         stored=tuple(stored),
@@ -162,6 +162,8 @@ def _announce(
     announce: list[tuple[InboundMessage, list[WebhookRoute]]],
     whole: bytes | None,
     outbox: WebhookOutbox | None,
+    *,
+    now: datetime,
 ) -> tuple[int, str]:
     """Queue the events; a refused enqueue is reported (the mail stays filed, and retrying the receipt
     could not help: a redelivered receipt is a duplicate, which announces nothing)."""
@@ -172,7 +174,7 @@ def _announce(
         parts = mime.read_parts(whole)
         text = webhook_events.snippet(parts.text, parts.html)
     jobs = [
-        webhook_events.job_for(entry, route, snippet_text=text)
+        webhook_events.job_for(entry, route, snippet_text=text, queued_at=now)
         for entry, routes in announce
         for route in routes
     ]

@@ -60,8 +60,11 @@ class Received:
     """One queue record as the delivery function receives it."""
 
     job: WebhookJob
-    queued_at: datetime  # SQS SentTimestamp: unchanged by visibility changes
-    receive_count: int
+    receive_count: int  # SQS ApproximateReceiveCount
+
+    @property
+    def queued_at(self) -> datetime:
+        return self.job.queued_at
 
 
 class DeliveryStore(Protocol):

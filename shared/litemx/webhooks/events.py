@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -43,7 +43,9 @@ def read_path(mailbox: str, message_id: str) -> str:
     return f"/v1/mailboxes/{quote(mailbox, safe='@')}/messages/{quote(message_id, safe='')}"
 
 
-def job_for(entry: InboundMessage, route: WebhookRoute, *, snippet_text: str) -> WebhookJob:
+def job_for(
+    entry: InboundMessage, route: WebhookRoute, *, snippet_text: str, queued_at: datetime
+) -> WebhookJob:
     headers = entry.headers
     data: dict[str, Any] = {
         "mailbox": entry.mailbox,
@@ -64,6 +66,7 @@ def job_for(entry: InboundMessage, route: WebhookRoute, *, snippet_text: str) ->
         message_id=entry.message_id,
         webhook_id=webhook_id(route.subscription_id, entry.message_id),
         data=data,
+        queued_at=queued_at,
     )
 
 
@@ -87,10 +90,17 @@ def parse_job(text: str) -> WebhookJob | None:
     fields = ("subscription_id", "mailbox", "message_id", "webhook_id")
     if not all(isinstance(value.get(f), str) and 0 < len(value[f]) <= 400 for f in fields):
         return None
+    try:
+        queued_at = datetime.fromisoformat(str(value.get("queued_at")))
+    except ValueError:
+        return None
+    if queued_at.tzinfo is None:
+        return None
     return WebhookJob(
         subscription_id=value["subscription_id"],
         mailbox=value["mailbox"],
         message_id=value["message_id"],
         webhook_id=value["webhook_id"],
         data=value["data"],
+        queued_at=queued_at,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -51,10 +51,14 @@ class WebhookJob:
     message_id: str
     webhook_id: str
     data: dict[str, Any]
+    # When inbound queued it (its clock): the 24 h of retries count from here. Carried in the body, not
+    # read from SQS's SentTimestamp, so that time stays an input of the rules.
+    queued_at: datetime
 
     def as_json(self) -> dict[str, Any]:
         return {
             "v": 1,
+            "queued_at": self.queued_at.astimezone(UTC).isoformat(),
             "subscription_id": self.subscription_id,
             "mailbox": self.mailbox,
             "message_id": self.message_id,
