@@ -1,5 +1,6 @@
-"""A real webhook receiver for the tests and the demo (what a customer runs): an HTTP server on 127.0.0.1 that verifies each
-request's Standard Webhooks signature and answers from a script ("200", "500", "hang")."""
+"""A real webhook receiver for the tests and the demo (what a customer runs): an HTTP server on
+127.0.0.1 that verifies each request's Standard Webhooks signature and answers from a script ("200",
+"500", "hang")."""
 
 from __future__ import annotations
 
