@@ -10,13 +10,14 @@ synthesized policies and the recording. No function gets Scan, BatchWriteItem or
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
 GET, BATCH_GET, QUERY = "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"
 PUT, UPDATE, DELETE = "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"
 
-DYNAMODB_ACTIONS: Final = MappingProxyType(
+DYNAMODB_ACTIONS: Final[Mapping[str, Mapping[str, tuple[str, ...]]]] = MappingProxyType(
     {
         "api": {
             # Policy snapshot (batched read), contact marks in the decision's transaction, token lookups.
@@ -42,6 +43,11 @@ DYNAMODB_ACTIONS: Final = MappingProxyType(
         "inbound": {
             "inbound": (PUT,),
             "directory": (GET, UPDATE),  # route to the mailbox; record correspondents
+        },
+        "webhooks": {
+            # One batched read (subscription + delivery), a slot's lease taken and given back (updates),
+            # the delivery's outcome (put).
+            "webhooks": (BATCH_GET, PUT, UPDATE),
         },
         "feedback": {
             "suppression": (PUT,),
