@@ -1,7 +1,7 @@
 """Webhooks for new mail: the webhook queue (+DLQ) that inbound fills, and the delivery function.
 
 Retries use ChangeMessageVisibility on the same message (litemx.webhooks.delivery): each attempt is a
-receive, so the queue's maxReceiveCount sits well above the ~17 attempts of 24 h plus the short waits
+receive, so the queue's maxReceiveCount sits well above the 16 attempts of 24 h plus the short waits
 for a busy subscription; the function dead-letters a record itself when the 24 h run out (or on the last
 receive), with its delivery record, so `litemx webhook deliveries` shows why.
 """
@@ -18,7 +18,7 @@ from infra.constructs.function import FunctionFactory, LiteMXFunction
 from infra.constructs.queues import queue_with_dlq
 
 WEBHOOK_TIMEOUT = Duration.seconds(60)
-# Attempts over 24 h (litemx.webhooks.delivery.schedule: 17) plus waits for a busy subscription.
+# Attempts over 24 h (litemx.webhooks.delivery.schedule: 16) plus waits for a busy subscription.
 WEBHOOK_MAX_RECEIVE_COUNT = 50
 # Records per invocation: each takes at most its receiver's timeout (<= 15 s) + 5 s, and a record that
 # would not fit in the time left waits instead (not counted as an attempt).

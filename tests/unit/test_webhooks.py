@@ -478,3 +478,25 @@ def test_the_body_is_standard_webhooks_shaped():
     document = json.loads(body(JOB, api_base="https://api.example.com/"))
     assert set(document) == {"type", "timestamp", "data"}
     assert "path" not in document["data"]
+
+
+def test_the_verification_example_in_docs_agents_md_accepts_a_real_signature():
+    # Given the Python block of docs/agents.md's webhook section (at most 10 lines, as promised)
+    from pathlib import Path
+
+    text = Path("docs/agents.md").read_text(encoding="utf-8")
+    section = text[text.index("## Webhooks for new mail") :]
+    code = section[section.index("```python\n") + 10 :]
+    code = code[: code.index("```")]
+    assert len(code.strip().splitlines()) <= 10
+    namespace: dict[str, object] = {}
+    exec(code, namespace)  # noqa: S102 - our own documentation's example
+    verify = namespace["verify"]
+    # When LiteMX signs a body now
+    from datetime import UTC, datetime
+
+    secret, payload = signing.new_secret(), b'{"type":"message.received"}'
+    headers = signing.headers(secret, "msg_1", datetime.now(UTC), payload)
+    # Then the example accepts it, and refuses a changed body
+    assert verify(secret, headers, payload)  # type: ignore[operator]
+    assert not verify(secret, headers, payload + b" ")  # type: ignore[operator]
