@@ -4,9 +4,9 @@ timeout), with the queue, the store, the resolver and the HTTP transport passed 
 Retries: a failed attempt is tried again after 30 s, 1, 2, 4, ... minutes (doubling, at most 3 h
 apart) until 24 h after the event was queued; an attempt that would start later goes to the DLQ instead
 (`DeliveryStatus.DEAD`, visible in `litemx webhook deliveries`). The delay is applied by the edge with
-SQS ChangeMessageVisibility on the same message, so the `webhook-id` and the queue age stay the same;
-every receive counts towards the queue's maxReceiveCount, which is set well above the ~17 attempts of a
-day (`MAX_RECEIVE_COUNT` in infra) and is also honoured here: on a record's last receive, a failure is
+SQS ChangeMessageVisibility on the same message, so the `webhook-id` and `queued_at` stay the same;
+every receive counts towards the queue's maxReceiveCount, which is set well above the 16 attempts of a
+day (`WEBHOOK_MAX_RECEIVE_COUNT` in infra) and is also honoured here: on a record's last receive, a failure is
 dead-lettered by the function itself, with its delivery record, before SQS would do it silently.
 
 Concurrency: at most `concurrency` attempts per subscription at once (leased slots in DynamoDB); a record
