@@ -35,8 +35,12 @@ from litemx.policy.store import AccountPolicyStore
 from litemx.tenants.fake import FakeTenants
 from litemx.tenants.logic import Lifecycle
 from litemx.tenants.models import TenantScope, tenant_name
+from litemx.webhooks import admin as webhook_admin
+from litemx.webhooks.destinations import SocketResolver
+from litemx.webhooks.store import WebhookStore
 from litemx_local.aws import REGION, free_port
 from litemx_local.system import ACCOUNT_ID, LocalSystem, SenderVerdicts
+from litemx_local.webhook_receiver import Receiver
 
 OPERATOR = "operator:demo"
 
@@ -205,6 +209,23 @@ def play(system: LocalSystem, tour: Tour) -> str:  # noqa: C901 - a script, read
 
     host, port = (target.smtp or "").split(":")
 
+    # An agent serving support@ runs a webhook receiver; the operator subscribes it (local mode allows
+    # http://127.0.0.1, a deployed stack only public https URLs).
+    receiver = Receiver(now=lambda: datetime.now(UTC)).__enter__()
+    hook = webhook_admin.add(
+        WebhookStore(),
+        audit,
+        clock,
+        SocketResolver(),
+        mailbox=support,
+        url=receiver.url,
+        settings=webhook_admin.Settings(timeout_seconds=5),
+        actor=OPERATOR,
+        allow_local_http=True,
+    )
+    receiver.secret = hook.secret
+    tour.note(f"webhook {hook.subscription_id} on support@ -> {receiver.url} (secret shown once: whsec_…)")
+
     def mail_in() -> tuple[bool, str]:
         message = EmailMessage()
         message["From"], message["To"], message["Subject"] = (
@@ -219,6 +240,26 @@ def play(system: LocalSystem, tour: Tour) -> str:  # noqa: C901 - a script, read
         return not refused, f"accepted over SMTP on {target.smtp}"
 
     tour.step("Alice (outside) mails support@acme.test over SMTP", mail_in)
+
+    def webhook_seen() -> tuple[bool, str]:
+        try:
+            wait_for(lambda: receiver.requests or None)
+        finally:
+            receiver.__exit__(None, None, None)
+        if not receiver.requests:
+            return False, "no webhook request arrived"
+        first = receiver.requests[0]
+        data = json.loads(first.body).get("data", {})
+        summary = (
+            f"{len(receiver.requests)} POST, signature {'valid' if first.valid else 'INVALID'}, "
+            f"webhook-id {first.headers.get('webhook-id')}: {data.get('from')} — {data.get('subject')!r}, "
+            f"snippet {data.get('snippet')!r}"
+        )
+        return first.valid and data.get("subject") == "Where is my order?", summary
+
+    tour.step(
+        "The agent's webhook receiver is told of the new mail, signed (Standard Webhooks)", webhook_seen
+    )
 
     listing: dict[str, Any] = {}
 
