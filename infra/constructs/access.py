@@ -42,7 +42,9 @@ DYNAMODB_ACTIONS: Final[Mapping[str, Mapping[str, tuple[str, ...]]]] = MappingPr
         },
         "inbound": {
             "inbound": (PUT,),
-            "directory": (GET, UPDATE),  # route to the mailbox; record correspondents
+            # Route to the mailbox (its item also carries its webhooks); record correspondents (update) and
+            # reply rights (put: ReplyRightRecord.save).
+            "directory": (GET, PUT, UPDATE),
         },
         "webhooks": {
             # One batched read (subscription + delivery), a slot's lease taken and given back (updates),

@@ -37,7 +37,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "usage": {UPDATE},
         "audit": {PUT},
     },
-    "inbound": {"inbound": {PUT}, "directory": {GET, UPDATE}},
+    "inbound": {"inbound": {PUT}, "directory": {GET, PUT, UPDATE}},  # reply rights are a put
     "feedback": {
         "suppression": {PUT},
         "messages": {GET, QUERY, UPDATE},  # find the message (tag, or by_provider_message_id), move it
