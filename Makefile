@@ -17,7 +17,7 @@ export AWS_EC2_METADATA_DISABLED := true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup test test-unit test-integration test-timeshift lint typecheck demo bench clean test-prereqs fuzz
+.PHONY: help setup test test-suite test-unit test-integration test-timeshift test-plus-400-days test-month-end lint typecheck demo bench clean test-prereqs fuzz
 
 help:
 	@echo "make demo   - run LiteMX's policy core against the local AWS, step by step"
@@ -61,27 +61,42 @@ test-unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit -q
 
 test-integration: test-prereqs
-	$(NETNS) $(PY) -m pytest tests/integration -q
+	$(NETNS) $(PY) -m pytest tests/integration -q -p no:cacheprovider
 
 # The integration tests again on two shifted anchors of the test clock (litemx_local/testclock.py): 400
 # days ahead, and 20 s before a month's last midnight so that a run crosses a day and a month. Tests on
 # the product's own system clock (a `litemx local up` subprocess) are marked `realtime` and run once.
-test-timeshift: test-prereqs
+# (`make test` runs the two in parallel lanes; the pytest cache is left to the main run.)
+test-timeshift: test-plus-400-days test-month-end
+
+test-plus-400-days: test-prereqs
 	LITEMX_TEST_NOW=$$($(PY) -m litemx_local.testclock plus-days 400) \
-		$(NETNS) $(PY) -m pytest tests/integration -q -m "not realtime"
+		$(NETNS) $(PY) -m pytest tests/integration -q -p no:cacheprovider -m "not realtime"
+
+test-month-end: test-prereqs
 	LITEMX_TEST_NOW=$$($(PY) -m litemx_local.testclock month-end) \
-		$(NETNS) $(PY) -m pytest tests/integration -q -m "not realtime"
+		$(NETNS) $(PY) -m pytest tests/integration -q -p no:cacheprovider -m "not realtime"
 
 SCHEMATHESIS_FIGURES := build/schemathesis-figures.json
 SHOW_FIGURES := $(PY) -c "import json; print('schemathesis:', json.load(open('$(SCHEMATHESIS_FIGURES)'))['figures'])"
 
 # Fuzz tests (tests/fuzz/ and anything marked `fuzz`) run in `make test` with the bounded default
 # hypothesis profile, and here with the `fuzz` profile (thousands of cases each).
-test: lint typecheck test-prereqs
+# Four lanes side by side (scripts/lanes.py), each with its own local AWS in its own network namespace,
+# so both cores work: the checks, the demo and every suite but integration; the integration suite on the
+# real now; and on each shifted anchor. Each lane's output is printed whole when it ends.
+test: test-prereqs
+	$(PY) scripts/lanes.py \
+		"checks=$(MAKE) --no-print-directory lint typecheck test-suite" \
+		"integration=$(MAKE) --no-print-directory test-integration" \
+		"plus-400-days=$(MAKE) --no-print-directory test-plus-400-days" \
+		"month-end=$(MAKE) --no-print-directory test-month-end"
+
+# The demo, then every suite except integration (unit, infra, CLI, fuzz with the bounded profile).
+test-suite: test-prereqs
 	$(NETNS) $(PY) -m litemx_local.demo --quiet
-	$(NETNS) $(PY) -m pytest -q
+	$(NETNS) $(PY) -m pytest -q --ignore=tests/integration
 	@test ! -f $(SCHEMATHESIS_FIGURES) || $(SHOW_FIGURES)
-	$(MAKE) --no-print-directory test-timeshift
 
 fuzz: test-prereqs
 	HYPOTHESIS_PROFILE=fuzz $(NETNS) $(PY) -m pytest -m fuzz -q

@@ -76,6 +76,8 @@ class LocalAws:
     clock_offset: int = 0
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="litemx-aws-")))
     _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _keys: dict[str, list[str]] = field(default_factory=dict)
+    _client: Any = None
 
     @property
     def dynamodb_endpoint(self) -> str:
@@ -146,13 +148,16 @@ class LocalAws:
         return True
 
     def dynamodb_client(self) -> Any:
-        return boto3.client(
-            "dynamodb",
-            endpoint_url=self.dynamodb_endpoint,
-            region_name=REGION,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 - DynamoDB Local ignores credentials
-        )
+        """One client per run (creating a botocore client costs tens of milliseconds)."""
+        if self._client is None:
+            self._client = boto3.client(
+                "dynamodb",
+                endpoint_url=self.dynamodb_endpoint,
+                region_name=REGION,
+                aws_access_key_id="local",
+                aws_secret_access_key="local",  # noqa: S106 - DynamoDB Local ignores credentials
+            )
+        return self._client
 
     def create_tables(self, names: TableNames) -> None:
         """Create every table from its pynamodb model, so tests and deployment share one schema."""
@@ -173,7 +178,7 @@ class LocalAws:
         client = self.dynamodb_client()
         deleted = 0
         for table in vars(names).values():
-            keys = [k["AttributeName"] for k in client.describe_table(TableName=table)["Table"]["KeySchema"]]
+            keys = self._key_names(client, table)
             projection = ", ".join(f"#k{i}" for i in range(len(keys)))
             aliases = {f"#k{i}": key for i, key in enumerate(keys)}
             pages = client.get_paginator("scan").paginate(
@@ -187,6 +192,13 @@ class LocalAws:
                     requests = answer.get("UnprocessedItems", {}).get(table, [])
             deleted += len(items)
         return deleted
+
+    def _key_names(self, client: Any, table: str) -> list[str]:
+        """A table's key attributes, described once per run (a table's key never changes)."""
+        if table not in self._keys:
+            schema = client.describe_table(TableName=table)["Table"]["KeySchema"]
+            self._keys[table] = [key["AttributeName"] for key in schema]
+        return self._keys[table]
 
     def delete_tables(self, names: TableNames) -> None:
         client = self.dynamodb_client()
