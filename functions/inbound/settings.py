@@ -18,6 +18,8 @@ class InboundSettings(BaseModel):
     raw_mail_prefix: str = Field(alias="RAW_MAIL_PREFIX")
     # Larger messages are indexed from their header block alone (a ranged GET), whatever their size.
     max_parse_bytes: int = Field(alias="INBOUND_MAX_PARSE_BYTES", default=DEFAULT_MAX_PARSE_BYTES, gt=0)
+    # Where `message.received` events for the mailboxes' webhooks are queued (docs/agents.md).
+    webhook_queue_url: str = Field(alias="WEBHOOK_QUEUE_URL", min_length=1)
 
     @property
     def location(self) -> RawLocation:
