@@ -16,6 +16,7 @@ from infra.constructs.inbound import Inbound
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.outbound import Outbound
 from infra.constructs.queues import topic_key
+from infra.constructs.webhooks import Webhooks
 
 
 class LiteMXStack(Stack):
@@ -52,11 +53,20 @@ class LiteMXStack(Stack):
             outbound=self.outbound,
             inbound=self.inbound,
         )
+        self.webhooks = Webhooks(
+            self,
+            "Webhooks",
+            factory=factory,
+            data=self.data,
+            inbound_function=self.inbound.function,
+            api_url=self.api.url,
+        )
         self.functions = [
             self.api.function,
             self.outbound.function,
             self.inbound.function,
             self.feedback.function,
+            self.webhooks.function,
         ]
         self.monitoring = Monitoring(
             self,
@@ -66,9 +76,15 @@ class LiteMXStack(Stack):
             dead_letter_queues={
                 "Send": self.outbound.dlq,
                 "Feedback": self.feedback.dlq,
-                "Inbound": self.inbound.dlq,
+                # Mail in: a receipt the inbound function could not file, or a new-mail event no
+                # webhook took within 24 h. One alarm for both keeps the stack at ten (monitoring.py).
+                "Inbound": (self.inbound.dlq, self.webhooks.dlq),
             },
-            work_queues={"Send": self.outbound.queue, "Feedback": self.feedback.queue},
+            work_queues={
+                "Send": self.outbound.queue,
+                "Feedback": self.feedback.queue,
+                "Webhook": self.webhooks.queue,
+            },
             http_api=self.api.http_api,
             key=self.topic_key,
         )
@@ -83,6 +99,8 @@ class LiteMXStack(Stack):
             "FeedbackQueueUrl": self.feedback.queue.queue_url,
             "FeedbackDlqUrl": self.feedback.dlq.queue_url,
             "InboundDlqUrl": self.inbound.dlq.queue_url,
+            "WebhookQueueUrl": self.webhooks.queue.queue_url,
+            "WebhookDlqUrl": self.webhooks.dlq.queue_url,
             "RawMailBucketName": self.inbound.bucket.bucket_name,
             "OutboundBucketName": self.outbound.bucket.bucket_name,
             "ConfigurationSetName": self.outbound.configuration_set.configuration_set_name,

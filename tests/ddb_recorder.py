@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from botocore.client import BaseClient
 
-FUNCTIONS = {"api", "sender", "inbound", "feedback"}
+FUNCTIONS = {"api", "sender", "inbound", "feedback", "webhooks"}
 _TRANSACT_ITEM_ACTIONS = {
     "Put": "PutItem",
     "Update": "UpdateItem",

@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 
 from functions.api.models import ErrorOut
+from functions.api.webhook_docs import add_webhooks
 
 # Outbound ids are `msg-<32 hex>`; inbound ids `<time>.<SES message id>`. Longer or stranger ids are
 # refused (400) before any store sees them: a DynamoDB key holds at most 1,024 bytes.
@@ -67,4 +68,5 @@ def honest_document(generated: str) -> str:
     schemas = document.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         schemas.pop(unused, None)
+    add_webhooks(document)
     return json.dumps(document)

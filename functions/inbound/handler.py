@@ -25,11 +25,12 @@ from litemx.clock import SystemClock
 from litemx.directory.store import DirectoryStore
 from litemx.inbound import mime  # noqa: F401 - every receipt is parsed: imported at init
 from litemx.inbound.events import parse_event
-from litemx.inbound.logic import receive
+from litemx.inbound.logic import WebhookOutbox, receive
 from litemx.inbound.models import DeliveryOutcome, Folder
 from litemx.inbound.store import DynamoInboundIndex, IndexRetention, S3RawMail
 from litemx.storage.session import lazy_client
 from litemx.storage.tables import bind_tables
+from litemx.webhooks.store import SqsWebhookOutbox
 
 logger = Logger()
 tracer = make_tracer()
@@ -43,6 +44,7 @@ class Runtime:
     index: DynamoInboundIndex
     directory: DirectoryStore
     clock: SystemClock
+    webhooks: WebhookOutbox | None = None
 
 
 @cache
@@ -58,6 +60,7 @@ def runtime() -> Runtime:
         ),
         directory=DirectoryStore(),
         clock=SystemClock(),
+        webhooks=SqsWebhookOutbox(lazy_client("sqs"), settings.webhook_queue_url),
     )
 
 
@@ -77,6 +80,17 @@ def _observe(outcome: DeliveryOutcome) -> None:
             ses_message_id=outcome.ses_message_id,
             recipients=[r[:320] for r in outcome.unknown_recipients[:50]],
         )
+    if outcome.webhooks_failed:
+        # The mail is filed; its webhook events are not (a redelivered receipt would not queue them).
+        logger.error(
+            "webhook events not queued",
+            ses_message_id=outcome.ses_message_id,
+            mailboxes=list(outcome.stored),
+            error=outcome.webhooks_failed[:500],
+        )
+        metrics.add_metric(name="WebhookEnqueueFailed", unit=MetricUnit.Count, value=1)
+    if outcome.webhooks_queued:
+        metrics.add_metric(name="WebhooksQueued", unit=MetricUnit.Count, value=outcome.webhooks_queued)
     metrics.add_metric(name="InboundStored", unit=MetricUnit.Count, value=len(outcome.stored))
     metrics.add_metric(
         name="InboundUnknownRecipients", unit=MetricUnit.Count, value=len(outcome.unknown_recipients)
@@ -106,6 +120,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 directory=rt.directory,
                 clock=rt.clock,
                 max_parse_bytes=rt.settings.max_parse_bytes,
+                webhooks=rt.webhooks,
             )
         except Exception:
             # The last resort: a write (or the bucket) failed. Lambda retries, then parks the event in

@@ -10,6 +10,7 @@ synthesized policies and the recording. No function gets Scan, BatchWriteItem or
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
@@ -17,7 +18,7 @@ GET, BATCH_GET, QUERY = "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Q
 PUT, UPDATE, DELETE = "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"
 CONDITION_CHECK = "dynamodb:ConditionCheckItem"
 
-DYNAMODB_ACTIONS: Final = MappingProxyType(
+DYNAMODB_ACTIONS: Final[Mapping[str, Mapping[str, tuple[str, ...]]]] = MappingProxyType(
     {
         "api": {
             # Policy snapshot (batched read), contact marks in the decision's transaction, token lookups;
@@ -49,9 +50,14 @@ DYNAMODB_ACTIONS: Final = MappingProxyType(
         },
         "inbound": {
             "inbound": (PUT,),
-            # Route to the mailbox; record correspondents (UpdateItem) and reply rights (PutItem: recorded by
-            # make ddb-actions from the inbound tests, DirectoryStore.record_reply_right).
+            # Route to the mailbox (its item also carries its webhooks); record correspondents (UpdateItem)
+            # and reply rights (PutItem: DirectoryStore.record_reply_right).
             "directory": (GET, UPDATE, PUT),
+        },
+        "webhooks": {
+            # One batched read (subscription + delivery), a slot's lease taken and given back (updates),
+            # the delivery's outcome (put).
+            "webhooks": (BATCH_GET, PUT, UPDATE),
         },
         "feedback": {
             "suppression": (PUT,),

@@ -26,7 +26,11 @@ MAX_RECEIVE_COUNT = 5
 
 
 def queue_with_dlq(
-    scope: Construct, construct_id: str, *, visibility_timeout: Duration
+    scope: Construct,
+    construct_id: str,
+    *,
+    visibility_timeout: Duration,
+    max_receive_count: int = MAX_RECEIVE_COUNT,
 ) -> tuple[sqs.Queue, sqs.Queue]:
     # SSE-SQS rather than KMS: SNS can deliver to it without a key policy, and nag's SQS2 is satisfied.
     dlq = sqs.Queue(
@@ -43,7 +47,7 @@ def queue_with_dlq(
         enforce_ssl=True,
         visibility_timeout=visibility_timeout,
         retention_period=Duration.days(4),
-        dead_letter_queue=sqs.DeadLetterQueue(queue=dlq, max_receive_count=MAX_RECEIVE_COUNT),
+        dead_letter_queue=sqs.DeadLetterQueue(queue=dlq, max_receive_count=max_receive_count),
     )
     return queue, dlq
 

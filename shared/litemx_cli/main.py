@@ -19,6 +19,7 @@ from litemx_cli.output import EXIT_REFUSED, EXIT_UNAVAILABLE, CliError, err
 from litemx_cli.queue_commands import queue_app
 from litemx_cli.session import Session
 from litemx_cli.tenant_commands import account_repair as _registers_tenant_commands  # noqa: F401
+from litemx_cli.webhook_commands import webhook_app
 
 
 def _explain(problem: Exception) -> tuple[str, int]:
@@ -81,6 +82,7 @@ app.add_typer(suppression_app, name="suppression")
 app.add_typer(provider_app, name="provider")
 app.add_typer(queue_app, name="queue")
 app.add_typer(draft_app, name="draft")
+app.add_typer(webhook_app, name="webhook")
 app.command("disable")(disable)
 app.command("enable")(enable)
 app.command("usage")(usage)

@@ -35,10 +35,14 @@ from litemx.policy.store import AccountPolicyStore
 from litemx.tenants.fake import FakeTenants
 from litemx.tenants.logic import Lifecycle
 from litemx.tenants.models import TenantScope, tenant_name
+from litemx.webhooks import admin as webhook_admin
+from litemx.webhooks.destinations import SocketResolver
+from litemx.webhooks.store import WebhookStore
 from litemx_cli.draft_commands import approve_draft
 from litemx_cli.session import Session
 from litemx_local.aws import REGION, free_port
 from litemx_local.system import ACCOUNT_ID, LocalSystem, SenderVerdicts
+from litemx_local.webhook_receiver import Receiver
 
 OPERATOR = "operator:demo"
 
@@ -491,8 +495,26 @@ def agents(system: LocalSystem, tour: Tour, http: Http, tenant_life: Lifecycle) 
     ).secret
     host, port = (target.smtp or "").split(":")
     drafted: dict[str, Any] = {}
+    announced: dict[str, Any] = {}
 
-    def agent_drafts() -> tuple[bool, str]:
+    # The agent runs a webhook receiver; the operator subscribes it (local mode allows http://127.0.0.1,
+    # a deployed stack only public https URLs).
+    receiver = Receiver(now=lambda: datetime.now(UTC)).__enter__()
+    hook = webhook_admin.add(
+        WebhookStore(),
+        audit,
+        clock,
+        SocketResolver(),
+        mailbox=desk,
+        url=receiver.url,
+        settings=webhook_admin.Settings(timeout_seconds=5),
+        actor=OPERATOR,
+        allow_local_http=True,
+    )
+    receiver.secret = hook.secret
+    tour.note(f"webhook {hook.subscription_id} on desk@ -> {receiver.url} (secret shown once: whsec_…)")
+
+    def webhook_seen() -> tuple[bool, str]:
         message = EmailMessage()
         message["From"], message["To"] = "Alice <alice@customer.test>", "desk@delta.test"
         message["Subject"], message["Message-ID"] = "Re: Aw: Broken kettle", "<kettle-2@customer.test>"
@@ -500,17 +522,32 @@ def agents(system: LocalSystem, tour: Tour, http: Http, tenant_life: Lifecycle) 
         message.set_content("The kettle you sent me leaks.")
         with smtplib.SMTP(host, int(port), timeout=10) as smtp:
             smtp.send_message(message)
+        try:
+            wait_for(lambda: receiver.requests or None)
+        finally:
+            receiver.__exit__(None, None, None)
+        if not receiver.requests:
+            return False, "no webhook request arrived"
+        first = receiver.requests[0]
+        announced.update(json.loads(first.body).get("data", {}))
+        summary = (
+            f"{len(receiver.requests)} POST, signature {'valid' if first.valid else 'INVALID'}, "
+            f"webhook-id {first.headers.get('webhook-id')}: {announced.get('from')} — "
+            f"{announced.get('subject')!r}, snippet {announced.get('snippet')!r}"
+        )
+        return first.valid and announced.get("mailbox") == "desk@delta.test", summary
 
-        def inbox() -> list[dict[str, Any]]:
-            reply = http.call("GET", "/v1/mailboxes/desk@delta.test/messages", agent_token)
-            return list((reply.body or {}).get("messages") or []) if reply.status == 200 else []
+    tour.step(
+        "Alice mails Delta's desk; the agent's webhook receiver is told, signed (Standard Webhooks)",
+        webhook_seen,
+    )
 
-        received = wait_for(inbox)
-        if not received:
-            return False, "the message never reached desk@'s inbox"
+    def agent_drafts() -> tuple[bool, str]:
+        if not announced.get("message_id"):
+            return False, "no announced message to reply to"
         body = {
             "text": "A new kettle ships tomorrow.",
-            "reply": {"message_id": received[0]["id"], "quote": True},
+            "reply": {"message_id": announced["message_id"], "quote": True},
         }
         answer = http.call("POST", "/v1/drafts", agent_token, body)
         if answer.status != 201:
@@ -529,7 +566,7 @@ def agents(system: LocalSystem, tour: Tour, http: Http, tenant_life: Lifecycle) 
         )
 
     tour.step(
-        "Alice mails Delta's desk; its agent (read + draft) drafts a reply it cannot send", agent_drafts
+        "The agent (read + draft) drafts a reply to the announced message; it cannot send it", agent_drafts
     )
 
     def review() -> tuple[bool, str]:

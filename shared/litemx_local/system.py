@@ -45,6 +45,7 @@ ACCOUNT_ID = "123456789012"  # moto's account
 PREFIX = "litemx-local"
 RAW_MAIL_PREFIX = "inbound/"
 POLL_WAIT_SECONDS = 1
+WEBHOOK_MAX_RECEIVE_COUNT = 50  # infra/constructs/webhooks.py
 
 
 @dataclass
@@ -72,6 +73,8 @@ class Resources:
     feedback_dlq: str
     feedback_topic: str
     configuration_set: str
+    webhook_queue: str = ""
+    webhook_dlq: str = ""
     tenants_state: str = ""  # the SES tenant fake's state file (moto has no tenant API; docs/tenants.md)
 
 
@@ -85,6 +88,9 @@ def create_resources(aws: LocalAws) -> Resources:
         s3.create_bucket(Bucket=bucket)
     send_dlq, send_queue = _queue_with_dlq(sqs, f"{PREFIX}-send", visibility=180)
     feedback_dlq, feedback_queue = _queue_with_dlq(sqs, f"{PREFIX}-feedback", visibility=60)
+    webhook_dlq, webhook_queue = _queue_with_dlq(
+        sqs, f"{PREFIX}-webhooks", visibility=360, max_receive_count=WEBHOOK_MAX_RECEIVE_COUNT
+    )
     topic = sns.create_topic(Name=f"{PREFIX}-feedback")["TopicArn"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=feedback_queue, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
@@ -105,19 +111,23 @@ def create_resources(aws: LocalAws) -> Resources:
         send_dlq=send_dlq,
         feedback_queue=feedback_queue,
         feedback_dlq=feedback_dlq,
+        webhook_queue=webhook_queue,
+        webhook_dlq=webhook_dlq,
         feedback_topic=topic,
         configuration_set=configuration_set,
     )
 
 
-def _queue_with_dlq(sqs: Any, name: str, *, visibility: int) -> tuple[str, str]:
+def _queue_with_dlq(sqs: Any, name: str, *, visibility: int, max_receive_count: int = 5) -> tuple[str, str]:
     dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     queue = sqs.create_queue(
         QueueName=name,
         Attributes={
             "VisibilityTimeout": str(visibility),
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}
+            ),
         },
     )["QueueUrl"]
     return dlq, queue
@@ -131,6 +141,12 @@ def function_environment(resources: Resources) -> dict[str, str]:
         RAW_MAIL_PREFIX=RAW_MAIL_PREFIX,
         OUTBOUND_BUCKET=resources.outbound_bucket,
         SEND_QUEUE_URL=resources.send_queue,
+        WEBHOOK_QUEUE_URL=resources.webhook_queue,
+        WEBHOOK_DLQ_URL=resources.webhook_dlq,
+        WEBHOOK_MAX_RECEIVE_COUNT=str(WEBHOOK_MAX_RECEIVE_COUNT),
+        # Local mode: webhooks may call a receiver on http://127.0.0.1 (never in a deployed stack).
+        WEBHOOK_ALLOW_LOCAL_HTTP="true",
+        API_URL="http://127.0.0.1:8080",  # set again once the API listens (its port may be chosen then)
         OUTBOUND_PROVIDER="ses",
         SES_CONFIGURATION_SET=resources.configuration_set,
         SES_SENDING_ACCOUNT_ID=ACCOUNT_ID,
@@ -447,6 +463,7 @@ class LocalSystem:
         from functions.feedback import handler as feedback
         from functions.inbound import handler as inbound
         from functions.sender import handler as sender
+        from functions.webhooks import handler as webhooks
 
         wiring.reset_for_tests()
         mailbox_routes.runtime.cache_clear()
@@ -455,10 +472,13 @@ class LocalSystem:
             ("127.0.0.1", self.api_port), _api_handler_class(lambda e: api.handler(e, LambdaContext("api")))
         )
         self.api_port = self._http.server_address[1]
+        os.environ["API_URL"] = f"http://127.0.0.1:{self.api_port}"
+        webhooks.runtime.cache_clear()
         self._thread("api", self._http.serve_forever)
         for name, url, fn in (
             ("sender", self.resources.send_queue, sender.handler),
             ("feedback", self.resources.feedback_queue, feedback.handler),
+            ("webhooks", self.resources.webhook_queue, webhooks.handler),
         ):
             poller = QueuePoller(name, url, fn, self.stop_event)
             self._thread(f"poll-{name}", poller.run)
@@ -473,6 +493,8 @@ class LocalSystem:
                 "send_dlq": self.resources.send_dlq,
                 "feedback": self.resources.feedback_queue,
                 "feedback_dlq": self.resources.feedback_dlq,
+                "webhooks": self.resources.webhook_queue,
+                "webhooks_dlq": self.resources.webhook_dlq,
             },
             buckets={"raw_mail": self.resources.raw_bucket, "outbound": self.resources.outbound_bucket},
             configuration_set=self.resources.configuration_set,

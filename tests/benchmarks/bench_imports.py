@@ -21,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[2]
-HANDLERS = ("api", "sender", "inbound", "feedback")
+HANDLERS = ("api", "sender", "inbound", "feedback", "webhooks")
 RUNS = int(os.environ.get("LITEMX_BENCH_IMPORT_RUNS", "9"))
 TARGET = 1.5
 # What the stack sets on every function (infra/constructs/function.py) with its defaults (cdk.json

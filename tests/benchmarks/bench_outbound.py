@@ -6,7 +6,10 @@ Paths, each per message:
   in SQS batches of the size cdk.json configures (`sesSendRate` 1 → batches of 1);
 - feedback: the events the configuration set publishes for a delivered message (Send, Delivery; whichever
   the stack subscribes), through SNS → SQS → the feedback handler;
-- inbound: one received message (S3 → the inbound handler).
+- inbound: one received message (S3 → the inbound handler), for a mailbox without webhooks;
+- inbound+wh: the same for a mailbox with a webhook (the inbound handler queues the event);
+- webhook: that event's delivery (the webhook queue → the delivery handler → a local HTTPS-less receiver
+  on 127.0.0.1 that verifies the signature; local mode allows http://127.0.0.1 only).
 
 Priced by AWS's billing rules, not by what DynamoDB Local reports (it says 2 units for any transaction and
 0 for a missing key): a read of ≤ 4 KB is 1 RRU strongly consistent, 0.5 eventually, 2 in a transaction,
@@ -33,6 +36,7 @@ import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -290,6 +294,7 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
     from functions.feedback import handler as feedback
     from functions.inbound import handler as inbound
     from functions.sender import handler as sender
+    from functions.webhooks import handler as webhooks
     from litemx.messages.store import MessageStore
     from litemx.plans import LimitOverrides, Plan
     from litemx.tenants.logic import TENANT_STATUS_TTL_SECONDS
@@ -463,11 +468,49 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
         received.requests["s3.PutObject"] -= n
         received.extra["s3_put"] = n  # the receipt rule's S3 action
 
+        # The same mail to a mailbox with a webhook, then the events' delivery to a real receiver.
+        from litemx.webhooks import admin as webhook_admin
+        from litemx.webhooks.destinations import SocketResolver
+        from litemx.webhooks.store import WebhookStore
+        from litemx_local.webhook_receiver import Receiver
+
+        with Receiver(now=lambda: datetime.now(UTC)) as receiver, captured_output():
+            subscription = webhook_admin.add(
+                WebhookStore(),
+                world.audit,
+                world.clock,
+                SocketResolver(),
+                mailbox=world.mailboxes[0],
+                url=receiver.url,
+                settings=webhook_admin.Settings(),
+                actor="operator:bench",
+                allow_local_http=True,
+            )
+            receiver.secret = subscription.secret
+            hooked = measure("inbound+wh", receive, {})
+            hooked.requests["s3.PutObject"] -= n
+            hooked.extra["s3_put"] = n
+            webhook_arn = arn(resources.webhook_queue)
+            delivered = measure(
+                "webhook",
+                lambda: drain(resources.webhook_queue, webhook_arn, "webhooks", webhooks.handler, 5),
+                {},
+            )
+        assert len(receiver.requests) == n, len(receiver.requests)
+        assert all(r.valid for r in receiver.requests)
+
     init = {
         name: cold_import_seconds(f"functions.{name}.handler")
-        for name in ("api", "sender", "feedback", "inbound")
+        for name in ("api", "sender", "feedback", "inbound", "webhooks")
     }
-    report([send, fb, received], memory, batch, kinds, init)
+    report([send, fb, received, hooked, delivered], memory, batch, kinds, init)
+    plain, with_hook = received.per(received.service("dynamodb")), hooked.per(hooked.service("dynamodb"))
+    print(
+        f"webhooks: DynamoDB requests per received message {plain:.2f} without a webhook, {with_hook:.2f} "
+        f"with one (added {with_hook - plain:.2f}; budget ≤ 1); SQS requests added "
+        f"{hooked.per(hooked.service('sqs')) - received.per(received.service('sqs')):.2f}; the delivery "
+        f"itself {delivered.per(delivered.service('dynamodb')):.2f} DynamoDB requests per event"
+    )
     floor(items, n)
     print(
         f"SES tenants: {tenant_requests / n:.3f} tenant-API requests per sent message ({tenant_requests} in "

@@ -36,7 +36,8 @@ OTHER_ENV = {
         "OUTBOUND_BUCKET",
         *PROVIDER_ENV,
     },
-    "inbound": {"RAW_MAIL_BUCKET", "RAW_MAIL_PREFIX"},
+    "inbound": {"RAW_MAIL_BUCKET", "RAW_MAIL_PREFIX", "WEBHOOK_QUEUE_URL"},
+    "webhooks": {"WEBHOOK_QUEUE_URL", "WEBHOOK_DLQ_URL", "WEBHOOK_MAX_RECEIVE_COUNT", "API_URL"},
     "feedback": {"SES_SENDING_ACCOUNT_ID", "SES_CONFIGURATION_SET"},
 }
 COMMON_ENV = {
@@ -58,7 +59,7 @@ UNSCOPABLE = {
 }
 
 
-def test_the_four_handlers_exist(default):
+def test_the_five_handlers_exist(default):
     assert set(litemx_functions(default)) == set(TABLES)
 
 

@@ -47,6 +47,8 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "reputation": {BATCH_GET, UPDATE},
         "audit": {PUT},
     },
+    # one batched read (subscription + delivery), a slot leased and given back, the delivery's outcome
+    "webhooks": {"webhooks": {BATCH_GET, PUT, UPDATE}},
 }
 NEVER = {"dynamodb:Scan", "dynamodb:BatchWriteItem", "dynamodb:DescribeTable"}
 

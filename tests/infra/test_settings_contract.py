@@ -15,6 +15,7 @@ from functions.api.mailbox_routes import MailboxSettings
 from functions.feedback.settings import feedback_settings
 from functions.inbound.settings import inbound_settings
 from functions.settings import outbound_settings, table_names
+from functions.webhooks.settings import webhook_settings
 from tests.infra.helpers import litemx_functions
 
 PARSERS: dict[str, list[Callable[[dict[str, str]], Any]]] = {
@@ -22,6 +23,7 @@ PARSERS: dict[str, list[Callable[[dict[str, str]], Any]]] = {
     "sender": [table_names, outbound_settings],
     "feedback": [table_names, feedback_settings],
     "inbound": [table_names, inbound_settings],
+    "webhooks": [table_names, webhook_settings],
 }
 
 

@@ -65,7 +65,7 @@ def _imported_by(handler: str) -> set[str]:
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-@pytest.mark.parametrize("handler", ["api", "sender", "feedback", "inbound"])
+@pytest.mark.parametrize("handler", ["api", "sender", "feedback", "inbound", "webhooks"])
 def test_a_handler_imports_nothing_its_first_event_may_not_need(handler: str) -> None:
     # Given a fresh interpreter with the stack's default environment (tracing off, SES provider)
     # When it imports the handler module, as Lambda's init does

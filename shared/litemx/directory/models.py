@@ -64,6 +64,15 @@ class Domain:
 
 
 @dataclass(frozen=True)
+class WebhookRoute:
+    """A mailbox's webhook subscription as inbound needs it: carried on the mailbox item, which inbound
+    reads anyway to route the mail, so announcing new mail costs no DynamoDB request of its own."""
+
+    subscription_id: str
+    include_spam: bool = False
+
+
+@dataclass(frozen=True)
 class Mailbox:
     address: str
     account_id: str
@@ -71,6 +80,7 @@ class Mailbox:
     status: Status = Status.ACTIVE
     status_reason: str | None = None
     created_at: datetime | None = None  # starts the mailbox's warm-up schedule
+    webhooks: tuple[WebhookRoute, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,7 @@ from litemx.directory.models import (
     Token,
     TokenStatus,
     Verification,
+    WebhookRoute,
 )
 from litemx.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from litemx.plans import LimitOverrides, Plan
@@ -108,7 +110,28 @@ def mailbox_from_record(record: MailboxRecord) -> Mailbox:
         status=Status(record.status),
         status_reason=record.status_reason,
         created_at=record.created_at,
+        webhooks=webhook_routes(record.webhooks),
     )
+
+
+def webhook_routes(stored: str | None) -> tuple[WebhookRoute, ...]:
+    """The mailbox item's webhook summary; anything unreadable reads as no webhooks (never raises)."""
+    try:
+        values = json.loads(stored) if stored else []
+    except ValueError:
+        return ()
+    if not isinstance(values, list):
+        return ()
+    return tuple(
+        WebhookRoute(subscription_id=v["id"], include_spam=v.get("spam") is True)
+        for v in values
+        if isinstance(v, dict) and isinstance(v.get("id"), str)
+    )
+
+
+def webhook_summary(routes: Iterable[WebhookRoute]) -> str | None:
+    values = [{"id": r.subscription_id, "spam": r.include_spam} for r in routes]
+    return json.dumps(values, separators=(",", ":")) if values else None
 
 
 def token_from_record(record: TokenRecord) -> Token:

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from litemx.addresses import domain_of, normalize_address
 from litemx.clock import Clock
-from litemx.directory.models import Mailbox
+from litemx.directory.models import Mailbox, WebhookRoute
 from litemx.errors import NotFoundError
 from litemx.inbound.models import (
     LISTED_FOLDERS,
@@ -35,6 +35,8 @@ from litemx.inbound.models import (
     is_public_id,
     public_id,
 )
+from litemx.webhooks import events as webhook_events
+from litemx.webhooks.models import EnqueueError, WebhookJob
 
 DEFAULT_MAX_PARSE_BYTES = 10 * 1024 * 1024
 RAW_URL_LIFETIME = timedelta(minutes=5)
@@ -58,6 +60,12 @@ class MailboxDirectory(Protocol):
     def record_reply_right(
         self, mailbox: str, rfc_message_id: str, participants: Sequence[str], *, now: datetime
     ) -> None: ...
+
+
+class WebhookOutbox(Protocol):
+    def enqueue(self, jobs: Sequence[WebhookJob]) -> None:
+        """Queue the jobs for delivery; EnqueueError when the queue refused them."""
+        ...
 
 
 class InboundIndex(Protocol):
@@ -96,10 +104,14 @@ def receive(
     directory: MailboxDirectory,
     clock: Clock,
     max_parse_bytes: int = DEFAULT_MAX_PARSE_BYTES,
+    webhooks: WebhookOutbox | None = None,
 ) -> DeliveryOutcome:
+    """Files the message; then queues a `message.received` event for each subscription of each mailbox
+    that newly stored it (never for a duplicate). The subscriptions come with the mailbox item that
+    routing reads, so webhooks cost no DynamoDB request here."""
     key = location.key(receipt.ses_message_id)
     size = raw.size(key)
-    headers = _read_headers(raw, key, size, receipt.envelope_sender, max_parse_bytes)
+    headers, whole = _read_headers(raw, key, size, receipt.envelope_sender, max_parse_bytes)
     folder = receipt.verdicts.folder()
     flags = set(headers.flags)
     if receipt.verdicts.dmarc == "FAIL":
@@ -107,7 +119,9 @@ def receive(
     outcome = DeliveryOutcome(ses_message_id=receipt.ses_message_id, folder=folder, flags=frozenset(flags))
     mailboxes, unknown = _resolve(receipt.recipients, directory)
     stored, duplicates, learned = [], [], []
-    for mailbox in mailboxes:
+    announce: list[tuple[InboundMessage, list[WebhookRoute]]] = []
+    for box in mailboxes:
+        mailbox = box.address
         entry = InboundMessage(
             mailbox=mailbox,
             message_id=public_id(receipt.received_at, receipt.ses_message_id),
@@ -125,41 +139,78 @@ def receive(
             duplicates.append(mailbox)
             continue
         stored.append(mailbox)
+        routes = webhook_events.routes_for(folder, box.webhooks)
+        if routes:
+            announce.append((entry, routes))
         correspondent = learn(entry, receipt.envelope_sender, directory, now=clock.now())
         if correspondent is not None:
             learned.append((mailbox, correspondent))
+    queued, failure = _announce(announce, whole, webhooks, now=clock.now())
     return replace(
         outcome,
         stored=tuple(stored),
         duplicates=tuple(duplicates),
         unknown_recipients=tuple(unknown),
         correspondents=tuple(learned),
+        webhooks_queued=queued,
+        webhooks_failed=failure,
     )
+
+
+def _announce(
+    announce: list[tuple[InboundMessage, list[WebhookRoute]]],
+    whole: bytes | None,
+    outbox: WebhookOutbox | None,
+    *,
+    now: datetime,
+) -> tuple[int, str]:
+    """Queue the events; a refused enqueue is reported (the mail stays filed, and retrying the receipt
+    could not help: a redelivered receipt is a duplicate, which announces nothing)."""
+    if not announce or outbox is None:
+        return 0, ""
+    text = ""
+    if whole is not None:
+        from litemx.inbound import mime  # the parser: imported where mail is parsed
+
+        parts = mime.read_parts(whole)
+        text = webhook_events.snippet(parts.text, parts.html)
+    jobs = [
+        webhook_events.job_for(entry, route, snippet_text=text, queued_at=now)
+        for entry, routes in announce
+        for route in routes
+    ]
+    try:
+        outbox.enqueue(jobs)
+    except EnqueueError as error:
+        return 0, str(error)
+    return len(jobs), ""
 
 
 def _read_headers(
     raw: RawMail, key: str, size: int, envelope_sender: str, max_parse_bytes: int
-) -> ParsedHeaders:
+) -> tuple[ParsedHeaders, bytes | None]:
+    """The headers, and the whole message when it was read whole (for a webhook event's snippet)."""
     from litemx.inbound import mime  # the parser: imported where mail is parsed, not by every reader
 
     if size <= max_parse_bytes:
-        return mime.read_headers(raw.read(key), whole=True, envelope_sender=envelope_sender)
+        whole = raw.read(key)
+        return mime.read_headers(whole, whole=True, envelope_sender=envelope_sender), whole
     head = raw.read(key, max_bytes=mime.HEADER_READ_BYTES)
-    return mime.read_headers(head, whole=False, envelope_sender=envelope_sender)
+    return mime.read_headers(head, whole=False, envelope_sender=envelope_sender), None
 
 
-def _resolve(recipients: Sequence[str], directory: MailboxDirectory) -> tuple[list[str], list[str]]:
-    mailboxes: list[str] = []
+def _resolve(recipients: Sequence[str], directory: MailboxDirectory) -> tuple[list[Mailbox], list[str]]:
+    mailboxes: list[Mailbox] = []
     unknown: list[str] = []
     for recipient in recipients:
         address = route(recipient)
         try:
-            mailbox = directory.get_mailbox(address).address if address else None
+            mailbox = directory.get_mailbox(address) if address else None
         except NotFoundError:
             mailbox = None
         if mailbox is None:
             unknown.append(recipient)
-        elif mailbox not in mailboxes:
+        elif mailbox.address not in {m.address for m in mailboxes}:
             mailboxes.append(mailbox)
     return mailboxes, unknown
 

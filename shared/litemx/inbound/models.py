@@ -148,6 +148,8 @@ class DeliveryOutcome:
     correspondents: tuple[tuple[str, str], ...] = ()  # (mailbox, address) recorded
     flags: frozenset[Flag] = frozenset()
     details: Mapping[str, str] = field(default_factory=dict)
+    webhooks_queued: int = 0  # message.received events queued for the mailboxes' webhooks
+    webhooks_failed: str = ""  # why the webhook queue refused them (the mail itself is filed)
 
 
 class MailboxMismatchError(LiteMXError):

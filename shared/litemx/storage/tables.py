@@ -36,6 +36,7 @@ class TableNames:
     inbound: str
     feedback: str
     reputation: str
+    webhooks: str
 
     @classmethod
     def with_prefix(cls, prefix: str) -> TableNames:
@@ -108,6 +109,9 @@ class MailboxRecord(DirectoryTable):
     status = UnicodeAttribute()
     status_reason = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
+    # The mailbox's webhook subscriptions as inbound needs them (JSON list of {"id", "spam"}); the
+    # subscriptions themselves are in the webhooks table.
+    webhooks = UnicodeAttribute(null=True)
 
 
 class TokenRecord(DirectoryTable):
@@ -342,6 +346,57 @@ class ReputationBucket(Model):
     expires_at = NumberAttribute(null=True)
 
 
+class WebhookTable(Model):
+    """Webhooks per mailbox: `sub#<id>` (a subscription), `slot#<id>#<n>` (a concurrency slot, leased),
+    `dlv#<message id>#<subscription id>` (one event's delivery; expires after 14 days)."""
+
+    class Meta:
+        table_name = "unbound-webhooks"
+
+    mailbox = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    expires_at = NumberAttribute(null=True)
+
+
+class WebhookSubscriptionRecord(WebhookTable):
+    subscription_id = UnicodeAttribute()
+    account_id = UnicodeAttribute()
+    url = UnicodeAttribute()
+    secret = UnicodeAttribute()
+    include_spam = BooleanAttribute(default=False)
+    timeout_seconds = NumberAttribute()
+    concurrency = NumberAttribute()
+    created_at = UTCDateTimeAttribute()
+
+
+class WebhookSlotRecord(WebhookTable):
+    holder = UnicodeAttribute(null=True)
+    lease_until = NumberAttribute(null=True)  # epoch milliseconds
+
+
+class WebhookDeliveryRecord(WebhookTable):
+    webhook_id = UnicodeAttribute()
+    subscription_id = UnicodeAttribute()
+    message_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    attempts = NumberAttribute(default=0)
+    last_error = UnicodeAttribute(default="")
+    last_status_code = NumberAttribute(null=True)
+    first_attempt_at = UTCDateTimeAttribute(null=True)
+    last_attempt_at = UTCDateTimeAttribute(null=True)
+    next_attempt_at = UTCDateTimeAttribute(null=True)
+
+
+class WebhookItem(WebhookTable):
+    """Reads a subscription and a delivery in one BatchGetItem: each item comes back as its own kind."""
+
+    @classmethod
+    def from_raw_data(cls, data: dict[str, Any]) -> Any:
+        sk = str(data.get("sk", {}).get("S", ""))
+        kind: type[Model] = WebhookDeliveryRecord if sk.startswith("dlv#") else WebhookSubscriptionRecord
+        return kind.from_raw_data(data)
+
+
 TTL_ATTRIBUTE = "expires_at"
 ALL_TABLE_MODELS: dict[str, type[Model]] = {
     "directory": DirectoryTable,
@@ -353,6 +408,7 @@ ALL_TABLE_MODELS: dict[str, type[Model]] = {
     "inbound": InboundTable,
     "feedback": FeedbackTable,
     "reputation": ReputationBucket,
+    "webhooks": WebhookTable,
 }
 # The TTL attribute of each table whose items expire (Powertools names its own `expiration`).
 TTL_ATTRIBUTES: dict[str, str] = {
@@ -364,6 +420,7 @@ TTL_ATTRIBUTES: dict[str, str] = {
     "reputation": TTL_ATTRIBUTE,
     "audit": TTL_ATTRIBUTE,
     "inbound": TTL_ATTRIBUTE,
+    "webhooks": TTL_ATTRIBUTE,
 }
 _ENTITY_MODELS: dict[str, tuple[type[Model], ...]] = {
     "directory": (
@@ -386,6 +443,13 @@ _ENTITY_MODELS: dict[str, tuple[type[Model], ...]] = {
     "inbound": (InboundTable, InboundMessageRecord),
     "feedback": (FeedbackTable, FeedbackEventRecord, SoftBounceRecord),
     "reputation": (ReputationBucket,),
+    "webhooks": (
+        WebhookTable,
+        WebhookSubscriptionRecord,
+        WebhookSlotRecord,
+        WebhookDeliveryRecord,
+        WebhookItem,
+    ),
 }
 
 

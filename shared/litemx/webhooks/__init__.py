@@ -1,0 +1,1 @@
+"""Signed webhooks for new mail (Standard Webhooks): subscriptions, events, delivery with backoff."""

@@ -1,0 +1,190 @@
+"""Delivering one queued webhook event: the rules (backoff, the 24 h window, the concurrency slot, the
+timeout), with the queue, the store, the resolver and the HTTP transport passed in.
+
+Retries: a failed attempt is tried again after 30 s, 1, 2, 4, ... minutes (doubling, at most 3 h
+apart) until 24 h after the event was queued; an attempt that would start later goes to the DLQ instead
+(`DeliveryStatus.DEAD`, visible in `litemx webhook deliveries`). The delay is applied by the edge with
+SQS ChangeMessageVisibility on the same message, so the `webhook-id` and `queued_at` stay the same;
+every receive counts towards the queue's maxReceiveCount, which is set well above the 16 attempts of a
+day (`WEBHOOK_MAX_RECEIVE_COUNT` in infra) and is also honoured here: on a record's last receive, a failure is
+dead-lettered by the function itself, with its delivery record, before SQS would do it silently.
+
+Concurrency: at most `concurrency` attempts per subscription at once (leased slots in DynamoDB); a record
+that finds every slot taken waits a few seconds without counting as an attempt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from litemx.errors import LiteMXError
+from litemx.webhooks import events, signing
+from litemx.webhooks.destinations import Resolver, parse_url, vet
+from litemx.webhooks.models import (
+    RETRY_WINDOW,
+    Delivery,
+    DeliveryStatus,
+    Subscription,
+    WebhookJob,
+)
+from litemx.webhooks.transport import Response, Transport
+
+FIRST_RETRY = timedelta(seconds=30)
+MAX_RETRY_GAP = timedelta(hours=3)
+BUSY_DELAY = timedelta(seconds=15)
+# Time a record needs beyond its receiver's timeout (DNS, two DynamoDB writes) to start an attempt.
+ATTEMPT_MARGIN = timedelta(seconds=5)
+
+
+class Action(StrEnum):
+    DELIVERED = "delivered"
+    RETRY = "retry"  # delay the record, then try again
+    WAIT = "wait"  # not attempted (slots taken, too little time left): delay without counting
+    DEAD = "dead"  # put in the DLQ and acknowledged
+    DROPPED = "dropped"  # nothing to do: subscription removed, or already delivered
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action: Action
+    delay: timedelta = timedelta(0)
+    detail: str = ""
+    delivery: Delivery | None = None
+
+
+@dataclass(frozen=True)
+class Received:
+    """One queue record as the delivery function receives it."""
+
+    job: WebhookJob
+    receive_count: int  # SQS ApproximateReceiveCount
+
+    @property
+    def queued_at(self) -> datetime:
+        return self.job.queued_at
+
+
+class DeliveryStore(Protocol):
+    def load(
+        self, mailbox: str, subscription_id: str, message_id: str
+    ) -> tuple[Subscription | None, Delivery | None]: ...
+    def acquire_slot(
+        self, subscription: Subscription, holder: str, *, now: datetime, lease: timedelta
+    ) -> bool: ...
+    def release_slot(self, subscription: Subscription, holder: str) -> None: ...
+    def record(self, delivery: Delivery, *, now: datetime) -> None: ...
+
+
+@dataclass(frozen=True)
+class DeliveryDeps:
+    store: DeliveryStore
+    transport: Transport
+    resolver: Resolver
+    api_base: str
+    allow_local_http: bool
+    max_receive_count: int
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """The wait after the `attempts`-th failed attempt: 30 s doubling, at most 3 h."""
+    exponent = min(max(attempts, 1) - 1, 20)
+    delay: timedelta = min(FIRST_RETRY * (2**exponent), MAX_RETRY_GAP)
+    return delay
+
+
+def schedule(window: timedelta = RETRY_WINDOW) -> list[timedelta]:
+    """When the attempts happen after the event is queued, for a receiver that never answers 2xx (the
+    time the attempts themselves take aside)."""
+    at, times = timedelta(0), [timedelta(0)]
+    while True:
+        at += retry_delay(len(times))
+        if at > window:
+            return times
+        times.append(at)
+
+
+def deliver(received: Received, deps: DeliveryDeps, *, now: datetime, time_left: timedelta) -> Outcome:
+    job = received.job
+    subscription, previous = deps.store.load(job.mailbox, job.subscription_id, job.message_id)
+    if subscription is None:
+        return Outcome(Action.DROPPED, detail="the subscription was removed")
+    if previous is not None and previous.status is DeliveryStatus.DELIVERED:
+        return Outcome(Action.DROPPED, detail="already delivered", delivery=previous)
+    if previous is not None and previous.status is DeliveryStatus.DEAD:
+        # Settled as dead, but the record was not acknowledged (the DLQ send failed): park it again.
+        return Outcome(Action.DEAD, detail="already dead", delivery=previous)
+    timeout = timedelta(seconds=subscription.timeout_seconds)
+    if time_left < timeout + ATTEMPT_MARGIN:
+        return Outcome(Action.WAIT, delay=timedelta(seconds=1), detail="too little time left in this batch")
+    lease = timeout + ATTEMPT_MARGIN
+    if not deps.store.acquire_slot(subscription, job.webhook_id, now=now, lease=lease):
+        if received.receive_count >= deps.max_receive_count:
+            return _settle(
+                received, subscription, previous, deps, now, None, "concurrency slots stayed taken"
+            )
+        return Outcome(Action.WAIT, delay=BUSY_DELAY, detail="every concurrency slot is taken")
+    try:
+        response = _attempt(job, subscription, deps, now, timeout)
+    finally:
+        deps.store.release_slot(subscription, job.webhook_id)
+    return _settle(received, subscription, previous, deps, now, response, response.error)
+
+
+def _attempt(
+    job: WebhookJob, subscription: Subscription, deps: DeliveryDeps, now: datetime, timeout: timedelta
+) -> Response:
+    """Checked again before every attempt: the name may resolve elsewhere since it was subscribed."""
+    try:
+        url = parse_url(subscription.url, allow_local_http=deps.allow_local_http)
+        target = vet(url, deps.resolver, allow_local_http=deps.allow_local_http)
+    except LiteMXError as refused:
+        return Response(status=None, error=f"{refused.code}: {refused}")
+    body = events.body(job, api_base=deps.api_base)
+    headers = signing.headers(subscription.secret, job.webhook_id, now, body)
+    return deps.transport.post(target, body, headers, timeout=timeout.total_seconds())
+
+
+def _settle(
+    received: Received,
+    subscription: Subscription,
+    previous: Delivery | None,
+    deps: DeliveryDeps,
+    now: datetime,
+    response: Response | None,
+    error: str,
+) -> Outcome:
+    job = received.job
+    attempts = (previous.attempts if previous else 0) + (1 if response is not None else 0)
+    delivery = Delivery(
+        webhook_id=job.webhook_id,
+        subscription_id=subscription.subscription_id,
+        mailbox=job.mailbox,
+        message_id=job.message_id,
+        status=DeliveryStatus.RETRYING,
+        attempts=attempts,
+        last_error=error if response is None or not response.ok else "",
+        last_status_code=response.status if response is not None else None,
+        first_attempt_at=previous.first_attempt_at if previous and previous.first_attempt_at else now,
+        last_attempt_at=now if response is not None else (previous.last_attempt_at if previous else None),
+    )
+    if response is not None and response.ok:
+        delivered = replace(delivery, status=DeliveryStatus.DELIVERED)
+        deps.store.record(delivered, now=now)
+        return Outcome(Action.DELIVERED, delivery=delivered)
+    if response is not None and response.status is not None and not error:
+        delivery = replace(delivery, last_error=f"HTTP {response.status}")
+    delay = retry_delay(max(attempts, 1))
+    last_receive = received.receive_count >= deps.max_receive_count
+    if now + delay > received.queued_at + RETRY_WINDOW or last_receive:
+        why = "the queue's receive limit" if last_receive else "24 h of retries"
+        dead = replace(
+            delivery, status=DeliveryStatus.DEAD, last_error=f"{delivery.last_error} ({why})"[:300]
+        )
+        deps.store.record(dead, now=now)
+        return Outcome(Action.DEAD, detail=why, delivery=dead)
+    retrying = replace(delivery, next_attempt_at=now + delay)
+    deps.store.record(retrying, now=now)
+    return Outcome(Action.RETRY, delay=delay, delivery=retrying)

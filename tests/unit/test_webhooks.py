@@ -1,0 +1,502 @@
+"""Webhooks for new mail: the URL/IP validator (SSRF), Standard Webhooks signatures, the backoff
+schedule, the delivery rules on in-memory fakes, and what inbound queues."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from litemx.directory.models import Mailbox, WebhookRoute
+from litemx.directory.store import webhook_routes, webhook_summary
+from litemx.errors import LiteMXError
+from litemx.inbound.models import Folder
+from litemx.webhooks import signing
+from litemx.webhooks.delivery import (
+    Action,
+    DeliveryDeps,
+    Received,
+    deliver,
+    retry_delay,
+    schedule,
+)
+from litemx.webhooks.destinations import Target, parse_url, refusal, vet, vet_url
+from litemx.webhooks.events import body, parse_job, routes_for, snippet
+from litemx.webhooks.models import (
+    RETRY_WINDOW,
+    Delivery,
+    DeliveryStatus,
+    DestinationRefusedError,
+    EnqueueError,
+    Subscription,
+    WebhookJob,
+    WebhookUrlError,
+    webhook_id,
+)
+from litemx.webhooks.transport import Response
+from tests.events import mime as corpus
+from tests.fakes import ACCOUNT_ID, T0
+from tests.unit.test_inbound import BOX, LOCATION, Inbox
+
+# ---- the validator ----
+
+REFUSED_V4 = [
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "100.64.0.0/10",
+    "0.0.0.0/8",
+    "224.0.0.0/4",
+    "240.0.0.0/4",
+    "192.0.0.0/24",
+    "198.18.0.0/15",
+]
+
+
+def addresses_in(network: str) -> st.SearchStrategy[ipaddress.IPv4Address]:
+    net = ipaddress.ip_network(network)
+    return st.integers(int(net.network_address), int(net.broadcast_address)).map(ipaddress.IPv4Address)
+
+
+refused_v4 = st.one_of(*(addresses_in(n) for n in REFUSED_V4))
+
+
+@given(refused_v4)
+def test_no_private_loopback_link_local_cgnat_multicast_or_reserved_ipv4_is_called(address):
+    assert refusal(address) is not None
+
+
+@given(refused_v4)
+def test_ipv6_forms_of_a_refused_ipv4_are_refused_too(address):
+    for form in (
+        f"::ffff:{address}",
+        f"64:ff9b::{address}",
+        f"2002:{int(address) >> 16:x}:{int(address) & 0xFFFF:x}::1",
+    ):
+        assert refusal(ipaddress.IPv6Address(form)) is not None, form
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["::1", "::", "fe80::1", "fc00::1", "fd12:3456::1", "ff02::1", "fec0::1", "2001:db8::1", "2001::1"],
+)
+def test_non_global_ipv6_is_refused(text):
+    assert refusal(ipaddress.IPv6Address(text)) is not None
+
+
+@pytest.mark.parametrize("text", ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8"])
+def test_public_addresses_are_allowed(text):
+    assert refusal(ipaddress.ip_address(text)) is None
+
+
+@given(st.text(max_size=300))
+def test_parse_url_returns_a_url_or_refuses_with_its_code(text):
+    try:
+        parsed = parse_url(text)
+    except WebhookUrlError:
+        assert WebhookUrlError.code == "webhook_url_invalid"
+    else:
+        assert parsed.scheme == "https"
+        assert parsed.host
+        assert parsed.path.startswith("/")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://hooks.example.com/x",
+        "ftp://hooks.example.com/x",
+        "https://user:pw@hooks.example.com/x",
+        "https://hooks.example.com/x#frag",
+        "https:///nohost",
+        "https://hooks.example.com:99999/",
+        "https://exa mple.com/",
+        "https://hooks.example.com/\nHost: evil",
+        "http://127.0.0.1:8080/hook",  # local http is only allowed when the setting says so
+    ],
+)
+def test_urls_refused_at_parse(url):
+    with pytest.raises(WebhookUrlError):
+        parse_url(url)
+
+
+@dataclass
+class FakeResolver:
+    answers: dict[str, list[str]] = field(default_factory=dict)
+    asked: list[str] = field(default_factory=list)
+
+    def resolve(self, host: str, port: int) -> list[str]:
+        self.asked.append(host)
+        return self.answers.get(host, [host])
+
+
+@given(refused_v4)
+def test_a_name_resolving_to_a_refused_address_is_refused_after_resolution(address):
+    resolver = FakeResolver({"hooks.example.com": ["93.184.216.34", str(address)]})
+    with pytest.raises(DestinationRefusedError):
+        vet_url("https://hooks.example.com/x", resolver)
+
+
+def test_the_target_is_the_vetted_address_and_keeps_the_name_for_sni():
+    resolver = FakeResolver({"hooks.example.com": ["93.184.216.34"]})
+    target = vet_url("https://Hooks.Example.com/in?x=1", resolver)
+    assert target.address == "93.184.216.34"
+    assert (target.url.host, target.url.port, target.url.path) == ("hooks.example.com", 443, "/in?x=1")
+
+
+def test_local_mode_allows_http_127_0_0_1_only():
+    resolver = FakeResolver()
+    assert vet_url("http://127.0.0.1:8099/hook", resolver, allow_local_http=True).address == "127.0.0.1"
+    for url in ("http://localhost:8099/", "http://10.0.0.1/", "https://127.0.0.1/"):
+        with pytest.raises(LiteMXError):
+            vet_url(url, FakeResolver({"localhost": ["127.0.0.1"]}), allow_local_http=True)
+    with pytest.raises(WebhookUrlError):
+        vet(parse_url("http://127.0.0.1:1/", allow_local_http=True), resolver, allow_local_http=False)
+
+
+# ---- signatures ----
+
+
+def test_signature_matches_the_standard_webhooks_reference_vector():
+    # The test vector of the standard-webhooks reference libraries
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    sig = signing.signature(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, b'{"test": 2432232314}')
+    assert sig == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+@given(st.binary(max_size=500), st.text(min_size=1, max_size=40))
+def test_a_signed_body_verifies_and_a_changed_one_does_not(payload, wid):
+    secret = signing.new_secret()
+    headers = signing.headers(secret, wid, T0, payload)
+    assert signing.verify(secret, headers, payload, now=T0)
+    assert not signing.verify(secret, headers, payload + b"x", now=T0)
+    assert not signing.verify(signing.new_secret(), headers, payload, now=T0)
+    assert not signing.verify(secret, headers, payload, now=T0 + timedelta(minutes=6))
+
+
+# ---- backoff ----
+
+
+def test_retries_double_from_30_seconds_up_to_3_hours_apart_for_24_hours():
+    assert [retry_delay(n).total_seconds() for n in (1, 2, 3, 4)] == [30, 60, 120, 240]
+    assert retry_delay(50) == timedelta(hours=3)
+    times = schedule()
+    assert times[0] == timedelta(0)
+    assert times[-1] <= RETRY_WINDOW
+    assert times[-1] + retry_delay(len(times)) > RETRY_WINDOW
+    assert 15 <= len(times) <= 20  # well under the queue's maxReceiveCount (infra pins it)
+
+
+# ---- delivery on fakes ----
+
+
+SUB = Subscription(
+    subscription_id="whk-000000000001",
+    mailbox=BOX,
+    account_id=ACCOUNT_ID,
+    url="https://hooks.example.com/in",
+    secret=signing.new_secret(),
+    timeout_seconds=5,
+    concurrency=1,
+)
+
+
+@dataclass
+class FakeStore:
+    subscription: Subscription | None = SUB
+    deliveries: dict[str, Delivery] = field(default_factory=dict)
+    slots: set[str] = field(default_factory=set)
+    busy: bool = False
+
+    def load(self, mailbox, subscription_id, message_id):
+        found = [d for d in self.deliveries.values() if d.message_id == message_id]
+        return self.subscription, (found[0] if found else None)
+
+    def acquire_slot(self, subscription, holder, *, now, lease):
+        if self.busy:
+            return False
+        self.slots.add(holder)
+        return True
+
+    def release_slot(self, subscription, holder):
+        self.slots.discard(holder)
+
+    def record(self, delivery, *, now):
+        self.deliveries[delivery.webhook_id] = delivery
+
+
+@dataclass
+class FakeTransport:
+    answers: list[Response]
+    posts: list[tuple[Target, bytes, dict[str, str], float]] = field(default_factory=list)
+
+    def post(self, target, body, headers, *, timeout):
+        self.posts.append((target, body, headers, timeout))
+        return self.answers.pop(0)
+
+
+JOB = WebhookJob(
+    subscription_id=SUB.subscription_id,
+    mailbox=BOX,
+    message_id="20261124T095959123000Z.ses0001",
+    webhook_id=webhook_id(SUB.subscription_id, "20261124T095959123000Z.ses0001"),
+    data={"mailbox": BOX, "subject": "Hi", "path": "/v1/mailboxes/box0@example.com/messages/x"},
+    queued_at=T0,
+)
+
+
+def deps(store: FakeStore, transport: FakeTransport, max_receive_count: int = 50) -> DeliveryDeps:
+    return DeliveryDeps(
+        store=store,
+        transport=transport,
+        resolver=FakeResolver({"hooks.example.com": ["93.184.216.34"]}),
+        api_base="https://api.example.com",
+        allow_local_http=False,
+        max_receive_count=max_receive_count,
+    )
+
+
+def received(count: int = 1) -> Received:
+    return Received(job=JOB, receive_count=count)
+
+
+def test_a_2xx_is_delivered_signed_with_the_link_and_no_body():
+    store, transport = FakeStore(), FakeTransport([Response(204)])
+    outcome = deliver(received(), deps(store, transport), now=T0, time_left=timedelta(seconds=60))
+    assert outcome.action is Action.DELIVERED
+    ((target, sent, headers, timeout),) = transport.posts
+    assert target.address == "93.184.216.34"
+    assert timeout == 5
+    assert signing.verify(SUB.secret, headers, sent, now=T0)
+    document = json.loads(sent)
+    assert document["type"] == "message.received"
+    assert document["data"]["url"] == "https://api.example.com/v1/mailboxes/box0@example.com/messages/x"
+    assert store.deliveries[JOB.webhook_id].status is DeliveryStatus.DELIVERED
+    assert not store.slots  # released
+
+
+def test_500s_are_retried_with_backoff_under_the_same_webhook_id_then_delivered_once():
+    store, transport = FakeStore(), FakeTransport([Response(500), Response(500), Response(200)])
+    d = deps(store, transport)
+    first = deliver(received(1), d, now=T0, time_left=timedelta(seconds=60))
+    second = deliver(received(2), d, now=T0 + first.delay, time_left=timedelta(seconds=60))
+    third = deliver(received(3), d, now=T0 + first.delay + second.delay, time_left=timedelta(seconds=60))
+    assert (first.action, first.delay) == (Action.RETRY, timedelta(seconds=30))
+    assert (second.action, second.delay) == (Action.RETRY, timedelta(seconds=60))
+    assert third.action is Action.DELIVERED
+    assert {headers["webhook-id"] for _, _, headers, _ in transport.posts} == {JOB.webhook_id}
+    assert store.deliveries[JOB.webhook_id].attempts == 3
+    # a repeated record (SQS delivers at least once) posts nothing more
+    again = deliver(received(4), d, now=T0, time_left=timedelta(seconds=60))
+    assert again.action is Action.DROPPED
+    assert len(transport.posts) == 3
+
+
+def test_an_attempt_that_would_start_after_24_hours_goes_to_the_dlq():
+    store = FakeStore(deliveries={JOB.webhook_id: replace(_retrying(), attempts=16)})
+    transport = FakeTransport([Response(None, error="TimeoutError: timed out")])
+    now = T0 + timedelta(hours=23)
+    outcome = deliver(received(17), deps(store, transport), now=now, time_left=timedelta(seconds=60))
+    assert outcome.action is Action.DEAD
+    dead = store.deliveries[JOB.webhook_id]
+    assert dead.status is DeliveryStatus.DEAD
+    assert dead.attempts == 17
+    assert "timed out" in dead.last_error
+
+
+def test_the_last_receive_the_queue_allows_is_dead_lettered_by_the_function():
+    store, transport = FakeStore(), FakeTransport([Response(503)])
+    outcome = deliver(
+        received(5), deps(store, transport, max_receive_count=5), now=T0, time_left=timedelta(60)
+    )
+    assert outcome.action is Action.DEAD
+    assert store.deliveries[JOB.webhook_id].last_error.startswith("HTTP 503")
+
+
+def test_busy_slots_wait_without_counting_an_attempt():
+    store, transport = FakeStore(busy=True), FakeTransport([])
+    outcome = deliver(received(), deps(store, transport), now=T0, time_left=timedelta(seconds=60))
+    assert outcome.action is Action.WAIT
+    assert not transport.posts
+    assert not store.deliveries
+
+
+def test_too_little_time_left_waits_rather_than_risking_the_function_timeout():
+    store, transport = FakeStore(), FakeTransport([])
+    outcome = deliver(received(), deps(store, transport), now=T0, time_left=timedelta(seconds=6))
+    assert outcome.action is Action.WAIT
+    assert not transport.posts
+
+
+def test_a_removed_subscription_drops_the_event():
+    outcome = deliver(
+        received(), deps(FakeStore(subscription=None), FakeTransport([])), now=T0, time_left=timedelta(60)
+    )
+    assert outcome.action is Action.DROPPED
+
+
+def test_a_destination_that_now_resolves_privately_is_a_failed_attempt_not_a_post():
+    store, transport = FakeStore(), FakeTransport([])
+    d = replace(deps(store, transport), resolver=FakeResolver({"hooks.example.com": ["10.1.2.3"]}))
+    outcome = deliver(received(), d, now=T0, time_left=timedelta(seconds=60))
+    assert outcome.action is Action.RETRY
+    assert not transport.posts
+    assert store.deliveries[JOB.webhook_id].last_error.startswith("webhook_destination_refused")
+
+
+def _retrying() -> Delivery:
+    return Delivery(
+        webhook_id=JOB.webhook_id,
+        subscription_id=SUB.subscription_id,
+        mailbox=BOX,
+        message_id=JOB.message_id,
+        status=DeliveryStatus.RETRYING,
+        first_attempt_at=T0,
+    )
+
+
+# ---- events and what inbound queues ----
+
+
+@given(st.text(max_size=2000))
+def test_parse_job_never_raises(text):
+    assert parse_job(text) is None or isinstance(parse_job(text), WebhookJob)
+
+
+def test_routes_by_folder():
+    routes = (WebhookRoute("a"), WebhookRoute("b", include_spam=True))
+    assert routes_for(Folder.INBOX, routes) == list(routes)
+    assert routes_for(Folder.SPAM, routes) == [routes[1]]
+    assert routes_for(Folder.QUARANTINE, routes) == []
+
+
+def test_snippet_is_one_short_line_of_text_or_html():
+    assert snippet(("Hello\n\n  there " + "x" * 500,), ()) == ("Hello there " + "x" * 500)[:200]
+    assert snippet((), ("<p>Hi <b>you</b></p>",)) == "Hi you"
+
+
+@given(st.text(max_size=200))
+def test_the_mailbox_summary_reads_back_or_reads_as_none(stored):
+    assert isinstance(webhook_routes(stored), tuple)
+    routes = (WebhookRoute("whk-1"), WebhookRoute("whk-2", include_spam=True))
+    assert webhook_routes(webhook_summary(routes)) == routes
+
+
+@dataclass
+class FakeOutbox:
+    jobs: list[WebhookJob] = field(default_factory=list)
+    fail: bool = False
+
+    def enqueue(self, jobs):
+        if self.fail:
+            raise EnqueueError("queue down")
+        self.jobs.extend(jobs)
+
+
+def subscribed_inbox(*routes: WebhookRoute) -> Inbox:
+    inbox = Inbox()
+    inbox.directory.mailboxes[BOX] = Mailbox(BOX, ACCOUNT_ID, "example.com", webhooks=routes)
+    return inbox
+
+
+def deliver_with(inbox: Inbox, outbox: FakeOutbox, **kw):
+    from litemx.clock import FixedClock
+    from litemx.inbound.events import SesReceiptEvent, receipts
+    from litemx.inbound.logic import receive
+    from tests.events import receipt_event
+
+    ses_id = kw.pop("ses_id", "ses0001")
+    inbox.raw.objects[LOCATION.key(ses_id)] = corpus("multipart-alternative")
+    (receipt,) = receipts(SesReceiptEvent.model_validate(receipt_event(ses_id, [BOX], **kw)))
+    return receive(
+        receipt,
+        raw=inbox.raw,
+        location=LOCATION,
+        index=inbox.index,
+        directory=inbox.directory,
+        clock=FixedClock(T0),
+        webhooks=outbox,
+    )
+
+
+def test_a_newly_indexed_message_queues_one_small_event_per_subscription_and_a_duplicate_none():
+    inbox, outbox = subscribed_inbox(WebhookRoute("whk-a"), WebhookRoute("whk-b")), FakeOutbox()
+    outcome = deliver_with(inbox, outbox)
+    assert outcome.webhooks_queued == 2
+    job = outbox.jobs[0]
+    entry = inbox.only()
+    assert job.message_id == entry.message_id
+    assert job.webhook_id == webhook_id("whk-a", entry.message_id)
+    assert set(job.data) == {
+        "mailbox",
+        "message_id",
+        "rfc_message_id",
+        "from",
+        "subject",
+        "snippet",
+        "folder",
+        "flags",
+        "received_at",
+        "size",
+        "path",
+    }
+    assert len(job.data["snippet"]) <= 200
+    assert len(json.dumps(job.as_json())) < 4096
+    # the same receipt again (SES redelivers): filed once, announced once
+    again = deliver_with(inbox, outbox)
+    assert again.duplicates == (BOX,)
+    assert again.webhooks_queued == 0
+    assert len(outbox.jobs) == 2
+
+
+def test_spam_is_announced_only_to_subscriptions_that_asked():
+    inbox, outbox = (
+        subscribed_inbox(WebhookRoute("whk-a"), WebhookRoute("whk-s", include_spam=True)),
+        FakeOutbox(),
+    )
+    deliver_with(inbox, outbox, spam="FAIL")
+    assert [j.subscription_id for j in outbox.jobs] == ["whk-s"]
+    assert outbox.jobs[0].data["folder"] == "spam"
+
+
+def test_a_refused_enqueue_is_reported_and_the_mail_stays_filed():
+    inbox, outbox = subscribed_inbox(WebhookRoute("whk-a")), FakeOutbox(fail=True)
+    outcome = deliver_with(inbox, outbox)
+    assert outcome.stored == (BOX,)
+    assert outcome.webhooks_queued == 0
+    assert "queue down" in outcome.webhooks_failed
+
+
+def test_the_body_is_standard_webhooks_shaped():
+    document = json.loads(body(JOB, api_base="https://api.example.com/"))
+    assert set(document) == {"type", "timestamp", "data"}
+    assert "path" not in document["data"]
+
+
+def test_the_verification_example_in_docs_agents_md_accepts_a_real_signature():
+    # Given the Python block of docs/agents.md's webhook section (at most 10 lines, as promised)
+    from pathlib import Path
+
+    text = Path("docs/agents.md").read_text(encoding="utf-8")
+    section = text[text.index("## Webhooks for new mail") :]
+    code = section[section.index("```python\n") + 10 :]
+    code = code[: code.index("```")]
+    assert len(code.strip().splitlines()) <= 10
+    namespace: dict[str, object] = {}
+    exec(code, namespace)  # noqa: S102 - our own documentation's example
+    verify = namespace["verify"]
+    # When LiteMX signs a body now
+    from datetime import UTC, datetime
+
+    secret, payload = signing.new_secret(), b'{"type":"message.received"}'
+    headers = signing.headers(secret, "msg_1", datetime.now(UTC), payload)
+    # Then the example accepts it, and refuses a changed body
+    assert verify(secret, headers, payload)  # type: ignore[operator]
+    assert not verify(secret, headers, payload + b" ")  # type: ignore[operator]
