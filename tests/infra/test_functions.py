@@ -36,7 +36,7 @@ OTHER_ENV = {
         "OUTBOUND_BUCKET",
         *PROVIDER_ENV,
     },
-    "inbound": {"RAW_MAIL_BUCKET", "RAW_MAIL_PREFIX", "WEBHOOK_QUEUE_URL"},
+    "inbound": {"RAW_MAIL_BUCKET", "RAW_MAIL_PREFIX", "RAW_MAIL_RETENTION_DAYS", "WEBHOOK_QUEUE_URL"},
     "webhooks": {"WEBHOOK_QUEUE_URL", "WEBHOOK_DLQ_URL", "WEBHOOK_MAX_RECEIVE_COUNT", "API_URL"},
     "feedback": {"SES_SENDING_ACCOUNT_ID", "SES_CONFIGURATION_SET"},
 }
@@ -46,6 +46,7 @@ COMMON_ENV = {
     "POWERTOOLS_TRACE_DISABLED",
     "LOG_LEVEL",
     "LITEMX_ENVIRONMENT",
+    "AUDIT_RETENTION_DAYS",  # every function may write the audit trail (cdk.json auditRetentionDays)
 }
 # Actions IAM cannot scope to a resource: the only ones allowed on Resource "*".
 UNSCOPABLE = {

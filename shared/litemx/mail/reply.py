@@ -124,11 +124,13 @@ def reply_threading(original: Original) -> tuple[str | None, tuple[str, ...]]:
     own = _message_id(original.message_id)
     earlier = original.references or ((original.in_reply_to,) if original.in_reply_to else ())
     chain: list[str] = []
-    for raw in (*earlier, *((own,) if own else ())):
+    for raw in earlier:
         for part in raw.split():
             bare = _message_id(part)
             if bare is not None and bare not in chain:
                 chain.append(bare)
+    if own:  # whole, and last: split() would also break it at control characters _message_id drops
+        chain = [*(i for i in chain if i != own), own]
     if len(chain) > MAX_REFERENCES:
         chain = [chain[0], *chain[-(MAX_REFERENCES - 1) :]]
     return (f"<{own}>" if own else None), tuple(f"<{i}>" for i in chain)
