@@ -129,7 +129,7 @@ def reply_threading(original: Original) -> tuple[str | None, tuple[str, ...]]:
             bare = _message_id(part)
             if bare is not None and bare not in chain:
                 chain.append(bare)
-    if own:  # whole, and last: split() would also break it at control characters _message_id drops
+    if own:  # last, even when the References already named it (a loop)
         chain = [*(i for i in chain if i != own), own]
     if len(chain) > MAX_REFERENCES:
         chain = [chain[0], *chain[-(MAX_REFERENCES - 1) :]]
