@@ -42,6 +42,7 @@ class FakePolicyStore:
     warmup_waived: set[str] = field(default_factory=set)
     marks: dict[tuple[str, str], str | None] = field(default_factory=dict)  # contact mark -> message id
     relied: set[tuple[str, str]] = field(default_factory=set)
+    relied_per_send: list[tuple[str, ...]] = field(default_factory=list)  # marks each reserve touched
     reads: int = 0
     queued: list[OutboundMessage] = field(default_factory=list)
 
@@ -64,6 +65,7 @@ class FakePolicyStore:
             correspondents=frozenset(r for r in keys.recipients if (keys.mailbox, r) in self.correspondents),
             counters={k: self.counters[k] for k in keys.counter_keys if k in self.counters},
             contacted=frozenset(r for r in keys.recipients if (keys.mailbox, r) in self.contacts),
+            relied_upon=frozenset(r for r in keys.recipients if (keys.mailbox, r) in self.relied),
             known_message_ids=frozenset(i for i, _ in threads),
             reply_participants=frozenset(p for _, people in threads for p in people),
             first_contacts_override=self.first_contact_overrides.get(keys.account_id),
@@ -97,6 +99,7 @@ class FakePolicyStore:
         self.contacts |= {(c.mailbox, c.address) for c in contacts}
         self.marks.update({(c.mailbox, c.address): c.message_id for c in contacts})
         self.relied |= {(c.mailbox, c.address) for c in relied}
+        self.relied_per_send.append(tuple(c.address for c in relied))
         self.audit.append(audit)
         if message is not None:
             self.queued.append(message)

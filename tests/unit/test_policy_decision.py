@@ -193,6 +193,18 @@ def test_allowed_send_reserves_each_cap_once_per_distinct_recipient() -> None:
     assert [(a.outcome, a.recipients_count, a.actor) for a in world.audit] == [("allow", 3, TOKEN_ID)]
 
 
+def test_a_contact_mark_is_relied_on_once_then_left_alone() -> None:
+    # Given a first send makes Alice a contact of the mailbox
+    world, secret = standard_world()
+    for minute in range(3):
+        # When the mailbox writes to her three times
+        clock = FixedClock(T0 + timedelta(minutes=minute))
+        assert decide(_request(secret), store=world, clock=clock, request_id=f"r{minute}").allowed
+    # Then the second send relies on her mark (a refund of the first can no longer take it back), and the
+    # third writes nothing to it: a mark already relied on needs no second write (2 units a send)
+    assert world.relied_per_send == [(), ("alice@outside.test",), ()]
+
+
 def test_idn_recipients_are_accepted() -> None:
     world, secret = standard_world()
     decision = decide(

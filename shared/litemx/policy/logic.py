@@ -225,7 +225,8 @@ def _marks(
     ctx: _Context, snapshot: Snapshot, first_contacts: tuple[str, ...], message: OutboundMessage | None
 ) -> tuple[list[ContactMark], list[ContactMark]]:
     """The contact marks a send makes (its first contacts, owned by its message) and those it relies on
-    (people marked by an earlier send, who are not correspondents)."""
+    (people marked by an earlier send, who are not correspondents). A mark already relied on is not
+    touched again: a refund can no longer remove it, and the write would cost 2 units per send."""
     sender, now = ctx.sender or "", ctx.now
     message_id = message.message_id if message is not None else None
     made = [
@@ -235,7 +236,9 @@ def _marks(
     relied = [
         ContactMark(sender, person, now)
         for person in dict.fromkeys(ctx.person(r) for r in ctx.recipients)
-        if person in snapshot.contacted and person not in snapshot.correspondents
+        if person in snapshot.contacted
+        and person not in snapshot.correspondents
+        and person not in snapshot.relied_upon
     ]
     return made, relied
 

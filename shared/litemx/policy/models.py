@@ -125,6 +125,8 @@ class Snapshot:
     correspondents: frozenset[str] = frozenset()  # person keys of the recipients who wrote, authenticated
     counters: Mapping[str, int] = field(default_factory=dict)
     contacted: frozenset[str] = frozenset()  # person keys of recipients this mailbox has written to before
+    # Of those, the ones whose mark a send already relied on: no refund can take it back any more.
+    relied_upon: frozenset[str] = frozenset()
     known_message_ids: frozenset[str] = frozenset()  # of `message_ids`, those received with a reply right
     reply_participants: frozenset[str] = frozenset()  # person keys taking part in those messages
     first_contacts_override: int | None = None  # an operator's per-mailbox first-contact cap

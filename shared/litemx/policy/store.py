@@ -299,6 +299,7 @@ def _snapshot(items: dict[str, list[dict[str, Any]]], keys: SnapshotKeys) -> Sna
     found: dict[str, Any] = {}
     correspondents: set[str] = set()
     contacted: set[str] = set()
+    relied_upon: set[str] = set()
     threads: set[str] = set()
     participants: set[str] = set()
     policy: AccountPolicyRecord | None = None
@@ -308,6 +309,8 @@ def _snapshot(items: dict[str, list[dict[str, Any]]], keys: SnapshotKeys) -> Sna
             correspondents.add(CorrespondentRecord.from_raw_data(raw).address)
         elif sk.startswith(CONTACT_PREFIX):
             contacted.add(sk.removeprefix(CONTACT_PREFIX))
+            if ContactRecord.relied_at.attr_name in raw:
+                relied_upon.add(sk.removeprefix(CONTACT_PREFIX))
         elif sk.startswith(directory.REPLY_RIGHT_PREFIX):
             threads.add(sk)
             participants |= set(ReplyRightRecord.from_raw_data(raw).participants or ())
@@ -333,6 +336,7 @@ def _snapshot(items: dict[str, list[dict[str, Any]]], keys: SnapshotKeys) -> Sna
         correspondents=frozenset(correspondents),
         counters=counters,
         contacted=frozenset(contacted),
+        relied_upon=frozenset(relied_upon),
         # Reply rights are keyed by a hash of the id: the ids asked for tell which were found.
         known_message_ids=frozenset(
             i for i in keys.message_ids if directory.reply_right_key(keys.mailbox, i)[1] in threads
