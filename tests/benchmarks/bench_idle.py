@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 # us-east-1 list prices, per month.
 KMS_KEY = 1.00  # per customer managed key (each automatic rotation adds $1 for the first two)
-ALARM = 0.10  # per standard-resolution alarm metric
+ALARM = 0.10  # per standard-resolution alarm metric (a metric-math alarm: per metric it reads)
 DASHBOARD = 3.00
 CUSTOM_METRIC = 0.30  # first 10,000 metrics
 SECRET = 0.40
@@ -50,7 +50,7 @@ def template() -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
-        for name in ("api", "sender", "inbound", "feedback"):
+        for name in ("api", "sender", "inbound", "feedback", "webhooks"):
             handler = base / "code" / "functions" / name / "handler.py"
             handler.parent.mkdir(parents=True)
             handler.write_text("")
@@ -78,7 +78,12 @@ def _arn_of(value: Any) -> str:
 def idle_rows(document: dict[str, Any]) -> list[Row]:
     resources = document["Resources"]
     keys = _count(resources, "AWS::KMS::Key")
-    alarms = _count(resources, "AWS::CloudWatch::Alarm")
+    # CloudWatch bills an alarm per metric it watches: a metric-math alarm once per MetricStat in it.
+    alarms = sum(
+        max(1, sum(1 for q in r["Properties"].get("Metrics", []) if "MetricStat" in q))
+        for r in resources.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+    )
     dashboards = _count(resources, "AWS::CloudWatch::Dashboard")
     zero_metrics = sum(
         1
@@ -102,7 +107,7 @@ def idle_rows(document: dict[str, Any]) -> list[Row]:
             keys * KMS_KEY,
             "no free tier; yearly rotation adds $1/month for each of the first two rotations",
         ),
-        Row("CloudWatch alarms", alarms, alarms * ALARM, max(0, alarms - FREE_ALARMS) * ALARM),
+        Row("CloudWatch alarm metrics", alarms, alarms * ALARM, max(0, alarms - FREE_ALARMS) * ALARM),
         Row("CloudWatch dashboards", dashboards, dashboards * DASHBOARD, 0.0 if dashboards <= 3 else 3.0),
         Row(
             "custom metrics published at 0",
