@@ -6,6 +6,7 @@ A Powertools Router included by the api handler. Every send here goes through th
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from typing import Annotated, Any
 
@@ -13,7 +14,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
-from functions.api import guard, mailbox_routes
+from functions.api import guard, idempotency, mailbox_routes
 from functions.api.answers import COMPOSE_STATUS, Answer, error, refusal, usage_out
 from functions.api.docs import MESSAGE_ID, responses
 from functions.api.mailbox_routes import ADDRESS
@@ -72,10 +73,12 @@ def _request_id() -> str:
     "go in Cc (never the mailbox itself, nor an address in `exclude`). The subject is `Re: ` and the "
     "original's without its reply prefixes; In-Reply-To and References thread it. Then the same decision "
     "as POST /v1/messages: a `send:reply` token passes the reply-only rule, as every recipient took part "
-    "in the message it answers (received clean, From authenticated).",
+    "in the message it answers (received clean, From authenticated). Send `Idempotency-Key` to retry "
+    "safely, as for POST /v1/messages: the same key, message and body within 24 h return the first "
+    "accepted answer; anything else under that key is a 409.",
     responses=responses(
         (202, "Queued", QueuedOut),
-        400, 401, 403, 404, 413, 415,
+        400, 401, 403, 404, 409, 413, 415,
         (422, "Refused by the sending policy (too many recipients, suppressed, sandbox)"),
         429, 500, 503,
     ),
@@ -87,6 +90,29 @@ def reply_to_message(
 ) -> Response[str]:
     token = guard.verified_token()
     mailbox = check_owner(token.mailbox, address)
+    secret = guard.bearer(router.current_event.headers)
+    key = router.current_event.headers.get("idempotency-key")
+    if not key:
+        return _reply(secret, mailbox, message_id, body).response()
+    # The route's parameters are part of the remembered body: the same key on another message is a 409.
+    request = json.dumps(
+        {"mailbox": mailbox, "message_id": message_id, "reply": body.model_dump(mode="json", by_alias=True)},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return idempotency.once("reply", key=key, token=token, secret=secret, body=request)
+
+
+@idempotency.operation("reply")
+def _reply_remembered(secret: str, request: str) -> Answer:
+    fields = json.loads(request)
+    body = ReplyIn.model_validate(fields["reply"])
+    return _reply(secret, fields["mailbox"], fields["message_id"], body)
+
+
+def _reply(secret: str, mailbox: str, message_id: str, body: ReplyIn) -> Answer:
+    """The reply built from the original, then the send path's answer (decide, compose, store, queue)."""
+    token = guard.verified_token()
     inbox = mailbox_routes.runtime()
     original = reply_original(
         inbox.index, inbox.raw, mailbox, message_id, now=inbox.clock.now(), with_text=body.quote
@@ -102,14 +128,13 @@ def reply_to_message(
             exclude=tuple(body.exclude),
         ),
     )
-    uploads = UploadRefs(token.account_id, body.upload_ids())
     return send_answer(
-        guard.bearer(router.current_event.headers),
+        secret,
         draft,
         Mode.SEND,
         request_id=_request_id(),
-        uploads=uploads,
-    ).response()
+        uploads=UploadRefs(token.account_id, body.upload_ids()),
+    )
 
 
 # ---- drafts ----

@@ -14,7 +14,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.api import agent_routes, guard, mailbox_routes
+from functions.api import agent_routes, guard, idempotency, mailbox_routes
 from functions.api.answers import Answer, compose_refusal, error, usage_out
 from functions.api.docs import MESSAGE_ID, honest_document, responses
 from functions.api.models import (
@@ -46,7 +46,6 @@ from litemx.outbound.uploads import UploadError, new_upload
 from litemx.policy.models import Mode
 from litemx.policy.warmup import schedule
 from litemx.quotas.models import usage_now
-from litemx.storage.session import client
 from litemx.storage.tables import bind_tables
 
 logger = Logger()
@@ -56,19 +55,8 @@ app = APIGatewayHttpResolver(enable_validation=True)
 app.include_router(mailbox_routes.router)
 app.include_router(agent_routes.router)
 
-IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
 # Reason codes an edge validator may raise (pydantic custom error types) and their statuses.
 EDGE_CODES = {"from_invalid": 400, "recipient_invalid": 400, "reply_to_invalid": 400, "header_injection": 400}
-
-
-class _DoNotRemember(Exception):
-    """Carries an answer the idempotency layer must not replay: only an accepted send is remembered.
-    A refusal consumed nothing, so deciding again is safe, and it may change (a quota resets, an outage
-    ends, an operator re-enables a mailbox)."""
-
-    def __init__(self, answer: Answer) -> None:
-        super().__init__(answer.status)
-        self.answer = answer
 
 
 @cache
@@ -106,32 +94,9 @@ def _send(secret: str, body: SendMessageIn, mode: Mode) -> Answer:
     )
 
 
-def _remembered_send(request: dict[str, Any]) -> dict[str, Any]:
-    answer = _send(request["secret"], SendMessageIn.model_validate_json(request["body"]), Mode.SEND)
-    if not 200 <= answer.status < 300:
-        raise _DoNotRemember(answer)
-    return answer.as_dict()
-
-
-@cache
-def _idempotent_send() -> Any:
-    """Built on first use, not at import: the table name comes from the environment, and only a send with
-    an Idempotency-Key needs Powertools' idempotency (which brings boto3 with it)."""
-    from aws_lambda_powertools.utilities.idempotency import (
-        DynamoDBPersistenceLayer,
-        IdempotencyConfig,
-        idempotent_function,
-    )
-
-    layer = DynamoDBPersistenceLayer(table_name=table_names().idempotency, boto3_client=client("dynamodb"))
-    config = IdempotencyConfig(
-        event_key_jmespath="key",
-        payload_validation_jmespath="body",
-        expires_after_seconds=IDEMPOTENCY_WINDOW_SECONDS,
-    )
-    return idempotent_function(data_keyword_argument="request", persistence_store=layer, config=config)(
-        _remembered_send
-    )
+@idempotency.operation("send")
+def _send_remembered(secret: str, body: str) -> Answer:
+    return _send(secret, SendMessageIn.model_validate_json(body), Mode.SEND)
 
 
 @app.post(
@@ -153,36 +118,9 @@ def send_message(body: SendMessageIn) -> Response[str]:
     key = app.current_event.headers.get("idempotency-key")
     if not key:
         return _send(secret, body, Mode.SEND).response()
-    request = {
-        # Bound to the token the guard verified: a forged secret never reaches this line.
-        "key": f"{token.account_id}:{token.token_id}:{key}",
-        "body": body.model_dump_json(by_alias=True),
-        "secret": secret,
-    }
-    return _send_once(request)
-
-
-def _send_once(request: dict[str, Any]) -> Response[str]:
-    from aws_lambda_powertools.utilities.idempotency.exceptions import (
-        IdempotencyAlreadyInProgressError,
-        IdempotencyValidationError,
+    return idempotency.once(
+        "send", key=key, token=token, secret=secret, body=body.model_dump_json(by_alias=True)
     )
-
-    try:
-        return Answer.from_dict(_idempotent_send()(request=request)).response()
-    except _DoNotRemember as transient:
-        return transient.answer.response()
-    except IdempotencyValidationError:
-        return error(
-            409, "idempotency_key_reused", "This Idempotency-Key was used with a different body."
-        ).response()
-    except IdempotencyAlreadyInProgressError:
-        return error(
-            409,
-            "idempotency_in_progress",
-            "A request with this Idempotency-Key is in progress.",
-            {"Retry-After": "1"},
-        ).response()
 
 
 @app.post(

@@ -157,8 +157,8 @@ def make_pipeline(
 
 
 def _forget_process_state() -> None:
-    from functions.api import handler
+    from functions.api import handler, idempotency
 
     wiring.reset_for_tests()
-    handler._idempotent_send.cache_clear()
+    idempotency._idempotent.cache_clear()
     handler._directory.cache_clear()

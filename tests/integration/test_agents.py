@@ -129,6 +129,28 @@ def test_a_reply_only_token_answers_a_stranger_threaded_and_quoted(agents):
     assert "> Can you answer this?" in body
 
 
+def test_a_retried_reply_with_an_idempotency_key_leaves_once(agents):
+    # Given a received message, and an agent that retries its reply (a timeout) under one key
+    message_id = agents.receive()
+    path = f"/v1/mailboxes/{BOX}/messages/{message_id}/reply"
+    token, body = agents.tokens["send:reply"], {"text": "Yes."}
+    headers = {"Idempotency-Key": "reply-1"}
+    first = agents.pipeline.api("POST", path, body=body, token=token, headers=headers)
+    # When it sends the same reply again, then another body, then the same key for another message
+    again = agents.pipeline.api("POST", path, body=body, token=token, headers=headers)
+    changed = agents.pipeline.api("POST", path, body={"text": "No."}, token=token, headers=headers)
+    other = agents.receive(QUESTION.replace(b"question-1@far.test", b"question-2@far.test"))
+    elsewhere = agents.pipeline.api(
+        "POST", f"/v1/mailboxes/{BOX}/messages/{other}/reply", body=body, token=token, headers=headers
+    )
+    # Then the retry answers the first answer and one reply leaves; anything else under the key is a 409
+    assert first.status == 202, first.body
+    assert (again.status, again.body) == (202, first.body)
+    assert changed.status == elsewhere.status == 409
+    assert changed.body["error"]["code"] == elsewhere.body["error"]["code"] == "idempotency_key_reused"
+    assert len(agents.sent()) == 1
+
+
 def test_reply_all_copies_the_participants_but_never_the_mailbox_itself(agents):
     message_id = agents.receive()
     answer = agents.api(
