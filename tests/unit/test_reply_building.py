@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from litemx.addresses import has_line_break, normalize_address
 from litemx.inbound import mime
+from litemx.inbound.replies import original_from
 from litemx.mail.compose import ComposeError, compose
 from litemx.mail.headers import has_lone_surrogate
 from litemx.mail.reply import (
@@ -189,20 +190,7 @@ def test_any_received_header_block_replies_or_is_refused_with_a_code(lines, repl
     # Given an original parsed by the real inbound parser from hostile header bytes
     raw = "".join(f"{name}: {value}\r\n" for name, value in lines).encode("utf-8", "surrogateescape")
     headers = mime.read_headers(raw + b"\r\nbody\r\n", whole=True)
-    message = Original(
-        mailbox=BOX,
-        from_address=headers.from_address,
-        reply_to=headers.reply_to,
-        to=headers.to,
-        cc=headers.cc,
-        subject=headers.subject,
-        message_id=headers.message_id,
-        references=headers.references,
-        in_reply_to=headers.in_reply_to,
-        from_header=headers.from_header,
-        received_at=NOW,
-        text="quoted",
-    )
+    message = original_from(BOX, headers, received_at=NOW, text="quoted")
     # When a reply is built and composed
     draft = reply_draft(message, ReplyRequest(text="ok", reply_all=reply_all, quote=quote))
     # Then it is a message, or a typed refusal (no recipient left): nothing else is raised

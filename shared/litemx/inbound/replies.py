@@ -6,7 +6,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from litemx.inbound.logic import InboundIndex, RawMail, message_detail
-from litemx.inbound.models import LISTED_FOLDERS, InboundMessage, MessageNotFoundError, is_public_id
+from litemx.inbound.models import (
+    LISTED_FOLDERS,
+    InboundMessage,
+    MessageNotFoundError,
+    ParsedHeaders,
+    is_public_id,
+)
 from litemx.mail.reply import Original
 
 
@@ -24,9 +30,13 @@ def reply_original(
 
 
 def _original(entry: InboundMessage, text: str) -> Original:
-    headers = entry.headers
+    return original_from(entry.mailbox, entry.headers, received_at=entry.received_at, text=text)
+
+
+def original_from(mailbox: str, headers: ParsedHeaders, *, received_at: datetime, text: str) -> Original:
+    """What a reply needs of a received message's parsed headers (the one mapping, tests included)."""
     return Original(
-        mailbox=entry.mailbox,
+        mailbox=mailbox,
         from_address=headers.from_address,
         reply_to=headers.reply_to,
         to=headers.to,
@@ -36,6 +46,6 @@ def _original(entry: InboundMessage, text: str) -> Original:
         references=headers.references,
         in_reply_to=headers.in_reply_to,
         from_header=headers.from_header,
-        received_at=entry.received_at,
+        received_at=received_at,
         text=text,
     )
