@@ -113,12 +113,9 @@ def _reply_remembered(secret: str, request: str) -> Answer:
 def _reply(secret: str, mailbox: str, message_id: str, body: ReplyIn) -> Answer:
     """The reply built from the original, then the send path's answer (decide, compose, store, queue)."""
     token = guard.verified_token()
-    inbox = mailbox_routes.runtime()
-    original = reply_original(
-        inbox.index, inbox.raw, mailbox, message_id, now=inbox.clock.now(), with_text=body.quote
-    )
-    draft = reply_draft(
-        original,
+    draft = _built_reply(
+        mailbox,
+        message_id,
         ReplyRequest(
             text=body.text,
             html=body.html,
@@ -135,6 +132,16 @@ def _reply(secret: str, mailbox: str, message_id: str, body: ReplyIn) -> Answer:
         request_id=_request_id(),
         uploads=UploadRefs(token.account_id, body.upload_ids()),
     )
+
+
+def _built_reply(mailbox: str, message_id: str, request: ReplyRequest) -> Draft:
+    """The reply to a received message, as the reply route and a reply draft both build it (its text read
+    from the raw message only when quoting)."""
+    inbox = mailbox_routes.runtime()
+    original = reply_original(
+        inbox.index, inbox.raw, mailbox, message_id, now=inbox.clock.now(), with_text=request.quote
+    )
+    return reply_draft(original, request)
 
 
 # ---- drafts ----
@@ -186,15 +193,6 @@ def _content(body: DraftIn, mailbox: str) -> tuple[Draft, str | None]:
     """The draft's message; for a reply draft built from the message it answers, as a reply is."""
     if body.reply is None:
         return body.draft(mailbox), None
-    inbox = mailbox_routes.runtime()
-    original = reply_original(
-        inbox.index,
-        inbox.raw,
-        mailbox,
-        body.reply.message_id,
-        now=inbox.clock.now(),
-        with_text=body.reply.quote,
-    )
     request = ReplyRequest(
         text=body.text,
         html=body.html,
@@ -203,7 +201,7 @@ def _content(body: DraftIn, mailbox: str) -> tuple[Draft, str | None]:
         quote=body.reply.quote,
         exclude=tuple(body.reply.exclude),
     )
-    return reply_draft(original, request), body.reply.message_id
+    return _built_reply(mailbox, body.reply.message_id, request), body.reply.message_id
 
 
 @router.get(
