@@ -26,6 +26,7 @@ from litemx.policy.models import OPEN_PROVIDER, ProviderGate
 from litemx.policy.store import AccountPolicyStore, DynamoPolicyStore
 from litemx.providers.base import OutboundProvider, ProviderStatus
 from litemx.quotas.store import QuotaStore
+from litemx.reputation.store import DynamoReputationStore
 from litemx.storage.session import client, lazy_client, reset_session
 from litemx.storage.tables import bind_tables
 
@@ -82,6 +83,7 @@ def runtime() -> Runtime:
             audit=audit,
             clock=clock,
             lease=timedelta(seconds=settings.send_lease_seconds),
+            reputation=DynamoReputationStore(),
             rate=DynamoSendRate(settings.send_rate) if settings.send_rate else None,
         ),
         directory=DirectoryStore(),

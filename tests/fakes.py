@@ -267,6 +267,12 @@ class FakeLedger:
             self.buckets[increment.key] = self.buckets.get(increment.key, Tally()) + increment.tally
         return True
 
+    def add(self, counts: Sequence[Increment]) -> None:
+        """The sender's counts (outbound.ports.SendCounter): plain updates, no event id."""
+        for increment in counts:
+            self.ttls.append((increment.key, increment.expires_at))
+            self.buckets[increment.key] = self.buckets.get(increment.key, Tally()) + increment.tally
+
     def tallies(self, keys: Sequence[str]) -> dict[str, Tally]:
         self.reads += 1
         return {key: self.buckets[key] for key in keys if key in self.buckets}

@@ -47,6 +47,8 @@ DYNAMODB_ACTIONS: Final[Mapping[str, Mapping[str, tuple[str, ...]]]] = MappingPr
             # Quota give-back and the send-rate token bucket.
             "usage": (UPDATE,),
             "audit": (PUT,),
+            # What it sent, counted into the hourly reputation buckets (plain ADD updates).
+            "reputation": (UPDATE,),
         },
         "inbound": {
             "inbound": (PUT,),

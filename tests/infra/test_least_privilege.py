@@ -37,6 +37,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "suppression": {BATCH_GET},
         "usage": {UPDATE},
         "audit": {PUT},
+        "reputation": {UPDATE},  # what it sent, counted into the hourly buckets
     },
     "inbound": {"inbound": {PUT}, "directory": {GET, UPDATE, PUT}},  # PutItem: reply rights
     "feedback": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -34,6 +35,8 @@ from litemx.providers.base import (
     ProviderThrottledError,
     SendResult,
 )
+from litemx.reputation.models import ACCOUNT, BUCKET_RETENTION, Increment, Tally, bucket_key
+from litemx.reputation.models import MAILBOX as MAILBOX_KIND
 from tests.fakes import ACCOUNT_ID, MAILBOX, T0, TOKEN_ID, standard_world
 
 
@@ -130,6 +133,25 @@ class FakeAudit:
         self.records.append(record)
 
 
+@dataclass
+class FakeSendCounter:
+    """The reputation buckets as the sender moves them: every increment, in order."""
+
+    added: list[Increment] = field(default_factory=list)
+    failure: Exception | None = None
+
+    def add(self, counts: Sequence[Increment]) -> None:
+        if self.failure is not None:
+            raise self.failure
+        self.added.extend(counts)
+
+    def sends(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for increment in self.added:
+            totals[increment.key] = totals.get(increment.key, 0) + increment.tally.sends
+        return totals
+
+
 class FakeBlobs:
     def put(self, key: str, data: bytes) -> None:  # pragma: no cover - not used by delivery
         raise AssertionError
@@ -168,8 +190,14 @@ def _setup(*failures: Exception):
         audit=audit,
         clock=FixedClock(T0),
         lease=timedelta(minutes=2),
+        reputation=FakeSendCounter(),
     )
     return deps, world, messages, provider, quotas, audit
+
+
+def counter(deps: DeliveryDeps) -> FakeSendCounter:
+    assert isinstance(deps.reputation, FakeSendCounter)
+    return deps.reputation
 
 
 def test_sends_once_even_when_delivered_twice() -> None:
@@ -371,3 +399,75 @@ def test_the_send_rate_bucket_is_taken_per_recipient_before_the_provider_is_call
     assert messages.get("msg-2").status is MessageStatus.QUEUED
     assert len(provider.sent) == 1
     assert quotas.released == []
+
+
+# --- the sender counts what it sent into the reputation buckets (#13) ---------------------------------
+
+
+def test_a_sent_message_counts_its_recipients_once_in_the_mailbox_and_account_buckets() -> None:
+    # Given a queued message to three recipients
+    deps, _, messages, provider, _, _ = _setup()
+    recipients = ("alice@outside.test", "bob@outside.test", "carol@outside.test")
+    messages.messages["msg-1"] = replace(messages.get("msg-1"), recipients=recipients)
+    # When it is sent, and its SQS record is delivered again
+    assert deliver("msg-1", deps).outcome is Outcome.SENT
+    assert deliver("msg-1", deps).outcome is Outcome.DUPLICATE
+    # Then the hour it was sent in counts three sends for the mailbox and for the account, once, and
+    # nothing else; each bucket keeps the reputation TTL
+    assert len(provider.sent) == 1
+    assert counter(deps).sends() == {
+        bucket_key(MAILBOX_KIND, MAILBOX, T0): 3,
+        bucket_key(ACCOUNT, ACCOUNT_ID, T0): 3,
+    }
+    assert {i.tally for i in counter(deps).added} == {Tally(sends=3)}
+    assert {i.expires_at for i in counter(deps).added} == {T0 + BUCKET_RETENTION}
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ProviderRejectedError("provider_rejected", "MessageRejected"),
+        ProviderBlockedError("outbound_blocked.provider_paused", "paused"),
+        ProviderThrottledError("provider_throttled", "slow down"),
+    ],
+)
+def test_a_send_the_provider_did_not_accept_counts_nothing(failure: Exception) -> None:
+    deps, *_ = _setup(failure)
+    with contextlib.suppress(RetryLaterError):
+        deliver("msg-1", deps)
+    assert counter(deps).added == []
+
+
+def test_a_cancelled_or_deferred_message_counts_nothing() -> None:
+    # Given a message whose account was disabled after queueing, and one waiting for the send rate
+    deps, world, messages, _, _, _ = _setup()
+    messages.create(replace(messages.get("msg-1"), message_id="msg-2"))
+    world.accounts[ACCOUNT_ID] = replace(world.accounts[ACCOUNT_ID], status=Status.DISABLED)
+    assert deliver("msg-1", deps).outcome is Outcome.CANCELLED
+    world.accounts[ACCOUNT_ID] = replace(world.accounts[ACCOUNT_ID], status=Status.ACTIVE)
+    with pytest.raises(RetryLaterError):
+        deliver("msg-2", replace(deps, rate=FakeRate(room=0)))
+    # Then neither moved a reputation bucket
+    assert counter(deps).added == []
+
+
+def test_a_batch_counts_each_message_once_even_when_named_twice() -> None:
+    deps, _, messages, provider, _, _ = _setup()
+    messages.create(replace(messages.get("msg-1"), message_id="msg-2"))
+    deliver_batch(["msg-1", "msg-2", "msg-2"], deps)
+    assert len(provider.sent) == 2
+    assert set(counter(deps).sends().values()) == {2}
+
+
+def test_the_count_follows_the_sent_transition_so_a_failing_count_never_resends() -> None:
+    # Given a reputation table that fails the count
+    deps, _, messages, provider, _, _ = _setup()
+    counter(deps).failure = RuntimeError("reputation table unavailable")
+    # When the message is sent, the record fails with it
+    with pytest.raises(RuntimeError):
+        deliver("msg-1", deps)
+    # Then the message was already `sent`: the redelivery of the record does not send it again
+    assert messages.get("msg-1").status is MessageStatus.SENT
+    counter(deps).failure = None
+    assert deliver("msg-1", deps).outcome is Outcome.DUPLICATE
+    assert len(provider.sent) == 1

@@ -10,16 +10,18 @@ import pytest
 from litemx.clock import FixedClock
 from litemx.directory.models import Status
 from litemx.feedback.logic import FeedbackPorts, handle_feedback
-from litemx.feedback.models import Deployment, FeedbackEvent, FeedbackKind, FeedbackRecipient
+from litemx.feedback.models import Action, Deployment, FeedbackEvent, FeedbackKind, FeedbackRecipient
 from litemx.reputation.logic import enforce
 from litemx.reputation.models import (
     ACCOUNT,
+    BUCKET_RETENTION,
     MAILBOX,
     Tally,
     Thresholds,
     account_verdict,
     bucket_key,
     mailbox_verdict,
+    sent_increments,
 )
 from tests.events import DEPLOYMENT_ACCOUNT
 from tests.fakes import (
@@ -177,3 +179,120 @@ def test_two_complaints_disable_the_mailbox_once_with_audit():
     # And a third complaint disables the account (3 in 24 h across it), not the mailbox again
     assert [d.kind for d in apply(3).disabled] == ["account"]
     assert audit.events() == ["mailbox.disable", "account.disable"]
+
+
+# ---- the sender counts sends; feedback counts bounces, complaints and (optionally) deliveries (#13) ----
+
+
+def feedback_event(kind: FeedbackKind, n: int, recipient: str, **fields) -> FeedbackEvent:
+    return FeedbackEvent(
+        event_id=f"{kind.value}-{n}",
+        kind=kind,
+        type_name=kind.value.capitalize(),
+        at=T0 + timedelta(minutes=n),
+        ses_message_id=f"ses-{n}",
+        sent_at=T0,
+        sending_account_id=DEPLOYMENT_ACCOUNT,
+        source_arn=f"arn:aws:ses:us-east-1:{DEPLOYMENT_ACCOUNT}:identity/example.com",
+        source=BOX,
+        tags={"litemx-message": (f"msg-{n}",)},
+        recipients=(FeedbackRecipient(recipient),),
+        **fields,
+    )
+
+
+class Sent:
+    """A mailbox that sent `count` one-recipient messages, counted as the sender counts them."""
+
+    def __init__(self, count: int) -> None:
+        self.ledger, self.directory, self.audit = _world()
+        self.messages = {
+            f"msg-{n}": sent_message(
+                f"msg-{n}", provider_message_id=f"ses-{n}", recipients=(f"person{n}@outside.test",)
+            )
+            for n in range(count)
+        }
+        for message in self.messages.values():
+            self.ledger.add(sent_increments(message.mailbox, message.account_id, T0, len(message.recipients)))
+        self.ports = FeedbackPorts(
+            FakeSuppression(),
+            FakeMessages(self.messages),
+            self.ledger,
+            self.ledger,
+            self.directory,
+            self.audit,
+        )
+
+    def apply(self, event: FeedbackEvent):
+        return handle_feedback(
+            event,
+            ports=self.ports,
+            deployment=Deployment(account_id=DEPLOYMENT_ACCOUNT),
+            clock=FixedClock(T0 + timedelta(hours=1)),
+        )
+
+    def bounce(self, n: int):
+        return self.apply(
+            feedback_event(
+                FeedbackKind.BOUNCE,
+                n,
+                f"person{n}@outside.test",
+                bounce_type="Permanent",
+                bounce_subtype="General",
+            )
+        )
+
+
+def test_sent_increments_count_recipients_in_the_hour_of_the_send_with_the_buckets_ttl():
+    at = T0 + timedelta(minutes=59)
+    counts = sent_increments(BOX, ACCOUNT_ID, at, 3)
+    assert [(i.key, i.tally, i.expires_at) for i in counts] == [
+        (bucket_key(MAILBOX, BOX, at), Tally(sends=3), at + BUCKET_RETENTION),
+        (bucket_key(ACCOUNT, ACCOUNT_ID, at), Tally(sends=3), at + BUCKET_RETENTION),
+    ]
+
+
+@pytest.mark.parametrize(("sent", "disabled"), [(20, True), (21, False)])
+def test_a_hard_bounce_over_sender_counted_sends_disables_at_the_rate(sent, disabled):
+    # Given a mailbox whose sends the sender counted (no Delivery events: the shipped default)
+    world = Sent(sent)
+    # When one of them bounces hard: 1 in 20 is 5.00 %, 1 in 21 is 4.76 %
+    outcome = world.bounce(0)
+    # Then the mailbox is disabled exactly when the rate reaches 5 %, with the sends in the reason
+    assert ([d.kind for d in outcome.disabled] == ["mailbox"]) is disabled
+    if disabled:
+        assert "over 20 sends" in (world.directory.mailboxes[BOX].status_reason or "")
+
+
+def test_without_counted_sends_one_bounce_is_too_few_attempts_to_judge():
+    # Given bounces but no counted sends (what deliveries-only accounting would see without Delivery events)
+    world = Sent(20)
+    world.ledger.buckets.clear()
+    # Then a hard bounce alone is 1 attempt, under the 20 a rate needs: the sender's count is what makes
+    # the rate rules work by default
+    assert world.bounce(0).disabled == ()
+
+
+def test_a_send_event_counts_nothing_because_the_sender_already_did():
+    # Given a message the sender counted
+    world = Sent(1)
+    before = dict(world.ledger.buckets)
+    # When a Send event arrives for it (a configuration set an operator changed by hand)
+    outcome = world.apply(feedback_event(FeedbackKind.SEND, 0, "person0@outside.test"))
+    # Then no bucket moves: counted twice, sends would dilute the bounce and complaint rates
+    assert world.ledger.buckets == before
+    assert outcome.action is Action.IGNORED
+    assert "sender counted" in outcome.note
+
+
+def test_deliveries_with_sender_counted_sends_are_not_double_attempts():
+    # Given 20 sends the sender counted, 19 of them delivered (recordDeliveries on)
+    world = Sent(20)
+    for n in range(1, 20):
+        assert world.apply(feedback_event(FeedbackKind.DELIVERY, n, f"person{n}@outside.test")).counted
+    # When the 20th bounces hard
+    outcome = world.bounce(0)
+    # Then the attempts are the 20 sends, not 20 + 19 deliveries + 1 bounce: 1 in 20 still disables
+    day = world.ledger.buckets[bucket_key(MAILBOX, BOX, T0)]
+    assert (day.sends, day.deliveries, day.hard_bounces) == (20, 19, 1)
+    assert [d.kind for d in outcome.disabled] == ["mailbox"]

@@ -12,8 +12,11 @@
   replaced by a weaker one; only an operator weakens an entry, and that is audited.
 - Complaint: the address is suppressed for the complaining account only; `not-spam` feedback is not a
   complaint. Complaints SES generated from its own list (`OnAccountSuppressionList`) are not counted.
-- Delivery and bounce/complaint move the message's status; sends and deliveries feed the rates. A reject
-  (SES refused to send what it had accepted) ends the message `failed` with the reason.
+- Delivery and bounce/complaint move the message's status; deliveries feed the rates' denominator. The
+  sender counts sends itself (litemx.outbound.delivery), so a Send event counts nothing: counted twice,
+  sends would dilute the bounce and complaint rates. Delivery events are published only where cdk.json
+  sets `recordDeliveries`; without them a message stays `sent` unless it bounces or is complained about.
+  A reject (SES refused to send what it had accepted) ends the message `failed` with the reason.
 - Attribution: the notification names a LiteMX message (its `litemx-message` tag, or `mail.messageId`
   matched to the stored `provider_message_id`); mailbox and account come from that stored message, never
   from free-text tags. Only its listed recipients that are recipients of that message are acted upon.
@@ -167,7 +170,7 @@ def handle_feedback(
     )
     disabled: tuple[Disabled, ...] = ()
     if counts and (effects.tally.hard_bounces or effects.tally.complaints):
-        # Only hard bounces and complaints can trip a rule (sends and deliveries only lower the rates), so
+        # Only hard bounces and complaints can trip a rule (deliveries only lower the rates), so
         # only they pay for reading the windows' buckets. Also for a duplicate: a crash after counting and
         # before enforcing is healed by the redelivery.
         disabled = enforcement.enforce(
@@ -283,7 +286,7 @@ def _effects(event: FeedbackEvent, who: Attribution) -> _Effects:
     if event.kind is FeedbackKind.DELIVERY:
         return _Effects(status=MessageStatus.DELIVERED, tally=Tally(deliveries=count))
     if event.kind is FeedbackKind.SEND:
-        return _Effects(tally=Tally(sends=count))
+        return _Effects(note="the sender counted this send when SES accepted it")
     if event.kind is FeedbackKind.COMPLAINT:
         return _complaint(event, who)
     if event.bounce_type == "Permanent":
@@ -419,12 +422,11 @@ def _increments(event: FeedbackEvent, who: Attribution, tally: Tally, now: datet
     """The reputation buckets the event moves; none for an event so old that its bucket has expired."""
     if tally == Tally():
         return []
-    at = event.sent_at if event.kind is FeedbackKind.SEND else event.at
     found = []
     if who.mailbox:
-        found.append(increments(MAILBOX, who.mailbox, at, tally))
+        found.append(increments(MAILBOX, who.mailbox, event.at, tally))
     if who.account_id:
-        found.append(increments(ACCOUNT, who.account_id, at, tally))
+        found.append(increments(ACCOUNT, who.account_id, event.at, tally))
     return [increment for increment in found if expiry.is_live(increment.expires_at, now)]
 
 

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from pynamodb.exceptions import PutError, TransactWriteError
-from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from litemx.reputation.models import Increment
+from litemx.reputation.store import DynamoReputationStore, bucket_actions
 from litemx.storage.session import shared_connection
 from litemx.storage.tables import FeedbackEventRecord, ReputationBucket, SoftBounceRecord
 
@@ -21,14 +21,6 @@ def event_key(event_id: str) -> str:
 
 def soft_key(address: str) -> str:
     return f"soft#{address}"
-
-
-def _bucket_actions(increment: Increment) -> list[Action]:
-    actions: list[Action] = [
-        getattr(ReputationBucket, name).add(value) for name, value in vars(increment.tally).items() if value
-    ]
-    actions.append(ReputationBucket.expires_at.set(int(increment.expires_at.timestamp())))
-    return actions
 
 
 class DynamoFeedbackLedger:
@@ -58,7 +50,7 @@ class DynamoFeedbackLedger:
             event_key(event_id), kind=kind, at=at, expires_at=int(expires_at.timestamp())
         )
         if not any(increment.tally.adverse for increment in counts):
-            # Sends and deliveries count only the denominators of the rates: the event id by one conditional
+            # Deliveries count only the denominators of the rates: the event id by one conditional
             # put, then each bucket by a plain update (1 WRU each; a transaction bills 2 per item). The id
             # goes first: a crash between them loses the counts (a retry finds the id), which can only
             # raise a rate, never hide a bounce or a complaint; those keep the transaction below.
@@ -68,14 +60,13 @@ class DynamoFeedbackLedger:
                 if error.cause_response_code == "ConditionalCheckFailedException":
                     return False
                 raise
-            for increment in counts:
-                ReputationBucket(increment.key).update(actions=_bucket_actions(increment))
+            DynamoReputationStore().add(counts)
             return True
         try:
             with TransactWrite(connection=self._connection) as transaction:
                 transaction.save(seen, condition=FeedbackEventRecord.key.does_not_exist())
                 for increment in counts:
-                    transaction.update(ReputationBucket(increment.key), actions=_bucket_actions(increment))
+                    transaction.update(ReputationBucket(increment.key), actions=bucket_actions(increment))
         except TransactWriteError as error:
             reasons = error.cancellation_reasons or []
             if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":

@@ -7,6 +7,11 @@ process dies after the provider accepted the message but before `sent` is writte
 time between the provider's answer and one conditional write (milliseconds); closing it entirely would
 need the provider to deduplicate, which neither SES nor SMTP does.
 
+Every send the provider accepted is counted into the mailbox's and the account's hourly reputation
+buckets (`sends`, the denominator of the rates behind automatic disablement), after `sent` is written:
+the same claim that keeps a duplicate delivery from sending keeps it from counting, and a failing count
+can never reopen the resend window (at worst a count is lost, which can only make a rate look higher).
+
 Not now is not a failure: throttling, the provider's daily quota and another delivery's lease defer the
 message (`RetryLaterError`, `retry_at`); the sender re-queues it with a delay instead of failing its
 record, so deliberate waiting never uses up the send queue's maxReceiveCount. What does fail a record
@@ -28,7 +33,14 @@ from litemx.clock import Clock
 from litemx.directory.models import Status, TokenStatus, Verification
 from litemx.errors import NotFoundError
 from litemx.messages.models import FINAL_SEND_STATES, MessageStatus, OutboundMessage
-from litemx.outbound.ports import AuditWriter, BlobStore, MessageRepository, QuotaReleaser, SendRate
+from litemx.outbound.ports import (
+    AuditWriter,
+    BlobStore,
+    MessageRepository,
+    QuotaReleaser,
+    SendCounter,
+    SendRate,
+)
 from litemx.outbound.service import message_audit
 from litemx.policy.models import PolicyStore, Snapshot, SnapshotKeys
 from litemx.providers.base import (
@@ -37,6 +49,7 @@ from litemx.providers.base import (
     ProviderRejectedError,
     ProviderThrottledError,
 )
+from litemx.reputation.models import sent_increments
 
 TAG_ACCOUNT, TAG_MAILBOX, TAG_MESSAGE = "litemx-account", "litemx-mailbox", "litemx-message"
 
@@ -105,6 +118,7 @@ class DeliveryDeps:
     audit: AuditWriter
     clock: Clock
     lease: timedelta
+    reputation: SendCounter
     # None: no limit of LiteMX's own (the provider's throttling is still deferred like any other).
     rate: SendRate | None = None
 
@@ -219,6 +233,8 @@ def _deliver_claimed(
         provider_message_id=result.provider_message_id,
         audit=message_audit(sent, "message.sent", now, provider=result.provider),
     )
+    # Counted once per acceptance, whatever `mark_sent` found: the provider sends (and SES judges) it anyway.
+    deps.reputation.add(sent_increments(message.mailbox, message.account_id, now, len(message.recipients)))
     return Delivery(Outcome.SENT, message.message_id, detail=result.provider_message_id)
 
 

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from litemx.audit.models import AuditRecord
 from litemx.messages.models import MessageStatus, OutboundMessage
+from litemx.reputation.models import Increment
 
 
 class BlobStore(Protocol):
@@ -64,4 +65,12 @@ class SendRate(Protocol):
 
     def acquire(self, units: int, *, now: datetime) -> datetime | None:
         """Take `units` (recipients) from the current second: None when taken, else when to try again."""
+        ...
+
+
+class SendCounter(Protocol):
+    """The reputation buckets the sender counts its sends into (the rates' denominator)."""
+
+    def add(self, counts: Sequence[Increment]) -> None:
+        """Add each increment to its bucket (plain counter updates; no read, no condition)."""
         ...

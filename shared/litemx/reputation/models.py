@@ -1,7 +1,9 @@
 """Sending outcomes per mailbox and per account, and the thresholds that disable them.
 
 Outcomes are counted in hourly buckets (`mailbox#<box>#<YYYY-MM-DDTHH>`); the short window is the current
-hour and the 23 before it, the long window the last 7 days (168 buckets). LiteMX disables well below
+hour and the 23 before it, the long window the last 7 days (168 buckets). The sender counts what it sent
+(`sends`, once SES accepted a message); feedback counts bounces, complaints and, where the configuration
+set publishes them (cdk.json `recordDeliveries`), deliveries. LiteMX disables well below
 SES's own review thresholds (5% bounces, 0.1% complaints) because one tenant's pause would stop every
 tenant's outbound. Rates need a minimum volume to mean anything, so they alone let a sender stay under
 that volume and spread harm thin; the account's absolute counts apply at any volume, and the 7-day window
@@ -33,8 +35,9 @@ class Tally:
 
     @property
     def attempted(self) -> int:
-        """Recipients sent to. Send events count them directly; where they are not published, every
-        delivery or bounce still proves an attempt."""
+        """Recipients sent to: the sender counts them (`sends`). Every delivery or bounce also proves an
+        attempt, so they are a floor where a send's count was lost (a crash between the message's `sent`
+        write and its count) or fell just outside the window (sent in the hour before it)."""
         return max(self.sends, self.deliveries + self.hard_bounces + self.soft_bounces)
 
     def rate(self, count: int) -> float:
@@ -48,7 +51,7 @@ class Tally:
 
 @dataclass(frozen=True)
 class Increment:
-    """What one feedback event adds to one bucket."""
+    """What one send or one feedback event adds to one bucket."""
 
     key: str
     tally: Tally
@@ -93,6 +96,13 @@ def window_keys(kind: str, entity_id: str, now: datetime, hours: int = WINDOW_HO
 
 def increments(kind: str, entity_id: str, at: datetime, tally: Tally) -> Increment:
     return Increment(bucket_key(kind, entity_id, at), tally, at + BUCKET_RETENTION)
+
+
+def sent_increments(mailbox: str, account_id: str, at: datetime, recipients: int) -> tuple[Increment, ...]:
+    """What a message the provider accepted at `at` adds: its recipients (SES counts each one) as sends,
+    to the mailbox's and the account's bucket of that hour."""
+    tally = Tally(sends=recipients)
+    return (increments(MAILBOX, mailbox, at, tally), increments(ACCOUNT, account_id, at, tally))
 
 
 def mailbox_verdict(tally: Tally, thresholds: Thresholds, week: Tally | None = None) -> str | None:

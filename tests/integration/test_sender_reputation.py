@@ -1,0 +1,136 @@
+"""The sender counts what SES accepted into the hourly reputation buckets (issue 13): the real api and sender
+handlers on the local AWS, the counts read back from DynamoDB Local, and bounces fed to the real feedback
+handler judge the rates over those counted sends (no Delivery events, the shipped default)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from functions import wiring
+from functions.sender import handler as sender
+from litemx.directory.models import Status
+from litemx.messages.models import MessageStatus
+from litemx.messages.store import MessageStore
+from litemx.reputation.logic import window_tally
+from litemx.reputation.models import ACCOUNT, MAILBOX, Tally, window_keys
+from litemx.reputation.store import DynamoReputationStore
+from litemx_local.testclock import anchored_now
+from tests.apigw import FakeLambdaContext
+from tests.events import DEPLOYMENT_ACCOUNT, feedback
+from tests.integration.outbound import CONFIGURATION_SET, Pipeline, aws_requests, make_pipeline, sqs_event
+
+pytestmark = pytest.mark.integration
+FEEDBACK_QUEUE_ARN = f"arn:aws:sqs:us-east-1:{DEPLOYMENT_ACCOUNT}:feedback"
+
+
+@pytest.fixture
+def pipeline(tables, local_aws, monkeypatch) -> Iterator[Pipeline]:
+    from functions.feedback import handler as feedback_handler
+
+    built = make_pipeline(tables, local_aws, monkeypatch, SES_SENDING_ACCOUNT_ID=DEPLOYMENT_ACCOUNT)
+    feedback_handler.runtime.cache_clear()
+    yield built
+    feedback_handler.runtime.cache_clear()
+    wiring.reset_for_tests()
+
+
+def counted(kind: str, entity_id: str) -> Tally:
+    """The entity's tally over the last two hours (a test may cross an hour)."""
+    keys = window_keys(kind, entity_id, anchored_now(), 2)
+    return window_tally(DynamoReputationStore().tallies(keys), keys)
+
+
+def send(pipeline: Pipeline, recipients: list[str]) -> str:
+    answer = pipeline.send({"to": recipients, "subject": "Re: your question", "text": "Answered."})
+    assert answer.status == 202, answer.body
+    return str(answer.body["id"])
+
+
+def bounce(message_id: str, recipient: str, mailbox: str, account_id: str) -> dict[str, Any]:
+    """SES's permanent bounce for one recipient of a message the sender sent, as the feedback queue holds
+    it (raw delivery: the SES document itself), on the test clock."""
+    stored = MessageStore().get(message_id)
+    document = feedback(
+        "event-bounce-permanent-general",
+        account_id=account_id,
+        message_id=message_id,
+        mailbox=mailbox,
+        at=anchored_now(),
+        messageId=stored.provider_message_id,
+        destination=list(stored.recipients),
+    )
+    document["mail"]["tags"]["ses:configuration-set"] = [CONFIGURATION_SET]
+    document["bounce"]["bouncedRecipients"][0]["emailAddress"] = recipient
+    document["bounce"]["feedbackId"] = f"bounce-{message_id}-{recipient}"
+    return {
+        "MessageId": f"fb-{message_id}",
+        "ReceiptHandle": f"rh-{message_id}",
+        "Body": json.dumps(document),
+        "Attributes": {"ApproximateReceiveCount": "1"},
+    }
+
+
+def test_a_sent_message_counts_its_sends_once_even_when_its_record_is_delivered_twice(
+    pipeline: Pipeline,
+) -> None:
+    # Given a message to two recipients, queued
+    box, account_id = pipeline.world.mailboxes[0].address, pipeline.world.account.account_id
+    message_id = send(pipeline, ["alice@outside.test", "bob@outside.test"])
+    event = sqs_event(pipeline.receive())
+    # When the sender handles its SQS record, and the same record again (SQS delivers at least once)
+    with aws_requests() as made:
+        assert sender.handler(event, FakeLambdaContext())["batchItemFailures"] == []
+    assert sender.handler(event, FakeLambdaContext())["batchItemFailures"] == []
+    # Then SES got it once, the message is `sent` (no Delivery event moves it on by default)
+    assert len(pipeline.sent_raw()) == 1
+    assert MessageStore().get(message_id).status is MessageStatus.SENT
+    # And its two recipients were counted once as sends, in the mailbox's and the account's bucket
+    assert counted(MAILBOX, box) == Tally(sends=2)
+    assert counted(ACCOUNT, account_id) == Tally(sends=2)
+    # And by one plain UpdateItem per bucket (1 WRU each), after the `sent` write, with the buckets' TTL
+    writes = [
+        (op, params["TableName"].rsplit("-", 1)[-1], params)
+        for service, op, params in made
+        if service == "dynamodb" and op in ("PutItem", "UpdateItem", "TransactWriteItems")
+    ]
+    assert [(op, table) for op, table, _ in writes][-3:] == [
+        ("UpdateItem", "messages"),
+        ("UpdateItem", "reputation"),
+        ("UpdateItem", "reputation"),
+    ]
+    for _, _, params in writes[-2:]:
+        assert "expires_at" in params["ExpressionAttributeNames"].values()
+        assert "ConditionExpression" not in params
+
+
+def test_bounces_over_sender_counted_sends_still_disable_the_mailbox(pipeline: Pipeline) -> None:
+    # Given a mailbox that sent 20 recipients (two messages of 10), counted by the sender alone
+    box, account_id = pipeline.world.mailboxes[0].address, pipeline.world.account.account_id
+    first = send(pipeline, [f"person{n}@outside.test" for n in range(10)])
+    send(pipeline, [f"person{n}@outside.test" for n in range(10, 20)])
+    while batch := pipeline.receive():
+        assert pipeline.run_sender(batch) == []
+    assert counted(MAILBOX, box).sends == 20
+    # When one recipient bounces hard: 1 in 20 sends is the 5 % limit
+    from functions.feedback import handler as feedback_handler
+
+    event = {"Records": [_record(bounce(first, "person3@outside.test", box, account_id))]}
+    assert feedback_handler.handler(event, FakeLambdaContext())["batchItemFailures"] == []
+    # Then the mailbox is disabled by the reputation rule, judged over the 20 counted sends
+    mailbox = pipeline.world.directory.get_mailbox(box)
+    assert mailbox.status is Status.DISABLED
+    assert "hard-bounce rate 5.00% over 20 sends in 24 h" in (mailbox.status_reason or "")
+    assert counted(MAILBOX, box) == Tally(sends=20, hard_bounces=1)
+    # And the next send is refused
+    refused = pipeline.send({"to": ["someone@outside.test"], "text": "hi"})
+    assert refused.body["error"]["code"] == "mailbox_disabled"
+
+
+def _record(message: dict[str, Any]) -> dict[str, Any]:
+    from litemx_local.system import sqs_record
+
+    return sqs_record(message, FEEDBACK_QUEUE_ARN)
