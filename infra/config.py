@@ -126,6 +126,10 @@ class LiteMXConfig:
     # X-Ray active tracing: off by default. Each trace costs money at LiteMX's volumes (a message is traced
     # by three or four functions), and the X-Ray SDK is the largest import of a cold start.
     tracing: bool = False
+    # SES Delivery events: off by default. One per sent message, each costs the feedback transport, a
+    # feedback invocation, four DynamoDB writes and two reads, only to move the message from `sent` to
+    # `delivered`: the reputation rates take their denominator from the sender's own count of sends.
+    record_deliveries: bool = False
 
     @property
     def stack_name(self) -> str:
@@ -190,6 +194,7 @@ class _Reader:
             ),
             dashboard=self._bool("dashboard", default=False),
             tracing=self._bool("tracing", default=False),
+            record_deliveries=self._bool("recordDeliveries", default=False),
         )
 
     def _raw(self, key: str) -> Any:

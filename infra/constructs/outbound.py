@@ -41,14 +41,22 @@ TENANT_NAME_PATTERN = "litemx-acc-*"
 FEEDBACK_EVENTS = (
     ses.EmailSendingEvent.BOUNCE,
     ses.EmailSendingEvent.COMPLAINT,
-    ses.EmailSendingEvent.DELIVERY,
     ses.EmailSendingEvent.REJECT,
     # Not DELIVERY_DELAY: SES is still retrying, nothing is final, and each one would cost an SNS, SQS
     # and Lambda request to change nothing (the final Delivery or Bounce follows).
-    # Not SEND: the sender already knows it sent, and every delivery or bounce proves the attempt, so the
-    # rates behind automatic disablement count deliveries + bounces as their denominator
-    # (litemx.reputation.models.Tally.attempted). A Send event would double the feedback path's cost.
+    # Not SEND: the sender counts what SES accepted into the reputation buckets itself
+    # (litemx.outbound.delivery), the denominator of the rates behind automatic disablement.
+    # DELIVERY only with cdk.json `recordDeliveries` (feedback_events): one per sent message, it would be
+    # the largest part of the feedback path's cost, and it only moves a message from `sent` to `delivered`.
 )
+
+
+def feedback_events(config: LiteMXConfig) -> tuple[ses.EmailSendingEvent, ...]:
+    """The events the configuration set publishes: bounces, complaints and rejects always, deliveries
+    only with `recordDeliveries` (messages then move from `sent` to `delivered`)."""
+    if config.record_deliveries:
+        return (*FEEDBACK_EVENTS, ses.EmailSendingEvent.DELIVERY)
+    return FEEDBACK_EVENTS
 
 
 def configuration_set_name(config: LiteMXConfig) -> str:
@@ -109,7 +117,7 @@ class Outbound(Construct):
         self.event_destination = self.configuration_set.add_event_destination(
             "Feedback",
             destination=ses.EventDestination.sns_topic(feedback_topic),
-            events=list(FEEDBACK_EVENTS),
+            events=list(feedback_events(config)),
         )
         # Keyed by name, never by list position: removing or reordering a domain must leave every other
         # identity's logical id (and so the identity itself) untouched.

@@ -83,7 +83,8 @@ def default(synth_with: Callable[..., Synth]) -> Synth:
 
 @pytest.fixture(scope="session")
 def variant(synth_with: Callable[..., Synth]) -> Synth:
-    """SMTP relay, rule-set activation, two domains and sandbox recipients: every optional path on."""
+    """SMTP relay, rule-set activation, two domains, sandbox recipients and Delivery events: every optional
+    path on."""
     return synth_with(
         outboundProvider="smtp",
         smtpSecret="litemx/smtp-relay",
@@ -93,4 +94,5 @@ def variant(synth_with: Callable[..., Synth]) -> Synth:
         verifiedRecipients=["tester@example.net"],
         rawMailExpirationDays=365,
         sesSendRate=14,
+        recordDeliveries=True,
     )

@@ -33,16 +33,20 @@ def test_minimal_context_gets_safe_defaults():
     assert cfg.raw_mail_expiration_days == 365
     assert cfg.audit_retention_days == 400
     assert cfg.dashboard is False
+    assert cfg.record_deliveries is False
     assert cfg.adopted_identities == ()
     assert cfg.stack_name == "LiteMX-prod"
 
 
 def test_cli_string_values_are_accepted():
     # Given values as `cdk synth -c key=value` passes them (strings)
-    cfg = config(domains="Example.com, example.org", activateRuleSet="true", sesSendRate="14")
+    cfg = config(
+        domains="Example.com, example.org", activateRuleSet="true", sesSendRate="14", recordDeliveries="true"
+    )
     # Then they are parsed, and domains lower-cased
     assert cfg.domains == ("example.com", "example.org")
     assert cfg.activate_rule_set is True
+    assert cfg.record_deliveries is True
     assert cfg.ses_send_rate == 14
 
 
@@ -61,6 +65,7 @@ def test_cli_string_values_are_accepted():
         ("alarmEmail", "ops", "e-mail address"),
         ("outboundProvider", "sendgrid", "'ses' or 'smtp'"),
         ("activateRuleSet", "yes", "true or false"),
+        ("recordDeliveries", "on", "true or false"),
         ("sesSendRate", 0, "whole number"),
         ("auditRetentionDays", 30, "whole number"),
         ("auditRetentionDays", "forever", "whole number"),

@@ -10,7 +10,8 @@ from tests.infra.conftest import Synth
 from tests.infra.helpers import as_list, litemx_functions, referenced_ids
 
 # Not send (the sender knows; deliveries and bounces are the rates' denominator), not deliveryDelay.
-FEEDBACK_EVENT_TYPES = {"bounce", "complaint", "delivery", "reject"}
+# Always published; deliveries only with cdk.json `recordDeliveries` (the variant sets it).
+FEEDBACK_EVENT_TYPES = {"bounce", "complaint", "reject"}
 
 
 def _props(synth: Synth, construct: Any) -> dict[str, Any]:
@@ -146,11 +147,22 @@ def test_sender_concurrency_follows_the_ses_send_rate(request, which, concurrenc
 def test_configuration_set_publishes_feedback_events_to_the_feedback_topic(default):
     (destination,) = default.of_type("AWS::SES::ConfigurationSetEventDestination").values()
     props = destination["Properties"]["EventDestination"]
+    # By default no Delivery event: one per sent message, it would only move `sent` to `delivered`
     assert set(props["MatchingEventTypes"]) == FEEDBACK_EVENT_TYPES
     assert props["Enabled"] is True
     assert props["SnsDestination"]["TopicARN"] == {"Ref": default.logical_id(default.stack.feedback.topic)}
     (config_set,) = default.of_type("AWS::SES::ConfigurationSet").values()
     assert config_set["Properties"]["ReputationOptions"]["ReputationMetricsEnabled"] is True
+
+
+def test_record_deliveries_adds_delivery_events_to_the_always_published_ones(variant):
+    # Given cdk.json `recordDeliveries: true` (set by the variant)
+    (destination,) = variant.of_type("AWS::SES::ConfigurationSetEventDestination").values()
+    # Then the configuration set also publishes Delivery events, and still every other feedback event
+    assert set(destination["Properties"]["EventDestination"]["MatchingEventTypes"]) == {
+        *FEEDBACK_EVENT_TYPES,
+        "delivery",
+    }
 
 
 def test_each_domain_is_an_identity_with_dkim_and_the_configuration_set(variant):
