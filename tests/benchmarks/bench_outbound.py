@@ -4,8 +4,12 @@ with the stack's shipped defaults, end to end, against the local AWS.
 Paths, each per message:
 - send: POST /v1/messages with the Idempotency-Key the docs recommend → S3 → the send queue → the sender,
   in SQS batches of the size cdk.json configures (`sesSendRate` 1 → batches of 1);
-- feedback: the events the configuration set publishes for a delivered message (Send, Delivery; whichever
-  the stack subscribes), through SNS → SQS → the feedback handler;
+- feedback: what comes back per sent message with the events the stack subscribes. By default (cdk.json
+  `recordDeliveries: false`) only bounces, complaints and rejects are published: they are priced at the
+  stack's own alarm thresholds (SesBounceRate 4 %, SesComplaintRate 0.08 %, the worst rates a healthy
+  account runs at for long), each one as a permanent bounce (suppression, status, the id and the counts
+  in one transaction, the 7-day windows' read), through SNS → SQS → the feedback handler. With
+  `recordDeliveries: true` a Delivery event per sent message comes on top (measured too, printed apart);
 - inbound: one received message (S3 → the inbound handler), for a mailbox without webhooks;
 - inbound+wh: the same for a mailbox with a webhook (the inbound handler queues the event);
 - webhook: that event's delivery (the webhook queue → the delivery handler → a local HTTPS-less receiver
@@ -173,7 +177,7 @@ def _tables_of(params: dict[str, Any]) -> str:
 @dataclass
 class PathCost:
     name: str
-    messages: int
+    messages: float  # what the path's requests are shared by: sent (or received) messages
     requests: Counter[str]
     units: dict[str, float]
     invocations: dict[str, int]  # function -> invocations
@@ -233,6 +237,13 @@ def sender_batch_size() -> int:
     return 1 if config.ses_send_rate < 10 else 10  # infra/constructs/outbound.py
 
 
+def adverse_rates() -> tuple[float, float]:
+    """(bounces, complaints) per sent message: the alarm thresholds the stack sets (monitoring.py)."""
+    from infra.constructs.monitoring import BOUNCE_RATE_ALARM, COMPLAINT_RATE_ALARM
+
+    return BOUNCE_RATE_ALARM, COMPLAINT_RATE_ALARM
+
+
 def published_event_types() -> list[str]:
     from tests.benchmarks.bench_idle import template
 
@@ -283,6 +294,9 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
     memory = function_memory()
     batch = sender_batch_size()
     event_types = [t.lower() for t in published_event_types()]
+    modelled = {"bounce", "complaint", "reject", "delivery"}
+    assert set(event_types) <= modelled, f"the bench prices {sorted(modelled)}, not {event_types}"
+    bounce_rate, complaint_rate = adverse_rates()
     os.environ.update(
         POWERTOOLS_SERVICE_NAME="litemx-bench",
         POWERTOOLS_METRICS_NAMESPACE="LiteMX",
@@ -381,7 +395,8 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
 
         items: dict[str, dict[str, list[float]]] = {}
 
-        def measure(name: str, run: Any, extra: dict[str, float]) -> PathCost:
+        def measure(name: str, run: Any, extra: dict[str, float], messages: float = n) -> PathCost:
+            """`messages`: how many sent (or received) messages the path's requests stand for."""
             seconds.clear()
             invocations.clear()
             meter.take()
@@ -391,7 +406,7 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
             requests, units = meter.take()
             items[name] = meter.take_items()
             return PathCost(
-                name, n, requests, units, dict(invocations), dict(seconds), len(out.getvalue()), extra
+                name, messages, requests, units, dict(invocations), dict(seconds), len(out.getvalue()), extra
             )
 
         with captured_output():  # warm up clients, models and caches outside the measurement
@@ -412,41 +427,59 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
         tenant_named = tenant_port.calls.count("(send)")
 
         store = MessageStore()
-        kinds = [k for k in ("send", "delivery") if k in event_types]
 
-        def publish_and_apply() -> None:
-            for message_id in ids:
-                stored = store.get(message_id)
-                for kind in kinds:
-                    document = feedback_document(
-                        "event-delivery",
-                        account_id=world.account.account_id,
-                        message_id=message_id,
-                        mailbox="box0@example.com",
-                        at=anchored_now(),
-                        messageId=stored.provider_message_id or message_id,
-                    )
-                    # SES names the message's own recipients (the sample names another one)
-                    document["mail"]["destination"] = list(stored.recipients)
-                    if "delivery" in document:
-                        document["delivery"]["recipients"] = list(stored.recipients)
-                    document["eventType"] = kind.capitalize()
-                    if kind == "send":
-                        document.pop("delivery", None)
-                        document["send"] = {}
-                    document["mail"]["tags"]["ses:configuration-set"] = [resources.configuration_set]
-                    sns.publish(TopicArn=resources.feedback_topic, Message=json.dumps(document))
-                    # At human-scale volume each event reaches the feedback function alone.
-                    drain(resources.feedback_queue, feedback_arn, "feedback", feedback.handler, 1)
+        def event_about(message_id: str, sample: str) -> dict[str, Any]:
+            """SES's event about one sent message, as its configuration set publishes it."""
+            stored = store.get(message_id)
+            document = feedback_document(
+                sample,
+                account_id=world.account.account_id,
+                message_id=message_id,
+                mailbox="box0@example.com",
+                at=anchored_now(),
+                messageId=stored.provider_message_id or message_id,
+                destination=list(stored.recipients),  # SES names the message's own recipients
+            )
+            document["mail"]["tags"]["ses:configuration-set"] = [resources.configuration_set]
+            return document
 
-        published = len(kinds) * n
-        fb = measure("feedback", publish_and_apply, {"sns": published})
+        def publish(documents: list[dict[str, Any]]) -> None:
+            for document in documents:
+                sns.publish(TopicArn=resources.feedback_topic, Message=json.dumps(document))
+                # At human-scale volume each event reaches the feedback function alone.
+                drain(resources.feedback_queue, feedback_arn, "feedback", feedback.handler, 1)
+
+        def feedback_path(name: str, documents: list[dict[str, Any]], stands_for: float) -> PathCost:
+            cost = measure(name, lambda: publish(documents), {"sns": len(documents)}, messages=stands_for)
+            cost.requests["sns.Publish"] -= len(documents)  # SES publishes; priced under SNS above
+            # SNS → SQS delivery is free; the queue's SendMessage by SNS is a billed SQS request.
+            cost.extra["sqs"] = len(documents)
+            return cost
+
+        # The adverse events of the default path: permanent bounces, each to another recipient (a new
+        # suppression entry), few enough that no rule disables the mailbox or account mid-measurement.
+        adverse_rate = bounce_rate + complaint_rate
+        bounced, delivered_ids = ids[: max(1, round(n * bounce_rate))], ids[max(1, round(n * bounce_rate)) :]
+        bounces = []
+        for message_id in bounced:
+            document = event_about(message_id, "event-bounce-permanent-general")
+            recipient = store.get(message_id).recipients[0]
+            document["bounce"]["bouncedRecipients"][0]["emailAddress"] = recipient
+            document["bounce"]["feedbackId"] = f"bench-bounce-{message_id}"
+            bounces.append(document)
+        fb = feedback_path("feedback", bounces, stands_for=len(bounces) / adverse_rate)
+        delivery_events = []
+        for message_id in delivered_ids:
+            document = event_about(message_id, "event-delivery")
+            document["delivery"]["recipients"] = list(store.get(message_id).recipients)
+            delivery_events.append(document)
+        deliveries_path = feedback_path("deliveries", delivery_events, stands_for=len(delivered_ids))
         # The path measured must be the real one: every event applied to its message
         statuses = Counter(store.get(m).status.value for m in ids)
-        assert statuses == Counter({"delivered": n}), f"feedback did not apply: {dict(statuses)}"
-        fb.requests["sns.Publish"] -= published  # SES publishes; priced under SNS above
-        # SNS → SQS delivery is free; the queue's SendMessage by SNS is a billed SQS request.
-        fb.extra["sqs"] = published
+        expected = Counter({"bounced": len(bounced), "delivered": len(delivered_ids)})
+        assert statuses == expected, f"feedback did not apply: {dict(statuses)}"
+        disabled = [m.status.value for m in (world.directory.get_mailbox("box0@example.com"),)]
+        assert disabled == ["active"], "a measured bounce disabled the mailbox: the path is not the usual one"
 
         raw = (
             b"From: alice@sender.test\r\nTo: box0@example.com\r\nSubject: Hello\r\n"
@@ -503,7 +536,20 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
         name: cold_import_seconds(f"functions.{name}.handler")
         for name in ("api", "sender", "feedback", "inbound", "webhooks")
     }
-    report([send, fb, received, hooked, delivered], memory, batch, kinds, init)
+    feedback_assumption = (
+        f"bounces {bounce_rate:.2%} + complaints {complaint_rate:.2%} of sent messages (the SesBounceRate "
+        f"and SesComplaintRate alarm thresholds: the worst rates a healthy account sustains), each priced "
+        f"as a permanent bounce, measured over {len(bounced)} through SNS → SQS → feedback"
+    )
+    report(
+        [send, fb, received, hooked, delivered],
+        memory,
+        batch,
+        event_types,
+        init,
+        deliveries_path,
+        feedback_assumption,
+    )
     plain, with_hook = received.per(received.service("dynamodb")), hooked.per(hooked.service("dynamodb"))
     print(
         f"webhooks: DynamoDB requests per received message {plain:.2f} without a webhook, {with_hook:.2f} "
@@ -511,7 +557,7 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
         f"{hooked.per(hooked.service('sqs')) - received.per(received.service('sqs')):.2f}; the delivery "
         f"itself {delivered.per(delivered.service('dynamodb')):.2f} DynamoDB requests per event"
     )
-    floor(items, n)
+    floor(items, {"send": send.messages, "feedback": fb.messages})
     print(
         f"SES tenants: {tenant_requests / n:.3f} tenant-API requests per sent message ({tenant_requests} in "
         f"{n}; GetTenant cached {TENANT_STATUS_TTL_SECONDS:.0f} s per process), 0 DynamoDB requests added; "
@@ -520,13 +566,20 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
 
 
 def report(
-    paths: list[PathCost], memory: dict[str, int], batch: int, kinds: Sequence[str], init: dict[str, float]
+    paths: list[PathCost],
+    memory: dict[str, int],
+    batch: int,
+    kinds: Sequence[str],
+    init: dict[str, float],
+    deliveries: PathCost,
+    feedback_assumption: str,
 ) -> None:
     send, fb = paths[0], paths[1]
     print(
-        f"Cost per message on the default path ({send.messages} messages; Idempotency-Key on every send; "
+        f"Cost per message on the default path ({send.messages:.0f} messages; Idempotency-Key on every send; "
         f"sender batches of {batch} from cdk.json; feedback events published: {', '.join(kinds) or 'none'})"
     )
+    print(f"feedback per sent message: {feedback_assumption}")
     services = list(send.costs(memory))
     header = f"{'':18}" + "".join(f"{p.name:>12}" for p in paths)
     print(header)
@@ -555,13 +608,26 @@ def report(
             if op.startswith("dynamodb.") and count
         )
         print(f"  {p.name} DynamoDB requests per message: {detail}")
-    outbound = totals["send"] + totals["feedback"]
+    per_delivery = sum(deliveries.costs(memory).values()) * 1000
+    delivery_requests = deliveries.per(deliveries.service("dynamodb"))
+    subscribed = "delivery" in kinds  # cdk.json recordDeliveries: true ships them
+    outbound = totals["send"] + totals["feedback"] + (per_delivery if subscribed else 0.0)
     share = outbound / SES_PER_1000
     verdict = "met" if share <= TARGET_SHARE else "NOT met"
+    requests = send.per(send.service("dynamodb")) + fb.per(fb.service("dynamodb"))
+    requests += delivery_requests if subscribed else 0.0
     print(
-        f"outbound overhead (send + feedback): ${outbound:.5f} per 1,000 = {share:.1%} of SES's $0.10 "
-        f"(target ≤ {TARGET_SHARE:.0%}: {verdict}); DynamoDB requests per sent message incl. feedback: "
-        f"{send.per(send.service('dynamodb')) + fb.per(fb.service('dynamodb')):.2f} (target ≤ 4)"
+        f"outbound overhead (send + feedback{' + deliveries' if subscribed else ''}): ${outbound:.5f} per "
+        f"1,000 = {share:.1%} of SES's $0.10 (target ≤ {TARGET_SHARE:.0%}: {verdict}); DynamoDB requests "
+        f"per sent message incl. feedback: {requests:.2f} (target ≤ 4)"
+    )
+    other = outbound - per_delivery if subscribed else outbound + per_delivery
+    print(
+        f"  with recordDeliveries: {str(not subscribed).lower()}: a Delivery event per sent message "
+        f"{'removed' if subscribed else 'added'} (${per_delivery:.5f} per 1,000: SNS, "
+        f"{deliveries.per(deliveries.service('sqs') + deliveries.extra.get('sqs', 0)):.0f} SQS requests, "
+        f"1 invocation, {delivery_requests:.0f} DynamoDB requests) = ${other:.5f} per 1,000 = "
+        f"{other / SES_PER_1000:.1%} of SES's $0.10"
     )
     cold = {name: init[name] * memory.get(name, 512) / 1024 * PRICE["lambda_gb_second_arm"] for name in init}
     print(
@@ -578,10 +644,10 @@ def report(
     )
 
 
-def floor(items: dict[str, dict[str, list[float]]], n: int) -> None:
-    """Where each path's DynamoDB dollars go, per request kind and table, largest first."""
+def floor(items: dict[str, dict[str, list[float]]], messages: dict[str, float]) -> None:
+    """Where each path's DynamoDB dollars go, per request kind and table, largest first (per sent message)."""
     print("DynamoDB per message by request and table (RRU, WRU billed; $ per 1,000; share of SES's $0.10):")
-    for path in ("send", "feedback"):
+    for path, n in messages.items():
         rows = sorted(
             (
                 (k, r / n, w / n, (r * PRICE["rru"] + w * PRICE["wru"]) / n * 1000)
