@@ -69,7 +69,8 @@ DYNAMODB_ACTIONS: Final[Mapping[str, Mapping[str, tuple[str, ...]]]] = MappingPr
             # Attribute to the mailbox; disable it or its account (read by code: admin.set_enabled).
             "directory": (GET, UPDATE),
             "feedback": (PUT, UPDATE),
-            "reputation": (BATCH_GET, UPDATE),
+            # The verdicts' windows: one Query per mailbox and account; the counts of each event.
+            "reputation": (QUERY, UPDATE),
             "audit": (PUT,),  # the disablement's audit entry (read by code: admin.set_enabled)
         },
     }

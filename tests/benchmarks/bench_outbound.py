@@ -67,6 +67,7 @@ SES_PER_1000 = 0.10
 TARGET_SHARE = 0.15
 LAMBDA_LOG_LINES_BYTES = 350  # START, END and REPORT per invocation
 READS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
+BUCKET_BYTES = 130  # one hourly reputation bucket: its two keys, all five counts and its TTL
 
 
 def _bytes(value: Any) -> int:
@@ -536,10 +537,16 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
         name: cold_import_seconds(f"functions.{name}.handler")
         for name in ("api", "sender", "feedback", "inbound", "webhooks")
     }
+    # The windows' Query is billed by the bytes it returns: here the one bucket of this hour per entity; a
+    # mailbox and an account with a bucket in every hour of 7 days read 6 units each.
+    full_window_units = 2 * math.ceil(168 * BUCKET_BYTES / 4096)
+    full_window = (full_window_units - 2) * PRICE["rru"] * (bounce_rate + complaint_rate) * 1000
     feedback_assumption = (
         f"bounces {bounce_rate:.2%} + complaints {complaint_rate:.2%} of sent messages (the SesBounceRate "
         f"and SesComplaintRate alarm thresholds: the worst rates a healthy account sustains), each priced "
-        f"as a permanent bounce, measured over {len(bounced)} through SNS → SQS → feedback"
+        f"as a permanent bounce, measured over {len(bounced)} through SNS → SQS → feedback; its 7-day "
+        f"windows' Query read 1 unit per entity here, {full_window_units // 2} with a bucket in every hour "
+        f"(+${full_window:.5f} per 1,000)"
     )
     report(
         [send, fb, received, hooked, delivered],

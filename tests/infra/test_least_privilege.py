@@ -45,7 +45,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "messages": {GET, QUERY, UPDATE},  # find the message (tag, or by_provider_message_id), move it
         "directory": {GET, UPDATE},
         "feedback": {PUT, UPDATE},
-        "reputation": {BATCH_GET, UPDATE},
+        "reputation": {QUERY, UPDATE},  # a window is one Query per mailbox and account
         "audit": {PUT},
     },
     # one batched read (subscription + delivery), a slot leased and given back, the delivery's outcome

@@ -1,11 +1,13 @@
 """The sender counts what SES accepted into the hourly reputation buckets (issue 13): the real api and sender
 handlers on the local AWS, the counts read back from DynamoDB Local, and bounces fed to the real feedback
-handler judge the rates over those counted sends (no Delivery events, the shipped default)."""
+handler judge the rates over those counted sends (no Delivery events, the shipped default). A window is
+read by one Query per mailbox or account."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,7 +18,14 @@ from litemx.directory.models import Status
 from litemx.messages.models import MessageStatus
 from litemx.messages.store import MessageStore
 from litemx.reputation.logic import window_tally
-from litemx.reputation.models import ACCOUNT, MAILBOX, Tally, window_keys
+from litemx.reputation.models import (
+    ACCOUNT,
+    LONG_WINDOW_HOURS,
+    MAILBOX,
+    Tally,
+    sent_increments,
+    window_keys,
+)
 from litemx.reputation.store import DynamoReputationStore
 from litemx_local.testclock import anchored_now
 from tests.apigw import FakeLambdaContext
@@ -134,3 +143,27 @@ def _record(message: dict[str, Any]) -> dict[str, Any]:
     from litemx_local.system import sqs_record
 
     return sqs_record(message, FEEDBACK_QUEUE_ARN)
+
+
+def test_a_window_is_read_by_one_query_per_entity_and_holds_exactly_its_hours(tables) -> None:
+    # Given buckets of a mailbox now, 23 h and 167 h ago (inside the 7-day window) and 170 h ago (outside
+    # it, not yet expired), and a bucket of another mailbox whose address extends this one's
+    store, now = DynamoReputationStore(), anchored_now()
+    box, other = "box0@example.com", "box0@example.com.other"
+    for hours_ago, sends in ((0, 1), (23, 10), (167, 100), (170, 1000)):
+        store.add(sent_increments(box, "acc-1", now - timedelta(hours=hours_ago), sends))
+    store.add(sent_increments(other, "acc-2", now, 5))
+    # When the mailbox's and its account's 7-day windows are read
+    keys = window_keys(MAILBOX, box, now, LONG_WINDOW_HOURS) + window_keys(
+        ACCOUNT, "acc-1", now, LONG_WINDOW_HOURS
+    )
+    with aws_requests() as made:
+        found = store.tallies(keys)
+    # Then one consistent Query per entity answered, with exactly the buckets inside the window
+    queries = [params for service, op, params in made if service == "dynamodb" and op == "Query"]
+    assert len(queries) == len(made) == 2
+    assert all(q["ConsistentRead"] for q in queries)
+    mailbox_keys = window_keys(MAILBOX, box, now, LONG_WINDOW_HOURS)
+    assert window_tally(found, mailbox_keys) == Tally(sends=111)
+    assert window_tally(found, mailbox_keys[:24]) == Tally(sends=11)
+    assert window_tally(found, window_keys(ACCOUNT, "acc-1", now, LONG_WINDOW_HOURS)) == Tally(sends=111)

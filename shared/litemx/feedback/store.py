@@ -10,9 +10,9 @@ from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from litemx.reputation.models import Increment
-from litemx.reputation.store import DynamoReputationStore, bucket_actions
+from litemx.reputation.store import DynamoReputationStore, bucket, bucket_actions
 from litemx.storage.session import shared_connection
-from litemx.storage.tables import FeedbackEventRecord, ReputationBucket, SoftBounceRecord
+from litemx.storage.tables import FeedbackEventRecord, SoftBounceRecord
 
 
 def event_key(event_id: str) -> str:
@@ -66,7 +66,7 @@ class DynamoFeedbackLedger:
             with TransactWrite(connection=self._connection) as transaction:
                 transaction.save(seen, condition=FeedbackEventRecord.key.does_not_exist())
                 for increment in counts:
-                    transaction.update(ReputationBucket(increment.key), actions=bucket_actions(increment))
+                    transaction.update(bucket(increment.key), actions=bucket_actions(increment))
         except TransactWriteError as error:
             reasons = error.cancellation_reasons or []
             if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":

@@ -332,12 +332,14 @@ class SoftBounceRecord(FeedbackTable):
 
 
 class ReputationBucket(Model):
-    """One hour of one mailbox's or account's sending outcomes (`mailbox#<box>#<YYYY-MM-DDTHH>`)."""
+    """One hour of one mailbox's or account's sending outcomes: `entity` (`mailbox#<box>`, `account#<id>`)
+    and `hour` (`YYYY-MM-DDTHH`, which sorts as time does), so that a window is one Query per entity."""
 
     class Meta:
         table_name = "unbound-reputation"
 
-    key = UnicodeAttribute(hash_key=True)
+    entity = UnicodeAttribute(hash_key=True)
+    hour = UnicodeAttribute(range_key=True)
     sends = NumberAttribute(default=0)
     deliveries = NumberAttribute(default=0)
     hard_bounces = NumberAttribute(default=0)
