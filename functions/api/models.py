@@ -199,7 +199,12 @@ class ReasonOut(BaseModel):
 
 class MessageOut(BaseModel):
     id: str
-    status: str
+    status: str = Field(
+        description="queued, sending, sent (the provider accepted it), failed or cancelled (see reason); "
+        "then bounced or complained from feedback, or failed when SES rejects it after accepting it. "
+        "delivered (the recipient's server accepted it) only where the deployment records deliveries "
+        "(cdk.json litemx:recordDeliveries, off by default): otherwise a delivered message stays sent."
+    )
     mailbox: str
     recipients: int
     subject: str

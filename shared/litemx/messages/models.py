@@ -1,8 +1,10 @@
 """An outbound message's life: queued -> sending -> sent | failed | cancelled, then feedback.
 
 Every accepted message ends in exactly one of sent, failed (with a reason), cancelled (with a reason), or
-parked in the send queue's DLQ; feedback later moves a sent message to delivered, bounced or complained,
-or to failed when SES rejects it after accepting it (a Reject event: a virus).
+parked in the send queue's DLQ; feedback later moves a sent message to bounced or complained, to failed
+when SES rejects it after accepting it (a Reject event: a virus), and to delivered only where the
+deployment subscribes Delivery events (cdk.json `recordDeliveries`, off by default: a delivered message
+otherwise stays sent).
 """
 
 from __future__ import annotations
