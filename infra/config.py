@@ -127,7 +127,7 @@ class LiteMXConfig:
     # by three or four functions), and the X-Ray SDK is the largest import of a cold start.
     tracing: bool = False
     # SES Delivery events: off by default. One per sent message, each costs the feedback transport, a
-    # feedback invocation, four DynamoDB writes and a read, only to move the message from `sent` to
+    # feedback invocation, three DynamoDB writes and a read, only to move the message from `sent` to
     # `delivered`: the reputation rates take their denominator from the sender's own count of sends.
     record_deliveries: bool = False
 

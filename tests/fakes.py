@@ -15,7 +15,7 @@ from litemx.messages.models import TRANSITIONS, MessageStatus, OutboundMessage
 from litemx.plans import LimitOverrides, Plan
 from litemx.policy.models import ContactMark, MessageExistsError, QuotaExceededError, Snapshot, SnapshotKeys
 from litemx.quotas.models import CounterCheck, CounterReservation
-from litemx.reputation.models import Increment, Tally
+from litemx.reputation.models import Increment, Tally, hour_label, increment
 from litemx.suppression.models import GLOBAL_SCOPE, SuppressionEntry
 
 ACCOUNT_ID = "acc-000000000001"
@@ -243,7 +243,8 @@ def sent_message(
 class FakeLedger:
     events: set[str] = field(default_factory=set)
     soft: dict[str, set[str]] = field(default_factory=dict)
-    buckets: dict[str, Tally] = field(default_factory=dict)
+    # (account, mailbox, hour label) -> counts: one bucket per mailbox and hour, kept per account
+    buckets: dict[tuple[str, str, str], Tally] = field(default_factory=dict)
     ttls: list[tuple[str, datetime]] = field(default_factory=list)  # (item key, TTL) of every write
     reads: int = 0  # reputation window reads
 
@@ -262,20 +263,27 @@ class FakeLedger:
             return False
         self.events.add(event_id)
         self.ttls.append((f"event#{event_id}", expires_at))
-        for increment in counts:
-            self.ttls.append((increment.key, increment.expires_at))
-            self.buckets[increment.key] = self.buckets.get(increment.key, Tally()) + increment.tally
+        self.add(counts)
         return True
 
     def add(self, counts: Sequence[Increment]) -> None:
         """The sender's counts (outbound.ports.SendCounter): plain updates, no event id."""
-        for increment in counts:
-            self.ttls.append((increment.key, increment.expires_at))
-            self.buckets[increment.key] = self.buckets.get(increment.key, Tally()) + increment.tally
+        for counted in counts:
+            key = (counted.account_id, counted.mailbox, counted.hour)
+            self.ttls.append((f"bucket#{'#'.join(key)}", counted.expires_at))
+            self.buckets[key] = self.buckets.get(key, Tally()) + counted.tally
 
-    def tallies(self, keys: Sequence[str]) -> dict[str, Tally]:
+    def put(self, mailbox: str, at: datetime, tally: Tally, account_id: str = ACCOUNT_ID) -> None:
+        """Seed a bucket (the counts of `mailbox` in the hour of `at`)."""
+        self.add([increment(account_id, mailbox, at, tally)])
+
+    def window(self, account_id: str, hours: Sequence[str]) -> dict[tuple[str, str], Tally]:
         self.reads += 1
-        return {key: self.buckets[key] for key in keys if key in self.buckets}
+        return {(m, h): t for (a, m, h), t in self.buckets.items() if a == account_id and h in hours}
+
+    def of(self, mailbox: str, at: datetime, account_id: str = ACCOUNT_ID) -> Tally:
+        """The counts of one bucket (the mailbox's hour of `at`)."""
+        return self.buckets.get((account_id, mailbox, hour_label(at)), Tally())
 
 
 @dataclass

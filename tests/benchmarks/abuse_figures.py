@@ -21,7 +21,7 @@ from litemx.plans import Plan
 from litemx.policy.logic import decide
 from litemx.policy.models import SendRequest
 from litemx.reputation.logic import enforce
-from litemx.reputation.models import ACCOUNT, Tally, Thresholds, bucket_key
+from litemx.reputation.models import Tally, Thresholds
 from litemx.suppression.models import SuppressionEntry
 from tests.events.fanout_corpus import CAMPAIGNS, CANNED, SUPPORT_REPLIES, campaign
 from tests.fakes import (
@@ -110,7 +110,8 @@ def ten_mailboxes() -> int:
 
 def spread_complaints() -> str:
     ledger, directory, audit = FakeLedger(), directory_world(), FakeAudit()
-    ledger.buckets[bucket_key(ACCOUNT, ACCOUNT_ID, T0)] = Tally(sends=90, complaints=10, hard_bounces=10)
+    for box in range(10):  # one complaint and one hard bounce in 9 sends per mailbox, 10 mailboxes
+        ledger.put(f"box{box}@example.com", T0, Tally(sends=9, complaints=1, hard_bounces=1))
     disabled = enforce(
         mailbox=None,
         account_id=ACCOUNT_ID,

@@ -537,16 +537,16 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
         name: cold_import_seconds(f"functions.{name}.handler")
         for name in ("api", "sender", "feedback", "inbound", "webhooks")
     }
-    # The windows' Query is billed by the bytes it returns: here the one bucket of this hour per entity; a
-    # mailbox and an account with a bucket in every hour of 7 days read 6 units each.
-    full_window_units = 2 * math.ceil(168 * BUCKET_BYTES / 4096)
-    full_window = (full_window_units - 2) * PRICE["rru"] * (bounce_rate + complaint_rate) * 1000
+    # The window's Query is billed by the bytes it returns: here the account's one bucket of this hour; a
+    # mailbox that sent in every hour of 7 days makes it 6 units.
+    full_window_units = math.ceil(168 * BUCKET_BYTES / 4096)
+    full_window = (full_window_units - 1) * PRICE["rru"] * (bounce_rate + complaint_rate) * 1000
     feedback_assumption = (
         f"bounces {bounce_rate:.2%} + complaints {complaint_rate:.2%} of sent messages (the SesBounceRate "
         f"and SesComplaintRate alarm thresholds: the worst rates a healthy account sustains), each priced "
         f"as a permanent bounce, measured over {len(bounced)} through SNS → SQS → feedback; its 7-day "
-        f"windows' Query read 1 unit per entity here, {full_window_units // 2} with a bucket in every hour "
-        f"(+${full_window:.5f} per 1,000)"
+        f"window's Query read 1 unit here, {full_window_units} per mailbox that sent in every hour "
+        f"(+${full_window:.5f} per 1,000 for one)"
     )
     report(
         [send, fb, received, hooked, delivered],

@@ -110,7 +110,8 @@ class _Ledger(FakeLedger):
         check_key(f"event#{event_id}", limit=2048)
         for increment in counts:
             assert isinstance(increment, Increment)
-            check_key(increment.key, limit=2048)
+            check_key(increment.account_id, limit=2048)  # the bucket's partition key
+            check_key(f"{increment.hour}#{increment.mailbox}", limit=1024)  # its sort key
         return super().record_once(event_id, kind, at=at, expires_at=expires_at, counts=counts)
 
 

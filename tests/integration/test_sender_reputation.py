@@ -1,7 +1,7 @@
 """The sender counts what SES accepted into the hourly reputation buckets (issue 13): the real api and sender
 handlers on the local AWS, the counts read back from DynamoDB Local, and bounces fed to the real feedback
 handler judge the rates over those counted sends (no Delivery events, the shipped default). A window is
-read by one Query per mailbox or account."""
+one Query per account."""
 
 from __future__ import annotations
 
@@ -17,15 +17,7 @@ from functions.sender import handler as sender
 from litemx.directory.models import Status
 from litemx.messages.models import MessageStatus
 from litemx.messages.store import MessageStore
-from litemx.reputation.logic import window_tally
-from litemx.reputation.models import (
-    ACCOUNT,
-    LONG_WINDOW_HOURS,
-    MAILBOX,
-    Tally,
-    sent_increments,
-    window_keys,
-)
+from litemx.reputation.models import LONG_WINDOW_HOURS, Tally, Window, sent_increment, window_hours
 from litemx.reputation.store import DynamoReputationStore
 from litemx_local.testclock import anchored_now
 from tests.apigw import FakeLambdaContext
@@ -47,10 +39,10 @@ def pipeline(tables, local_aws, monkeypatch) -> Iterator[Pipeline]:
     wiring.reset_for_tests()
 
 
-def counted(kind: str, entity_id: str) -> Tally:
-    """The entity's tally over the last two hours (a test may cross an hour)."""
-    keys = window_keys(kind, entity_id, anchored_now(), 2)
-    return window_tally(DynamoReputationStore().tallies(keys), keys)
+def counted(account_id: str, mailbox: str | None = None) -> Tally:
+    """The mailbox's (or the whole account's) counts over the last two hours (a test may cross an hour)."""
+    hours = window_hours(anchored_now(), 2)
+    return Window(DynamoReputationStore().window(account_id, hours)).tally(hours, mailbox)
 
 
 def send(pipeline: Pipeline, recipients: list[str]) -> str:
@@ -97,23 +89,21 @@ def test_a_sent_message_counts_its_sends_once_even_when_its_record_is_delivered_
     # Then SES got it once, the message is `sent` (no Delivery event moves it on by default)
     assert len(pipeline.sent_raw()) == 1
     assert MessageStore().get(message_id).status is MessageStatus.SENT
-    # And its two recipients were counted once as sends, in the mailbox's and the account's bucket
-    assert counted(MAILBOX, box) == Tally(sends=2)
-    assert counted(ACCOUNT, account_id) == Tally(sends=2)
-    # And by one plain UpdateItem per bucket (1 WRU each), after the `sent` write, with the buckets' TTL
+    # And its two recipients were counted once as sends, in its mailbox's bucket, which the account's
+    # counts sum
+    assert counted(account_id, box) == counted(account_id) == Tally(sends=2)
+    # And by one plain UpdateItem (1 WRU), after the `sent` write, with the bucket's TTL
     writes = [
         (op, params["TableName"].rsplit("-", 1)[-1], params)
         for service, op, params in made
         if service == "dynamodb" and op in ("PutItem", "UpdateItem", "TransactWriteItems")
     ]
-    assert [(op, table) for op, table, _ in writes][-3:] == [
+    assert [(op, table) for op, table, _ in writes][-2:] == [
         ("UpdateItem", "messages"),
         ("UpdateItem", "reputation"),
-        ("UpdateItem", "reputation"),
     ]
-    for _, _, params in writes[-2:]:
-        assert "expires_at" in params["ExpressionAttributeNames"].values()
-        assert "ConditionExpression" not in params
+    assert "expires_at" in writes[-1][2]["ExpressionAttributeNames"].values()
+    assert "ConditionExpression" not in writes[-1][2]
 
 
 def test_bounces_over_sender_counted_sends_still_disable_the_mailbox(pipeline: Pipeline) -> None:
@@ -123,7 +113,7 @@ def test_bounces_over_sender_counted_sends_still_disable_the_mailbox(pipeline: P
     send(pipeline, [f"person{n}@outside.test" for n in range(10, 20)])
     while batch := pipeline.receive():
         assert pipeline.run_sender(batch) == []
-    assert counted(MAILBOX, box).sends == 20
+    assert counted(account_id, box).sends == 20
     # When one recipient bounces hard: 1 in 20 sends is the 5 % limit
     from functions.feedback import handler as feedback_handler
 
@@ -133,7 +123,7 @@ def test_bounces_over_sender_counted_sends_still_disable_the_mailbox(pipeline: P
     mailbox = pipeline.world.directory.get_mailbox(box)
     assert mailbox.status is Status.DISABLED
     assert "hard-bounce rate 5.00% over 20 sends in 24 h" in (mailbox.status_reason or "")
-    assert counted(MAILBOX, box) == Tally(sends=20, hard_bounces=1)
+    assert counted(account_id, box) == Tally(sends=20, hard_bounces=1)
     # And the next send is refused
     refused = pipeline.send({"to": ["someone@outside.test"], "text": "hi"})
     assert refused.body["error"]["code"] == "mailbox_disabled"
@@ -145,25 +135,22 @@ def _record(message: dict[str, Any]) -> dict[str, Any]:
     return sqs_record(message, FEEDBACK_QUEUE_ARN)
 
 
-def test_a_window_is_read_by_one_query_per_entity_and_holds_exactly_its_hours(tables) -> None:
-    # Given buckets of a mailbox now, 23 h and 167 h ago (inside the 7-day window) and 170 h ago (outside
-    # it, not yet expired), and a bucket of another mailbox whose address extends this one's
+def test_an_accounts_window_is_one_query_holding_exactly_its_hours_and_mailboxes(tables) -> None:
+    # Given an account's mailbox with buckets now, 23 h and 167 h ago (inside the 7-day window) and 170 h
+    # ago (outside it, not yet expired), a second mailbox of the account, and another account's mailbox
     store, now = DynamoReputationStore(), anchored_now()
-    box, other = "box0@example.com", "box0@example.com.other"
+    box = "box0@example.com"
     for hours_ago, sends in ((0, 1), (23, 10), (167, 100), (170, 1000)):
-        store.add(sent_increments(box, "acc-1", now - timedelta(hours=hours_ago), sends))
-    store.add(sent_increments(other, "acc-2", now, 5))
-    # When the mailbox's and its account's 7-day windows are read
-    keys = window_keys(MAILBOX, box, now, LONG_WINDOW_HOURS) + window_keys(
-        ACCOUNT, "acc-1", now, LONG_WINDOW_HOURS
-    )
+        store.add([sent_increment("acc-1", box, now - timedelta(hours=hours_ago), sends)])
+    store.add([sent_increment("acc-1", "desk@example.com", now, 5)])
+    store.add([sent_increment("acc-2", box, now, 50)])
+    # When the account's 7-day window is read
+    hours = window_hours(now, LONG_WINDOW_HOURS)
     with aws_requests() as made:
-        found = store.tallies(keys)
-    # Then one consistent Query per entity answered, with exactly the buckets inside the window
-    queries = [params for service, op, params in made if service == "dynamodb" and op == "Query"]
-    assert len(queries) == len(made) == 2
-    assert all(q["ConsistentRead"] for q in queries)
-    mailbox_keys = window_keys(MAILBOX, box, now, LONG_WINDOW_HOURS)
-    assert window_tally(found, mailbox_keys) == Tally(sends=111)
-    assert window_tally(found, mailbox_keys[:24]) == Tally(sends=11)
-    assert window_tally(found, window_keys(ACCOUNT, "acc-1", now, LONG_WINDOW_HOURS)) == Tally(sends=111)
+        window = Window(store.window("acc-1", hours))
+    # Then one consistent Query answered, with exactly the account's buckets inside the window
+    assert [(op, params["ConsistentRead"]) for _, op, params in made] == [("Query", True)]
+    assert window.tally(hours, box) == Tally(sends=111)
+    assert window.tally(hours[:24], box) == Tally(sends=11)
+    assert window.tally(hours) == Tally(sends=116)
+    assert window.tally(hours, "desk@example.com") == Tally(sends=5)

@@ -376,21 +376,14 @@ def _enforce(ledger: Any, directory: Any, audit: Any, *, mailbox: str | None = N
 
 
 def test_attack_complaints_spread_over_ten_mailboxes_disable_the_account():
-    from litemx.reputation.models import ACCOUNT, Tally, bucket_key
-    from litemx.reputation.models import MAILBOX as MAILBOX_KIND
+    from litemx.reputation.models import Tally
     from tests.fakes import FakeAudit, FakeLedger, directory_world
 
     # Given 10 mailboxes, each with 9 sends, 1 complaint and 1 hard bounce (11 % each), in the last hours
     ledger, directory, audit = FakeLedger(), directory_world(), FakeAudit()
     for box in range(10):
         at = T0 - timedelta(hours=box)
-        ledger.buckets[bucket_key(MAILBOX_KIND, f"box{box}@example.com", at)] = Tally(
-            sends=9, complaints=1, hard_bounces=1
-        )
-        previous = ledger.buckets.get(bucket_key(ACCOUNT, ACCOUNT_ID, at), Tally())
-        ledger.buckets[bucket_key(ACCOUNT, ACCOUNT_ID, at)] = previous + Tally(
-            sends=9, complaints=1, hard_bounces=1
-        )
+        ledger.put(f"box{box}@example.com", at, Tally(sends=9, complaints=1, hard_bounces=1))
     # When the account is judged: 90 sends, under the rates' 100-send minimum
     disabled = _enforce(ledger, directory, audit)
     # Then the absolute count disables it
@@ -399,15 +392,14 @@ def test_attack_complaints_spread_over_ten_mailboxes_disable_the_account():
 
 
 def test_a_complaint_rate_spread_over_a_week_disables_the_account():
-    from litemx.reputation.models import ACCOUNT, Tally, bucket_key
+    from litemx.reputation.models import Tally
     from tests.fakes import FakeAudit, FakeLedger, directory_world
 
-    # Given 99 sends and 2 complaints a day for 7 days: no 24 h rule ever fires (too few sends, < 3)
+    # Given 99 sends and 2 complaints a day for 7 days, a new mailbox each day: no 24 h rule ever fires
+    # (too few sends, < 3 complaints)
     ledger, directory, audit = FakeLedger(), directory_world(), FakeAudit()
     for day in range(7):
-        ledger.buckets[bucket_key(ACCOUNT, ACCOUNT_ID, T0 - timedelta(days=day))] = Tally(
-            sends=99, complaints=2
-        )
+        ledger.put(f"day{day}@example.com", T0 - timedelta(days=day), Tally(sends=99, complaints=2))
     # Then the 7-day rate (14 in 693, 2 %) disables the account
     disabled = _enforce(ledger, directory, audit)
     assert [d.kind for d in disabled] == ["account"]

@@ -157,7 +157,7 @@ def test_permanent_bounce_suppresses_globally_and_marks_the_message_bounced(harn
     assert (outcome.attribution.account_id, outcome.attribution.mailbox) == (ACCOUNT_ID, MAILBOX)
     assert outcome.action is Action.APPLIED
     assert outcome.counted
-    assert sum(t.hard_bounces for t in harness.ledger.buckets.values()) == 2  # mailbox + account
+    assert sum(t.hard_bounces for t in harness.ledger.buckets.values()) == 1  # the mailbox's hour
     # And the message (its tag in the event format, its SES id in the identity format) is bounced
     assert harness.messages.statuses[MESSAGE_ID] is MessageStatus.BOUNCED
 
@@ -293,7 +293,7 @@ def test_the_same_feedback_id_is_applied_once(harness):
     assert first.action is Action.APPLIED
     assert second.action is Action.DUPLICATE
     assert third.action is Action.DUPLICATE
-    assert sum(t.complaints for t in harness.ledger.buckets.values()) == 2  # mailbox + account, once
+    assert sum(t.complaints for t in harness.ledger.buckets.values()) == 1  # the mailbox's hour, once
     assert len(harness.messages.applied) == 1
 
 

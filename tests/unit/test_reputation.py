@@ -13,15 +13,14 @@ from litemx.feedback.logic import FeedbackPorts, handle_feedback
 from litemx.feedback.models import Action, Deployment, FeedbackEvent, FeedbackKind, FeedbackRecipient
 from litemx.reputation.logic import enforce
 from litemx.reputation.models import (
-    ACCOUNT,
     BUCKET_RETENTION,
-    MAILBOX,
+    Increment,
     Tally,
     Thresholds,
     account_verdict,
-    bucket_key,
+    hour_label,
     mailbox_verdict,
-    sent_increments,
+    sent_increment,
 )
 from tests.events import DEPLOYMENT_ACCOUNT
 from tests.fakes import (
@@ -85,8 +84,8 @@ def _world() -> tuple[FakeLedger, FakeDirectory, FakeAudit]:
 def test_the_window_is_the_last_24_hours():
     # Given one complaint 25 hours ago and one now
     ledger, directory, audit = _world()
-    ledger.buckets[bucket_key(MAILBOX, BOX, T0 - timedelta(hours=25))] = Tally(sends=1, complaints=1)
-    ledger.buckets[bucket_key(MAILBOX, BOX, T0)] = Tally(sends=1, complaints=1)
+    ledger.put(BOX, T0 - timedelta(hours=25), Tally(sends=1, complaints=1))
+    ledger.put(BOX, T0, Tally(sends=1, complaints=1))
     # When the mailbox is judged
     disabled = enforce(
         mailbox=BOX,
@@ -100,7 +99,7 @@ def test_the_window_is_the_last_24_hours():
     # Then only one complaint is within the window: nothing is disabled
     assert disabled == ()
     # And an hour-old complaint is still inside it
-    ledger.buckets[bucket_key(MAILBOX, BOX, T0 - timedelta(hours=23))] = Tally(complaints=1)
+    ledger.put(BOX, T0 - timedelta(hours=23), Tally(complaints=1))
     disabled = enforce(
         mailbox=BOX,
         account_id=ACCOUNT_ID,
@@ -115,7 +114,7 @@ def test_the_window_is_the_last_24_hours():
 
 def test_an_account_over_its_rates_is_disabled_and_audited():
     ledger, directory, audit = _world()
-    ledger.buckets[bucket_key(ACCOUNT, ACCOUNT_ID, T0)] = Tally(sends=200, hard_bounces=10)
+    ledger.put("other@example.com", T0, Tally(sends=200, hard_bounces=10))
     disabled = enforce(
         mailbox=None,
         account_id=ACCOUNT_ID,
@@ -213,7 +212,9 @@ class Sent:
             for n in range(count)
         }
         for message in self.messages.values():
-            self.ledger.add(sent_increments(message.mailbox, message.account_id, T0, len(message.recipients)))
+            self.ledger.add(
+                [sent_increment(message.account_id, message.mailbox, T0, len(message.recipients))]
+            )
         self.ports = FeedbackPorts(
             FakeSuppression(),
             FakeMessages(self.messages),
@@ -243,13 +244,34 @@ class Sent:
         )
 
 
-def test_sent_increments_count_recipients_in_the_hour_of_the_send_with_the_buckets_ttl():
+def test_a_send_counts_its_recipients_in_its_mailboxs_hour_with_the_buckets_ttl():
     at = T0 + timedelta(minutes=59)
-    counts = sent_increments(BOX, ACCOUNT_ID, at, 3)
-    assert [(i.key, i.tally, i.expires_at) for i in counts] == [
-        (bucket_key(MAILBOX, BOX, at), Tally(sends=3), at + BUCKET_RETENTION),
-        (bucket_key(ACCOUNT, ACCOUNT_ID, at), Tally(sends=3), at + BUCKET_RETENTION),
-    ]
+    assert sent_increment(ACCOUNT_ID, BOX, at, 3) == Increment(
+        ACCOUNT_ID, BOX, hour_label(at), Tally(sends=3), at + BUCKET_RETENTION
+    )
+
+
+def test_an_accounts_counts_are_the_sum_of_its_mailboxes():
+    # Given 3 complaints in 24 h spread over three mailboxes of the account (one each: no mailbox rule)
+    ledger, directory, audit = _world()
+    for n, box in enumerate((BOX, "two@example.com", "three@example.com")):
+        ledger.put(box, T0 - timedelta(hours=n), Tally(sends=10, complaints=1))
+    # And another account's complaints, which are not this account's
+    ledger.put(BOX, T0, Tally(sends=10, complaints=5), account_id="acc-other")
+    # When the account is judged
+    disabled = enforce(
+        mailbox=BOX,
+        account_id=ACCOUNT_ID,
+        reader=ledger,
+        directory=directory,
+        audit=audit,
+        clock=FixedClock(T0),
+        thresholds=DEFAULTS,
+    )
+    # Then the account is disabled (3 complaints across it), the mailbox (1 of them) is not, in one read
+    assert [(d.kind, d.entity_id) for d in disabled] == [("account", ACCOUNT_ID)]
+    assert "3 complaints in 24 h across the account" in disabled[0].reason
+    assert ledger.reads == 1
 
 
 @pytest.mark.parametrize(("sent", "disabled"), [(20, True), (21, False)])
@@ -293,6 +315,6 @@ def test_deliveries_with_sender_counted_sends_are_not_double_attempts():
     # When the 20th bounces hard
     outcome = world.bounce(0)
     # Then the attempts are the 20 sends, not 20 + 19 deliveries + 1 bounce: 1 in 20 still disables
-    day = world.ledger.buckets[bucket_key(MAILBOX, BOX, T0)]
+    day = world.ledger.of(BOX, T0)
     assert (day.sends, day.deliveries, day.hard_bounces) == (20, 19, 1)
     assert [d.kind for d in outcome.disabled] == ["mailbox"]

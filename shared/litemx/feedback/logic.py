@@ -52,7 +52,7 @@ from litemx.feedback.models import (
 )
 from litemx.messages.models import MessageStatus, OutboundMessage
 from litemx.reputation import logic as enforcement
-from litemx.reputation.models import ACCOUNT, MAILBOX, Disabled, Increment, Tally, Thresholds, increments
+from litemx.reputation.models import Disabled, Increment, Tally, Thresholds, increment
 from litemx.suppression.models import GLOBAL_SCOPE, SuppressionEntry
 from litemx.tenants.models import account_of_tenant
 
@@ -169,7 +169,7 @@ def handle_feedback(
         counts=counts,
     )
     disabled: tuple[Disabled, ...] = ()
-    if counts and (effects.tally.hard_bounces or effects.tally.complaints):
+    if counts and who.account_id and (effects.tally.hard_bounces or effects.tally.complaints):
         # Only hard bounces and complaints can trip a rule (deliveries only lower the rates), so
         # only they pay for reading the windows' buckets. Also for a duplicate: a crash after counting and
         # before enforcing is healed by the redelivery.
@@ -419,15 +419,12 @@ def _move_message(
 
 
 def _increments(event: FeedbackEvent, who: Attribution, tally: Tally, now: datetime) -> list[Increment]:
-    """The reputation buckets the event moves; none for an event so old that its bucket has expired."""
-    if tally == Tally():
+    """The reputation bucket the event moves (its mailbox's hour: the account's counts are the sum of its
+    mailboxes'); none for an event so old that its bucket has expired."""
+    if tally == Tally() or not who.mailbox or not who.account_id:
         return []
-    found = []
-    if who.mailbox:
-        found.append(increments(MAILBOX, who.mailbox, event.at, tally))
-    if who.account_id:
-        found.append(increments(ACCOUNT, who.account_id, event.at, tally))
-    return [increment for increment in found if expiry.is_live(increment.expires_at, now)]
+    counted = increment(who.account_id, who.mailbox, event.at, tally)
+    return [counted] if expiry.is_live(counted.expires_at, now) else []
 
 
 def _clip(text: str) -> str:

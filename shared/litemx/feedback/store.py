@@ -66,7 +66,7 @@ class DynamoFeedbackLedger:
             with TransactWrite(connection=self._connection) as transaction:
                 transaction.save(seen, condition=FeedbackEventRecord.key.does_not_exist())
                 for increment in counts:
-                    transaction.update(bucket(increment.key), actions=bucket_actions(increment))
+                    transaction.update(bucket(increment), actions=bucket_actions(increment))
         except TransactWriteError as error:
             reasons = error.cancellation_reasons or []
             if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":

@@ -7,8 +7,9 @@ process dies after the provider accepted the message but before `sent` is writte
 time between the provider's answer and one conditional write (milliseconds); closing it entirely would
 need the provider to deduplicate, which neither SES nor SMTP does.
 
-Every send the provider accepted is counted into the mailbox's and the account's hourly reputation
-buckets (`sends`, the denominator of the rates behind automatic disablement), after `sent` is written:
+Every send the provider accepted is counted into its mailbox's hourly reputation bucket, which its
+account's counts sum up (`sends`, the denominator of the rates behind automatic disablement; one plain
+UpdateItem), after `sent` is written:
 the same claim that keeps a duplicate delivery from sending keeps it from counting, and a failing count
 can never reopen the resend window (at worst a count is lost, which can only make a rate look higher).
 
@@ -49,7 +50,7 @@ from litemx.providers.base import (
     ProviderRejectedError,
     ProviderThrottledError,
 )
-from litemx.reputation.models import sent_increments
+from litemx.reputation.models import sent_increment
 
 TAG_ACCOUNT, TAG_MAILBOX, TAG_MESSAGE = "litemx-account", "litemx-mailbox", "litemx-message"
 
@@ -234,7 +235,7 @@ def _deliver_claimed(
         audit=message_audit(sent, "message.sent", now, provider=result.provider),
     )
     # Counted once per acceptance, whatever `mark_sent` found: the provider sends (and SES judges) it anyway.
-    deps.reputation.add(sent_increments(message.mailbox, message.account_id, now, len(message.recipients)))
+    deps.reputation.add([sent_increment(message.account_id, message.mailbox, now, len(message.recipients))])
     return Delivery(Outcome.SENT, message.message_id, detail=result.provider_message_id)
 
 

@@ -12,24 +12,23 @@ from litemx.directory import admin
 from litemx.directory.models import Account, EntityKind, Mailbox, Status
 from litemx.errors import NotFoundError
 from litemx.reputation.models import (
-    ACCOUNT,
     LONG_WINDOW_HOURS,
-    MAILBOX,
     WINDOW_HOURS,
     Disabled,
     Tally,
     Thresholds,
+    Window,
     account_verdict,
     mailbox_verdict,
-    window_keys,
+    window_hours,
 )
 
 ACTOR = "reputation"
 
 
 class ReputationReader(Protocol):
-    def tallies(self, keys: Sequence[str]) -> dict[str, Tally]:
-        """The buckets that exist among `keys` (one batched read)."""
+    def window(self, account_id: str, hours: Sequence[str]) -> dict[tuple[str, str], Tally]:
+        """The account's buckets that exist in `hours` (labels), by (mailbox, hour): one read."""
         ...
 
 
@@ -38,17 +37,10 @@ class DirectoryPort(admin.DirectoryWriter, Protocol):
     def get_account(self, account_id: str) -> Account: ...
 
 
-def window_tally(tallies: dict[str, Tally], keys: Sequence[str]) -> Tally:
-    total = Tally()
-    for key in keys:
-        total = total + tallies.get(key, Tally())
-    return total
-
-
 def enforce(
     *,
     mailbox: str | None,
-    account_id: str | None,
+    account_id: str,
     reader: ReputationReader,
     directory: DirectoryPort,
     audit: admin.AuditWriter,
@@ -57,21 +49,17 @@ def enforce(
 ) -> tuple[Disabled, ...]:
     """Disable the mailbox and/or account if their counts or rates cross the thresholds and they are
     still active; returns what was disabled now (nothing when it already was)."""
-    now = clock.now()
-    mailbox_keys = window_keys(MAILBOX, mailbox, now, LONG_WINDOW_HOURS) if mailbox else []
-    account_keys = window_keys(ACCOUNT, account_id, now, LONG_WINDOW_HOURS) if account_id else []
-    tallies = reader.tallies([*mailbox_keys, *account_keys])
+    hours = window_hours(clock.now(), LONG_WINDOW_HOURS)
+    window = Window(reader.window(account_id, hours))
+    day, week = frozenset(hours[:WINDOW_HOURS]), frozenset(hours)
     disabled: list[Disabled] = []
     if mailbox:
-        day, week = window_tally(tallies, mailbox_keys[:WINDOW_HOURS]), window_tally(tallies, mailbox_keys)
-        why = mailbox_verdict(day, thresholds, week)
+        why = mailbox_verdict(window.tally(day, mailbox), thresholds, window.tally(week, mailbox))
         if why is not None and _mailbox_active(directory, mailbox):
             disabled.append(_disable(directory, audit, clock, EntityKind.MAILBOX, mailbox, why))
-    if account_id:
-        day, week = window_tally(tallies, account_keys[:WINDOW_HOURS]), window_tally(tallies, account_keys)
-        why = account_verdict(day, thresholds, week)
-        if why is not None and _account_active(directory, account_id):
-            disabled.append(_disable(directory, audit, clock, EntityKind.ACCOUNT, account_id, why))
+    why = account_verdict(window.tally(day), thresholds, window.tally(week))
+    if why is not None and _account_active(directory, account_id):
+        disabled.append(_disable(directory, audit, clock, EntityKind.ACCOUNT, account_id, why))
     return tuple(disabled)
 
 

@@ -1,9 +1,11 @@
 """Sending outcomes per mailbox and per account, and the thresholds that disable them.
 
-Outcomes are counted in hourly buckets (`mailbox#<box>#<YYYY-MM-DDTHH>`); the short window is the current
-hour and the 23 before it, the long window the last 7 days (168 buckets). The sender counts what it sent
-(`sends`, once SES accepted a message); feedback counts bounces, complaints and, where the configuration
-set publishes them (cdk.json `recordDeliveries`), deliveries. LiteMX disables well below
+Outcomes are counted in hourly buckets, one per mailbox and hour, kept together per account: an
+account's counts are the sum of its mailboxes', so every send or feedback event moves one bucket and a
+verdict reads one account's window at once. The short window is the current hour and the 23 before it,
+the long window the last 7 days (168 hours). The sender counts what it sent (`sends`, once SES accepted
+a message); feedback counts bounces, complaints and, where the configuration set publishes them (cdk.json
+`recordDeliveries`), deliveries. LiteMX disables well below
 SES's own review thresholds (5% bounces, 0.1% complaints) because one tenant's pause would stop every
 tenant's outbound. Rates need a minimum volume to mean anything, so they alone let a sender stay under
 that volume and spread harm thin; the account's absolute counts apply at any volume, and the 7-day window
@@ -12,6 +14,7 @@ catches rates spread over days (docs/policy.md, "Automatic disablement").
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 
@@ -19,7 +22,6 @@ WINDOW_HOURS = 24
 LONG_WINDOW_HOURS = 7 * 24
 # Buckets outlive the long window a little so that a late read still explains a disablement.
 BUCKET_RETENTION = timedelta(days=8)
-MAILBOX, ACCOUNT = "mailbox", "account"
 
 
 @dataclass(frozen=True)
@@ -51,11 +53,28 @@ class Tally:
 
 @dataclass(frozen=True)
 class Increment:
-    """What one send or one feedback event adds to one bucket."""
+    """What one send or one feedback event adds to one bucket: a mailbox's hour, within its account."""
 
-    key: str
+    account_id: str
+    mailbox: str
+    hour: str  # hour_label
     tally: Tally
     expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Window:
+    """One account's buckets over some hours: (mailbox, hour label) -> what was counted there."""
+
+    buckets: Mapping[tuple[str, str], Tally]
+
+    def tally(self, hours: Collection[str], mailbox: str | None = None) -> Tally:
+        """The sum over `hours`, of one mailbox, or of the whole account (`mailbox` None)."""
+        total = Tally()
+        for (box, hour), tally in self.buckets.items():
+            if hour in hours and (mailbox is None or box == mailbox):
+                total = total + tally
+        return total
 
 
 @dataclass(frozen=True)
@@ -76,7 +95,7 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class Disabled:
-    kind: str  # MAILBOX or ACCOUNT
+    kind: str  # EntityKind.MAILBOX or EntityKind.ACCOUNT
     entity_id: str
     reason: str
 
@@ -85,24 +104,19 @@ def hour_label(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H")
 
 
-def bucket_key(kind: str, entity_id: str, at: datetime) -> str:
-    return f"{kind}#{entity_id}#{hour_label(at)}"
+def window_hours(now: datetime, hours: int = WINDOW_HOURS) -> list[str]:
+    """The labels of the last `hours` hours, newest first (so the first 24 are the short window)."""
+    return [hour_label(now - timedelta(hours=h)) for h in range(hours)]
 
 
-def window_keys(kind: str, entity_id: str, now: datetime, hours: int = WINDOW_HOURS) -> list[str]:
-    """The bucket keys of the last `hours` hours, newest first (so the first 24 are the short window)."""
-    return [bucket_key(kind, entity_id, now - timedelta(hours=h)) for h in range(hours)]
+def increment(account_id: str, mailbox: str, at: datetime, tally: Tally) -> Increment:
+    return Increment(account_id, mailbox, hour_label(at), tally, at + BUCKET_RETENTION)
 
 
-def increments(kind: str, entity_id: str, at: datetime, tally: Tally) -> Increment:
-    return Increment(bucket_key(kind, entity_id, at), tally, at + BUCKET_RETENTION)
-
-
-def sent_increments(mailbox: str, account_id: str, at: datetime, recipients: int) -> tuple[Increment, ...]:
+def sent_increment(account_id: str, mailbox: str, at: datetime, recipients: int) -> Increment:
     """What a message the provider accepted at `at` adds: its recipients (SES counts each one) as sends,
-    to the mailbox's and the account's bucket of that hour."""
-    tally = Tally(sends=recipients)
-    return (increments(MAILBOX, mailbox, at, tally), increments(ACCOUNT, account_id, at, tally))
+    to its mailbox's bucket of that hour (and so to its account's counts)."""
+    return increment(account_id, mailbox, at, Tally(sends=recipients))
 
 
 def mailbox_verdict(tally: Tally, thresholds: Thresholds, week: Tally | None = None) -> str | None:

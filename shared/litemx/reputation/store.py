@@ -1,5 +1,5 @@
-"""The hourly reputation buckets in DynamoDB (pynamodb stays in here): a Query per entity for the verdicts'
-windows, and plain counter updates for what the sender sent."""
+"""The hourly reputation buckets in DynamoDB (pynamodb stays in here): one Query per account for a
+verdict's window, and plain counter updates for each send and feedback event."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from pynamodb.expressions.update import Action
 
 from litemx.reputation.models import Increment, Tally
 from litemx.storage.tables import ReputationBucket
+
+# Sorts after `#`, which ends the hour label in every slot: the upper bound of an hour's slots.
+_AFTER_HOUR = "$"
 
 
 def _tally(bucket: ReputationBucket) -> Tally:
@@ -21,10 +24,8 @@ def _tally(bucket: ReputationBucket) -> Tally:
     )
 
 
-def bucket(key: str) -> ReputationBucket:
-    """The item of a bucket key (`<kind>#<id>#<hour>`: the hour label holds no `#`)."""
-    entity, _, hour = key.rpartition("#")
-    return ReputationBucket(entity, hour)
+def bucket(increment: Increment) -> ReputationBucket:
+    return ReputationBucket(increment.account_id, f"{increment.hour}#{increment.mailbox}")
 
 
 def bucket_actions(increment: Increment) -> list[Action]:
@@ -37,26 +38,25 @@ def bucket_actions(increment: Increment) -> list[Action]:
 
 
 class DynamoReputationStore:
-    def tallies(self, keys: Sequence[str]) -> dict[str, Tally]:
-        """One consistent Query per entity over the hours `keys` span. A Query is billed by the bytes it
-        returns (a read unit per 4 KB, the hours without a bucket free), where BatchGetItem bills a unit
-        per key asked, found or not: the 7-day windows of a mailbox and its account are 336 keys, 336
-        units, against 2 to 12 here (168 buckets of at most about 130 bytes: 6 units per entity)."""
-        hours: dict[str, list[str]] = {}
-        for key in dict.fromkeys(keys):
-            entity, _, hour = key.rpartition("#")
-            hours.setdefault(entity, []).append(hour)
-        wanted, found = set(keys), {}
-        for entity, labels in hours.items():
-            window = ReputationBucket.hour.between(min(labels), max(labels))
-            for item in ReputationBucket.query(entity, window, consistent_read=True):
-                key = f"{entity}#{item.hour}"
-                if key in wanted:
-                    found[key] = _tally(item)
+    def window(self, account_id: str, hours: Sequence[str]) -> dict[tuple[str, str], Tally]:
+        """One consistent Query over the account's slots in the hours `hours` span. A Query is billed by
+        the bytes it returns (a read unit per 4 KB; hours without a bucket are free), where a batched read
+        bills a unit per key asked, found or not: a mailbox's and its account's 7-day windows as keys
+        were 336 units; here each mailbox sending in every one of the 168 hours adds about 6 (a bucket is
+        about 130 bytes)."""
+        if not hours:
+            return {}
+        wanted = set(hours)
+        window = ReputationBucket.slot.between(min(hours), max(hours) + _AFTER_HOUR)
+        found: dict[tuple[str, str], Tally] = {}
+        for item in ReputationBucket.query(account_id, window, consistent_read=True):
+            hour, _, mailbox = item.slot.partition("#")
+            if hour in wanted:
+                found[(mailbox, hour)] = _tally(item)
         return found
 
     def add(self, counts: Sequence[Increment]) -> None:
         """One plain UpdateItem per bucket (1 WRU each; a transaction would bill 2 per item): nothing
         reads the counts back, and ADD needs no condition."""
         for increment in counts:
-            bucket(increment.key).update(actions=bucket_actions(increment))
+            bucket(increment).update(actions=bucket_actions(increment))

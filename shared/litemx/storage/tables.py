@@ -332,14 +332,14 @@ class SoftBounceRecord(FeedbackTable):
 
 
 class ReputationBucket(Model):
-    """One hour of one mailbox's or account's sending outcomes: `entity` (`mailbox#<box>`, `account#<id>`)
-    and `hour` (`YYYY-MM-DDTHH`, which sorts as time does), so that a window is one Query per entity."""
+    """One hour of one mailbox's sending outcomes, in its account's partition: `account` and `slot`
+    (`<YYYY-MM-DDTHH>#<mailbox>`, which sorts by hour), so that an account's window is one Query."""
 
     class Meta:
         table_name = "unbound-reputation"
 
-    entity = UnicodeAttribute(hash_key=True)
-    hour = UnicodeAttribute(range_key=True)
+    account = UnicodeAttribute(hash_key=True)
+    slot = UnicodeAttribute(range_key=True)
     sends = NumberAttribute(default=0)
     deliveries = NumberAttribute(default=0)
     hard_bounces = NumberAttribute(default=0)
