@@ -9,9 +9,9 @@ need the provider to deduplicate, which neither SES nor SMTP does.
 
 Every send the provider accepted is counted into its mailbox's hourly reputation bucket, which its
 account's counts sum up (`sends`, the denominator of the rates behind automatic disablement; one plain
-UpdateItem), after `sent` is written:
-the same claim that keeps a duplicate delivery from sending keeps it from counting, and a failing count
-can never reopen the resend window (at worst a count is lost, which can only make a rate look higher).
+UpdateItem), after `sent` is written: the same claim that keeps a duplicate delivery from sending keeps
+it from counting, and a failing count can never reopen the resend window (at worst a count is lost,
+which can only make a rate look higher).
 
 Not now is not a failure: throttling, the provider's daily quota and another delivery's lease defer the
 message (`RetryLaterError`, `retry_at`); the sender re-queues it with a delay instead of failing its

@@ -5,11 +5,11 @@ account's counts are the sum of its mailboxes', so every send or feedback event 
 verdict reads one account's window at once. The short window is the current hour and the 23 before it,
 the long window the last 7 days (168 hours). The sender counts what it sent (`sends`, once SES accepted
 a message); feedback counts bounces, complaints and, where the configuration set publishes them (cdk.json
-`recordDeliveries`), deliveries. LiteMX disables well below
-SES's own review thresholds (5% bounces, 0.1% complaints) because one tenant's pause would stop every
-tenant's outbound. Rates need a minimum volume to mean anything, so they alone let a sender stay under
-that volume and spread harm thin; the account's absolute counts apply at any volume, and the 7-day window
-catches rates spread over days (docs/policy.md, "Automatic disablement").
+`recordDeliveries`), deliveries. LiteMX disables well below SES's own review thresholds (5% bounces, 0.1%
+complaints) because one tenant's pause would stop every tenant's outbound. Rates need a minimum volume
+to mean anything, so they alone let a sender stay under that volume and spread harm thin; the account's
+absolute counts apply at any volume, and the 7-day window catches rates spread over days (docs/policy.md,
+"Automatic disablement").
 """
 
 from __future__ import annotations
