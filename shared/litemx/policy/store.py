@@ -82,13 +82,13 @@ class DynamoPolicyStore:
         """The botocore client every request of this store goes through (for request counting)."""
         return self._connection.client
 
-    def load_snapshot(self, keys: SnapshotKeys) -> Snapshot:
-        return _snapshot(self._batch_get(_wanted(keys)), keys)
+    def load_snapshot(self, keys: SnapshotKeys, *, consistent: bool = True) -> Snapshot:
+        return _snapshot(self._batch_get(_wanted(keys), consistent), keys)
 
-    def load_snapshots(self, many: Sequence[SnapshotKeys]) -> list[Snapshot]:
+    def load_snapshots(self, many: Sequence[SnapshotKeys], *, consistent: bool = True) -> list[Snapshot]:
         """Several snapshots in one batched read (the sender re-checks a whole SQS batch at once)."""
         wanted = [_wanted(keys) for keys in many]
-        found = self._batch_get([key for keys in wanted for key in keys])
+        found = self._batch_get([key for keys in wanted for key in keys], consistent)
         index = {(table, _identity(table, item)): item for table, items in found.items() for item in items}
         return [
             _snapshot(
@@ -97,16 +97,22 @@ class DynamoPolicyStore:
             for keys, wanted_keys in zip(many, wanted, strict=True)
         ]
 
-    def _batch_get(self, wanted: list[tuple[str, dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    def _batch_get(
+        self, wanted: list[tuple[str, dict[str, Any]]], consistent: bool
+    ) -> dict[str, list[dict[str, Any]]]:
         unique = list({(table, _identity(table, key)): (table, key) for table, key in wanted}.values())
-        return self._batch_get_unique(unique)
+        return self._batch_get_unique(unique, consistent)
 
-    def _batch_get_unique(self, wanted: list[tuple[str, dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    def _batch_get_unique(
+        self, wanted: list[tuple[str, dict[str, Any]]], consistent: bool
+    ) -> dict[str, list[dict[str, Any]]]:
+        """`consistent` False: an eventually consistent read, half the read units of a consistent one; it
+        may miss a write of the last moment (docs/policy.md, "Consistency of the decision's read")."""
         found: dict[str, list[dict[str, Any]]] = {}
         for start in range(0, len(wanted), _BATCH_LIMIT):
             request: dict[str, Any] = {}
             for table, key in wanted[start : start + _BATCH_LIMIT]:
-                request.setdefault(table, {"Keys": [], "ConsistentRead": True})["Keys"].append(key)
+                request.setdefault(table, {"Keys": [], "ConsistentRead": consistent})["Keys"].append(key)
             attempt = 0
             while request:
                 response = self.client.batch_get_item(RequestItems=request)
