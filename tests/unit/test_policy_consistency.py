@@ -168,3 +168,13 @@ def test_the_sender_still_cancels_on_a_kill_switch_that_holds() -> None:
     delivery = deliver("msg-1", deps)
     assert (delivery.outcome, delivery.reason_code) == (Outcome.CANCELLED, "account_disabled")
     assert world.consistency == [False, True]
+
+
+def test_a_refusal_judged_on_the_request_alone_needs_no_second_read() -> None:
+    world, secret = _known_world()
+    request = SendRequest(
+        token_secret=secret, from_address=MAILBOX, to=(KNOWN,), subject="Hi", headers={"Precedence": "bulk"}
+    )
+    decision = decide(request, store=world, clock=FixedClock(T0), request_id="r1")
+    assert decision.code == "bulk_headers"
+    assert world.consistency == [False]

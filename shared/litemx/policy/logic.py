@@ -131,6 +131,21 @@ def decide(
 
 
 _STALE_ATTEMPTS = 3  # consistent decisions after the first read, for fan-out counters that moved
+# Refusals judged on the request (and the provider's gate) alone, never on what was read: a stale read
+# cannot cause them, so they need no second, consistent read.
+_REQUEST_REFUSALS = frozenset(
+    {
+        Reason.FROM_INVALID,
+        Reason.RECIPIENTS_MISSING,
+        Reason.RECIPIENT_INVALID,
+        Reason.HEADER_INJECTION,
+        Reason.HEADER_RESERVED,
+        Reason.BULK_HEADERS,
+        Reason.HEADER_NOT_ALLOWED,
+        Reason.TENANT_PAUSED,
+        Reason.PROVIDER_SANDBOX,
+    }
+)
 
 
 def _decide_once(
@@ -183,7 +198,8 @@ def _decide_once(
     base = replace(base, recipients=ctx.recipients)
     refusal = _first_refusal(ctx, snapshot)
     if refusal is not None:
-        return _refuse(base, store, refusal) if consistent else None
+        trusted = consistent or refusal.reason in _REQUEST_REFUSALS
+        return _refuse(base, store, refusal) if trusted else None
     first_contacts = _first_contacts(ctx, snapshot)
     if not consistent and (first_contacts or _marks_to_rely_on(ctx, snapshot)):
         # A correspondent or a contact mark written a moment ago may not show yet: counting a person
