@@ -21,7 +21,8 @@ from litemx.messages.store import MessageStore
 from litemx.policy.fanout import fingerprint
 from litemx.policy.store import AccountPolicyStore, contact_key
 from litemx.quotas.models import day_window
-from litemx.storage.tables import ContactRecord, TableNames, UsageCounter
+from litemx.quotas.store import QuotaStore
+from litemx.storage.tables import ContactRecord, TableNames
 from litemx.suppression.service import suppress
 from litemx_local.testclock import anchored_now
 from litemx_local.world import PLAN_FIRST_CONTACTS, World, build_world
@@ -41,10 +42,7 @@ def now_clock() -> FixedClock:
 
 
 def counter(key: str) -> int:
-    try:
-        return int(UsageCounter.get(key, consistent_read=True).used)
-    except UsageCounter.DoesNotExist:
-        return 0
+    return QuotaStore().read([key]).get(key, 0)  # the account's day is a field of its month's item
 
 
 def day(world: World) -> str:
@@ -209,6 +207,9 @@ def test_a_cancellation_gives_back_counters_and_contact_marks_in_one_go(tables, 
     assert counter(f"mailbox#{BOX}#first_contact#day#{label}") == 0
     assert counter(f"account#{world.account.account_id}#first_contact#day#{label}") == 0
     assert counter(f"mailbox#{BOX}#day#{label}") == 0
+    # the account's day and month, two fields of the month's item, given back in the same update
+    month = f"account#{world.account.account_id}#month#{label[:7]}"
+    assert QuotaStore().read([month, f"{month}|d{label[-2:]}"]) == {month: 0, f"{month}|d{label[-2:]}": 0}
     assert not marked(BOX, "ann@cold.test")
     assert not marked(BOX, "bob@gmail.com")
 

@@ -48,7 +48,7 @@ def test_a_plain_allow_costs_one_eventually_consistent_read() -> None:
 def test_a_counter_read_before_a_refund_does_not_refuse() -> None:
     # Given the account's day counter was full, and a refund gave 1 back a moment ago
     world, secret = _known_world()
-    day = f"account#{ACCOUNT_ID}#day#2026-11-24"
+    day = f"account#{ACCOUNT_ID}#month#2026-11|d24"  # the account's day, a field of its month
     world.counters[day] = 100
     _lagging(world).counters[day] = 99
     # When a send to one person reads the counter eventually consistent (still 100)
