@@ -24,6 +24,8 @@ _HOST = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*$"
 )
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# Lambda's own platform log lines (START, REPORT, ...): SystemLogLevel of the JSON log format.
+_PLATFORM_LOG_LEVELS = ("DEBUG", "INFO", "WARN")
 # The values CloudWatch Logs accepts for a log group's retention.
 RETENTION_DAYS = (
     1,
@@ -130,6 +132,9 @@ class LiteMXConfig:
     # feedback invocation, three DynamoDB writes and a read, only to move the message from `sent` to
     # `delivered`: the reputation rates take their denominator from the sender's own count of sends.
     record_deliveries: bool = False
+    # Lambda's platform lines: WARN drops START and REPORT (about 350 bytes of CloudWatch Logs per
+    # invocation; durations, errors and throttles stay in Lambda's free metrics), INFO keeps them.
+    platform_log_level: str = "WARN"
 
     @property
     def stack_name(self) -> str:
@@ -195,6 +200,7 @@ class _Reader:
             dashboard=self._bool("dashboard", default=False),
             tracing=self._bool("tracing", default=False),
             record_deliveries=self._bool("recordDeliveries", default=False),
+            platform_log_level=self._choice("platformLogLevel", _PLATFORM_LOG_LEVELS, default="WARN"),
         )
 
     def _raw(self, key: str) -> Any:
