@@ -19,7 +19,8 @@ Priced by AWS's billing rules, not by what DynamoDB Local reports (it says 2 uni
 0 for a missing key): a read of ≤ 4 KB is 1 RRU strongly consistent, 0.5 eventually, 2 in a transaction,
 found or not; a write is 1 WRU per KB, 2 per KB in a transaction (condition checks included). Lambda is
 priced at each function's memory in the synthesized template for the in-process durations measured here;
-CloudWatch Logs at the bytes the handlers wrote plus Lambda's START/END/REPORT lines; the init phase, which
+CloudWatch Logs at the bytes the handlers wrote, plus Lambda's START/END/REPORT lines unless the shipped
+platformLogLevel (WARN) drops them; the init phase, which
 Lambda bills, is priced separately for a cold start. Prices: us-east-1 list, no free tier. Run with
 `make bench`; asserts nothing about speed.
 """
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import json
 import logging
@@ -65,7 +67,7 @@ PRICE = {
 }
 SES_PER_1000 = 0.10
 TARGET_SHARE = 0.15
-LAMBDA_LOG_LINES_BYTES = 350  # START, END and REPORT per invocation
+LAMBDA_LOG_LINES_BYTES = 350  # START, END and REPORT per invocation, where the platform level lets them pass
 READS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
 BUCKET_BYTES = 130  # one hourly reputation bucket: its two keys, all five counts and its TTL
 
@@ -196,7 +198,7 @@ class PathCost:
         """Dollars per message, by service."""
         n = self.messages
         gb_s = sum(self.seconds[f] * memory_mb[f] / 1024 for f in self.seconds)
-        logs = self.log_bytes + LAMBDA_LOG_LINES_BYTES * sum(self.invocations.values())
+        logs = self.log_bytes + platform_log_bytes() * sum(self.invocations.values())
         return {
             "DynamoDB": (self.units.get("rru", 0) * PRICE["rru"] + self.units.get("wru", 0) * PRICE["wru"])
             / n,
@@ -230,12 +232,21 @@ def function_memory() -> dict[str, int]:
     return found
 
 
-def sender_batch_size() -> int:
+def shipped_config() -> Any:
     from infra.config import LiteMXConfig
 
-    context = json.loads((ROOT / "cdk.json").read_text())["context"]
-    config = LiteMXConfig.from_mapping(context)
-    return 1 if config.ses_send_rate < 10 else 10  # infra/constructs/outbound.py
+    return LiteMXConfig.from_mapping(json.loads((ROOT / "cdk.json").read_text())["context"])
+
+
+def sender_batch_size() -> int:
+    return 1 if shipped_config().ses_send_rate < 10 else 10  # infra/constructs/outbound.py
+
+
+@functools.cache
+def platform_log_bytes() -> int:
+    """Lambda's platform lines per invocation: none below its system log level WARN (cdk.json
+    platformLogLevel), else START, END and REPORT."""
+    return 0 if shipped_config().platform_log_level == "WARN" else LAMBDA_LOG_LINES_BYTES
 
 
 def adverse_rates() -> tuple[float, float]:
@@ -587,6 +598,10 @@ def report(
         f"sender batches of {batch} from cdk.json; feedback events published: {', '.join(kinds) or 'none'})"
     )
     print(f"feedback per sent message: {feedback_assumption}")
+    print(
+        f"CloudWatch Logs: the handlers' own lines, and {platform_log_bytes()} bytes of Lambda platform "
+        "lines per invocation (cdk.json platformLogLevel)"
+    )
     services = list(send.costs(memory))
     header = f"{'':18}" + "".join(f"{p.name:>12}" for p in paths)
     print(header)
