@@ -20,9 +20,8 @@ Priced by AWS's billing rules, not by what DynamoDB Local reports (it says 2 uni
 found or not; a write is 1 WRU per KB, 2 per KB in a transaction (condition checks included). Lambda is
 priced at each function's memory in the synthesized template for the in-process durations measured here;
 CloudWatch Logs at the bytes the handlers wrote, plus Lambda's START/END/REPORT lines unless the shipped
-platformLogLevel (WARN) drops them; the init phase, which
-Lambda bills, is priced separately for a cold start. Prices: us-east-1 list, no free tier. Run with
-`make bench`; asserts nothing about speed.
+platformLogLevel (WARN) drops them; the init phase, which Lambda bills, is priced separately for a cold
+start. Prices: us-east-1 list, no free tier. Run with `make bench`; asserts nothing about speed.
 """
 
 from __future__ import annotations
