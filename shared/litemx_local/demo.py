@@ -390,42 +390,53 @@ def play(system: LocalSystem, tour: Tour) -> str:  # noqa: C901 - a script, read
     def complaints() -> tuple[bool, str]:
         publish("Complaint", sales_messages[1], "client4@customer.test")
         publish("Complaint", sales_messages[2], "client5@customer.test")
-        disabled = wait_for(lambda: directory.get_mailbox("sales@acme.test").status.value == "disabled")
+        disabled = wait_for(
+            lambda: (
+                directory.get_mailbox("sales@acme.test").status.value == "disabled"
+                and directory.get_account(account.account_id).status.value == "disabled"
+            )
+        )
         return (
             bool(disabled),
-            f"mailbox sales@ is now {directory.get_mailbox('sales@acme.test').status.value}: "
-            f"{directory.get_mailbox('sales@acme.test').status_reason}",
+            f"mailbox sales@: {directory.get_mailbox('sales@acme.test').status_reason}; its account: "
+            f"{directory.get_account(account.account_id).status_reason}",
         )
 
-    tour.step("Two complaints disable sales@ automatically", complaints)
+    # The sender counts every recipient SES accepted, so the account's 100 sends today make its rates
+    # count: the first complaint is 1 % of them, ten times the account's 0.1 % limit.
+    tour.step("Complaints disable sales@ (2 in 24 h) and its account (1 % of its 100 sends)", complaints)
     tour.step(
         "The next send from sales@ is refused",
         refused(
             send_token,
             {"from": "sales@acme.test", "to": ["client1@customer.test"], "text": "Sorry"},
             403,
-            "mailbox_disabled",
+            "account_disabled",
         ),
     )
 
     def reenable() -> tuple[bool, str]:
-        admin.set_enabled(
-            directory,
-            audit,
-            clock,
-            kind=EntityKind.MAILBOX,
-            entity_id="sales@acme.test",
-            enabled=True,
-            reason="list cleaned, customer warned",
-            actor=OPERATOR,
-        )
+        for kind, entity_id in (
+            (EntityKind.ACCOUNT, account.account_id),
+            (EntityKind.MAILBOX, "sales@acme.test"),
+        ):
+            admin.set_enabled(
+                directory,
+                audit,
+                clock,
+                kind=kind,
+                entity_id=entity_id,
+                enabled=True,
+                reason="list cleaned, customer warned",
+                actor=OPERATOR,
+            )
         answer = check("client1@customer.test")
         return str(answer.body.get("code")).startswith("quota_exceeded."), (
             f"sales@ is {directory.get_mailbox('sales@acme.test').status.value}; a check now meets only "
             f"today's cap ({answer.body.get('code')})"
         )
 
-    tour.step("The operator re-enables sales@", reenable)
+    tour.step("The operator re-enables the account and sales@", reenable)
 
     # Two more customers on the same deployment, each its own SES tenant.
     def customer(name: str, domain: str) -> tuple[str, str]:
