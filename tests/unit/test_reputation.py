@@ -318,3 +318,28 @@ def test_deliveries_with_sender_counted_sends_are_not_double_attempts():
     day = world.ledger.of(BOX, T0)
     assert (day.sends, day.deliveries, day.hard_bounces) == (20, 19, 1)
     assert [d.kind for d in outcome.disabled] == ["mailbox"]
+
+
+def test_an_event_stamped_ahead_of_this_clock_is_inside_its_own_window():
+    # Given a mailbox with one complaint, and a second complaint SES stamped 00:00:01 of the next hour
+    # while this function's clock still says 23:59:59 of the last (two machines' clocks)
+    world = Sent(2)
+    midnight = T0.replace(hour=0, minute=0, second=0) + timedelta(days=1)
+    first, second = (
+        replace(
+            feedback_event(
+                FeedbackKind.COMPLAINT, n, f"person{n}@outside.test", complaint_feedback_type="abuse"
+            ),
+            at=at,
+        )
+        for n, at in ((0, midnight - timedelta(minutes=5)), (1, midnight + timedelta(seconds=1)))
+    )
+    world.apply(first)
+    outcome = handle_feedback(
+        second,
+        ports=world.ports,
+        deployment=Deployment(account_id=DEPLOYMENT_ACCOUNT),
+        clock=FixedClock(midnight - timedelta(seconds=1)),
+    )
+    # Then its bucket counts: the two complaints disable the mailbox
+    assert [d.kind for d in outcome.disabled] == ["mailbox"]

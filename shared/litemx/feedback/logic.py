@@ -181,6 +181,7 @@ def handle_feedback(
             audit=ports.audit,
             clock=clock,
             thresholds=thresholds or Thresholds(),
+            latest=event.at,
         )
     nothing = not (suppressed or status or counts)
     note = effects.note or _why_nothing(counted=counted, nothing=nothing)

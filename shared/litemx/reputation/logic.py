@@ -5,6 +5,7 @@ next send is refused."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 from litemx.clock import Clock
@@ -46,10 +47,14 @@ def enforce(
     audit: admin.AuditWriter,
     clock: Clock,
     thresholds: Thresholds,
+    latest: datetime | None = None,
 ) -> tuple[Disabled, ...]:
     """Disable the mailbox and/or account if their counts or rates cross the thresholds and they are
-    still active; returns what was disabled now (nothing when it already was)."""
-    hours = window_hours(clock.now(), LONG_WINDOW_HOURS)
+    still active; returns what was disabled now (nothing when it already was). `latest`: the time of the
+    event that was just counted; the windows end at it when it is ahead of this clock (another machine's
+    clock stamped it), so that its own bucket is never outside them."""
+    now = clock.now()
+    hours = window_hours(max(now, latest) if latest is not None else now, LONG_WINDOW_HOURS)
     window = Window(reader.window(account_id, hours))
     day, week = frozenset(hours[:WINDOW_HOURS]), frozenset(hours)
     disabled: list[Disabled] = []
