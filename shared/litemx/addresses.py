@@ -15,8 +15,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import idna
-
 # RFC 5322 atext, plus non-ASCII characters (SMTPUTF8 local parts) other than C1 controls, line and
 # paragraph separators and surrogates.
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u00a0-\u2027\u202a-\ud7ff\ue000-\U0010ffff]"
@@ -41,6 +39,8 @@ def has_line_break(value: str) -> bool:
 def _to_ascii(domain: str) -> str | None:
     if domain.isascii() and "xn--" not in domain:
         return domain  # plain LDH labels: nothing to map (the label check below validates them)
+    import idna  # only an internationalized domain needs it: a cold start imports it on first use
+
     try:
         return idna.encode(domain, uts46=True, transitional=False).decode("ascii")
     except (idna.IDNAError, UnicodeError, ValueError):

@@ -39,6 +39,7 @@ ON_DEMAND = (
     "litemx.providers.ses",  # the provider is built on first use
     "litemx.tenants.ses",
     "litemx.inbound.mime",  # the MIME parser: where mail is parsed
+    "idna",  # only an internationalized domain (litemx.addresses)
     # Powertools' batch utility imports its parser's pydantic record models when pydantic is loaded
     # before it; the handlers import Powertools first, and parse their records with their own models.
     "aws_lambda_powertools.utilities.parser.models",
