@@ -106,8 +106,9 @@ def prune_botocore(site: Path) -> None:
     """Drop botocore's service models but those of LAYER_SERVICES (its own files, such as endpoints and
     partitions, stay), and shape what stays for a first call (docs/deploy.md, "What a cold start does"):
     the kept models are stored uncompressed (botocore reads `.json` before `.json.gz`, and Lambda's layer
-    zip compresses them anyway), and endpoints.json keeps the endpoints of the kept services only: every
-    process's first client parses it whole, 1.25 MB of JSON for some 300 services, about 30 ms."""
+    zip compresses them anyway) and without their prose, and endpoints.json keeps the endpoints of the kept
+    services only: every process's first client parses it whole, 1.25 MB of JSON for some 300 services,
+    about 30 ms."""
     data = site / "botocore" / "data"
     for entry in sorted(data.iterdir()):
         if entry.is_dir() and entry.name not in LAYER_SERVICES:
@@ -117,7 +118,9 @@ def prune_botocore(site: Path) -> None:
         packed.with_suffix("").write_bytes(gzip.decompress(packed.read_bytes()))
         packed.unlink()
     for model in sorted(data.glob("*/*/service-2.json")):
-        prefixes.add(json.loads(model.read_bytes())["metadata"].get("endpointPrefix", model.parts[-3]))
+        described = json.loads(model.read_bytes())
+        prefixes.add(described["metadata"].get("endpointPrefix", model.parts[-3]))
+        model.write_text(json.dumps(_undocumented(described), separators=(",", ":")))
     endpoints = data / "endpoints.json"
     if endpoints.exists():
         table = json.loads(endpoints.read_bytes())
@@ -125,6 +128,21 @@ def prune_botocore(site: Path) -> None:
             services = partition.get("services", {})
             partition["services"] = {name: services[name] for name in services if name in prefixes}
         endpoints.write_text(json.dumps(table, separators=(",", ":")))
+
+
+def _undocumented(value: Any) -> Any:
+    """A service model without its prose (`documentation` strings, 70-80 % of its bytes): botocore reads
+    them only to write docstrings, and a client parses the whole model when it is created. A member or
+    shape named `documentation` is a mapping, not a string, and stays."""
+    if isinstance(value, dict):
+        return {
+            key: _undocumented(item)
+            for key, item in value.items()
+            if not (key in ("documentation", "documentationUrl") and isinstance(item, str))
+        }
+    if isinstance(value, list):
+        return [_undocumented(item) for item in value]
+    return value
 
 
 def compile_bytecode(top: Path, deployed_at: str) -> bool:

@@ -13,7 +13,9 @@ from pathlib import Path
 from types import ModuleType
 
 import botocore
+import botocore.serialize
 import botocore.session
+import botocore.validate
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,7 +101,10 @@ def test_the_layer_keeps_botocore_models_of_the_services_called_and_its_own_file
     # Given botocore's data as pip installs it: its own files and a model folder per service, compressed
     builder = _builder()
     data = tmp_path / "python" / "botocore" / "data"
-    model = {"metadata": {"endpointPrefix": "dynamodb"}, "operations": {}}
+    shapes = {
+        "Doc": {"type": "structure", "members": {"documentation": {"shape": "S"}}, "documentation": "x"}
+    }
+    model = {"metadata": {"endpointPrefix": "dynamodb"}, "documentation": "prose", "shapes": shapes}
     files = {
         "endpoints.json": json.dumps(
             {"partitions": [{"partition": "aws", "services": {"dynamodb": {"x": 1}, "ec2": {"y": 2}}}]}
@@ -116,9 +121,13 @@ def test_the_layer_keeps_botocore_models_of_the_services_called_and_its_own_file
     # Then the services the handlers call and botocore's own files stay, the others go
     assert sorted(p.name for p in data.iterdir()) == ["dynamodb", "endpoints.json", "partitions.json"]
     assert "dynamodb" in builder.LAYER_SERVICES
-    # and a kept model is stored uncompressed, and endpoints.json names the kept services only
+    # and a kept model is stored uncompressed, without its prose (a member named `documentation` stays),
+    # and endpoints.json names the kept services only
     assert [p.name for p in (data / "dynamodb" / "2012-08-10").iterdir()] == ["service-2.json"]
-    assert json.loads((data / "dynamodb" / "2012-08-10" / "service-2.json").read_text()) == model
+    assert json.loads((data / "dynamodb" / "2012-08-10" / "service-2.json").read_text()) == {
+        "metadata": {"endpointPrefix": "dynamodb"},
+        "shapes": {"Doc": {"type": "structure", "members": {"documentation": {"shape": "S"}}}},
+    }
     endpoints = json.loads((data / "endpoints.json").read_text())
     assert endpoints == {"partitions": [{"partition": "aws", "services": {"dynamodb": {"x": 1}}}]}
 
@@ -149,5 +158,15 @@ def test_a_pruned_botocore_still_builds_every_client_the_layer_keeps(tmp_path):
                 service, region_name=region, aws_access_key_id="k", aws_secret_access_key="s"
             )
             assert client.meta.endpoint_url.startswith("https://"), (service, region)
+    # and a request still validates and serializes from the undocumented models
+    calls = {
+        "dynamodb": ("PutItem", {"TableName": "t", "Item": {"pk": {"S": "a"}}}),
+        "sesv2": ("SendEmail", {"Content": {"Raw": {"Data": b"x"}}, "TenantName": "litemx-a"}),
+    }
+    for service, (operation, params) in calls.items():
+        model = session.get_service_model(service).operation_model(operation)
+        botocore.validate.validate_parameters(params, model.input_shape)
+        serializer = botocore.serialize.create_serializer(model.metadata["protocol"])
+        assert serializer.serialize_to_request(params, model)["body"], service
     # and from the pruned files, not the installed ones
     assert loader.load_data_with_path("endpoints")[1].startswith(str(data))
