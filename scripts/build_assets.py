@@ -132,11 +132,12 @@ def prune_botocore(site: Path) -> None:
 
 def _undocumented(value: Any) -> Any:
     """A service model without its prose (`documentation` strings, 70-80 % of its bytes): botocore reads
-    them only to write docstrings, and a client parses the whole model when it is created. A member or
-    shape named `documentation` is a mapping, not a string, and stays."""
+    them only to write docstrings (but for its client context parameters', which it requires and which
+    stay), and a client parses the whole model when it is created. A member or shape named
+    `documentation` is a mapping, not a string, and stays."""
     if isinstance(value, dict):
         return {
-            key: _undocumented(item)
+            key: item if key == "clientContextParams" else _undocumented(item)
             for key, item in value.items()
             if not (key in ("documentation", "documentationUrl") and isinstance(item, str))
         }

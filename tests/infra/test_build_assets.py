@@ -151,6 +151,7 @@ def test_a_pruned_botocore_still_builds_every_client_the_layer_keeps(tmp_path):
     loader = session.get_component("data_loader")
     # Then every kept service's client resolves its endpoint, in every commercial region it is offered in
     for service in builder.LAYER_SERVICES:
+        assert session.get_service_model(service).client_context_parameters is not None
         regions = session.get_available_regions(service)
         assert regions, service
         for region in ("us-east-1", "eu-west-1", regions[-1]):
