@@ -166,6 +166,7 @@ def test_a_pruned_botocore_still_builds_every_client_the_layer_keeps(tmp_path):
     }
     for service, (operation, params) in calls.items():
         model = session.get_service_model(service).operation_model(operation)
+        assert model.input_shape is not None
         botocore.validate.validate_parameters(params, model.input_shape)
         serializer = botocore.serialize.create_serializer(model.metadata["protocol"])
         assert serializer.serialize_to_request(params, model)["body"], service
