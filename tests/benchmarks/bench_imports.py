@@ -46,11 +46,11 @@ FLOOR = ",".join(
         *("aws_lambda_powertools.logging", "aws_lambda_powertools.metrics"),
     ]
 )
-# The floor of each handler under the house style (docs/deploy.md, "The floor"): the dependency floor plus
-# the Powertools utility the handler is built on, imported in the handlers' order (Powertools before
-# pydantic: Powertools' batch utility imports its parser's pydantic record models when pydantic is
-# already loaded). The api's is the event handler with validation on; the queue consumers' the batch
-# processor; the inbound handler has no more than the dependency floor.
+# The floor of each handler under the house style (docs/deploy.md §3a, the import target): the
+# dependency floor plus the Powertools utility the handler is built on, imported in the handlers' order
+# (Powertools before pydantic: Powertools' batch utility imports its parser's pydantic record models when
+# pydantic is already loaded). The api's is the event handler with validation on; the queue consumers'
+# the batch processor; the inbound handler has no more than the dependency floor.
 _POWERTOOLS = ("aws_lambda_powertools.logging", "aws_lambda_powertools.metrics")
 _DEPENDENCIES = ("pynamodb.models", "pynamodb.transactions", "pydantic.main")
 HOUSE_FLOORS = {
