@@ -24,6 +24,8 @@ _HOST = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*$"
 )
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# Lambda's own platform log lines (START, REPORT, ...): SystemLogLevel of the JSON log format.
+_PLATFORM_LOG_LEVELS = ("DEBUG", "INFO", "WARN")
 # The values CloudWatch Logs accepts for a log group's retention.
 RETENTION_DAYS = (
     1,
@@ -126,6 +128,9 @@ class LiteMXConfig:
     # X-Ray active tracing: off by default. Each trace costs money at LiteMX's volumes (a message is traced
     # by three or four functions), and the X-Ray SDK is the largest import of a cold start.
     tracing: bool = False
+    # Lambda's platform lines: WARN drops START and REPORT (about 350 bytes of CloudWatch Logs per
+    # invocation; durations, errors and throttles stay in Lambda's free metrics), INFO keeps them.
+    platform_log_level: str = "WARN"
 
     @property
     def stack_name(self) -> str:
@@ -190,6 +195,7 @@ class _Reader:
             ),
             dashboard=self._bool("dashboard", default=False),
             tracing=self._bool("tracing", default=False),
+            platform_log_level=self._choice("platformLogLevel", _PLATFORM_LOG_LEVELS, default="WARN"),
         )
 
     def _raw(self, key: str) -> Any:

@@ -44,10 +44,17 @@ class FakePolicyStore:
     relied: set[tuple[str, str]] = field(default_factory=set)
     relied_per_send: list[tuple[str, ...]] = field(default_factory=list)  # marks each reserve touched
     reads: int = 0
+    consistency: list[bool] = field(default_factory=list)  # each read: consistent or not
     queued: list[OutboundMessage] = field(default_factory=list)
+    # What an eventually consistent read still sees (a copy of the store from before its last writes);
+    # None: eventually consistent reads see every write, as DynamoDB Local's do.
+    behind: FakePolicyStore | None = None
 
-    def load_snapshot(self, keys: SnapshotKeys) -> Snapshot:
+    def load_snapshot(self, keys: SnapshotKeys, *, consistent: bool = True) -> Snapshot:
         self.reads += 1
+        self.consistency.append(consistent)
+        if not consistent and self.behind is not None:
+            return self.behind.load_snapshot(keys)
         threads = [
             (i, p) for i in keys.message_ids if (p := self.reply_rights.get((keys.mailbox, i))) is not None
         ]
@@ -104,8 +111,8 @@ class FakePolicyStore:
         if message is not None:
             self.queued.append(message)
 
-    def load_snapshots(self, many: Sequence[SnapshotKeys]) -> list[Snapshot]:
-        return [self.load_snapshot(keys) for keys in many]
+    def load_snapshots(self, many: Sequence[SnapshotKeys], *, consistent: bool = True) -> list[Snapshot]:
+        return [self.load_snapshot(keys, consistent=consistent) for keys in many]
 
     def record(self, audit: AuditRecord) -> None:
         self.audit.append(audit)

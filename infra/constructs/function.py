@@ -139,7 +139,18 @@ class LiteMXFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE if factory.config.tracing else lambda_.Tracing.DISABLED,
             log_group=self.log_group,
             dead_letter_queue=dead_letter_queue,
+            # JSON logs with Lambda's log-level filtering. Platform lines (START, REPORT: about 350 bytes per
+            # invocation, more than the one line a handler writes per message) only at the configured
+            # level, WARN by default. The application level stays INFO (DEBUG when asked for): the
+            # metrics' EMF lines carry no level, count as INFO, and a higher level would drop them;
+            # Powertools filters WARNING and ERROR itself (LOG_LEVEL).
             logging_format=lambda_.LoggingFormat.JSON,
+            system_log_level_v2=lambda_.SystemLogLevel[factory.config.platform_log_level],
+            application_log_level_v2=(
+                lambda_.ApplicationLogLevel.DEBUG
+                if factory.config.log_level == "DEBUG"
+                else lambda_.ApplicationLogLevel.INFO
+            ),
             environment={
                 "POWERTOOLS_SERVICE_NAME": f"litemx-{name}",
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,

@@ -23,6 +23,9 @@ from infra.constructs.queues import service_published_topic
 
 # Functions whose errors the alarm of another watches too (one alarm for the mail-in path).
 ALARM_GROUPS = {"webhooks": "inbound"}
+# Functions whose errors another alarm reports as fast: the api's as the HTTP API's 5xx, feedback's as its
+# DLQ (see the Errors alarms below).
+UNWATCHED_ERRORS = frozenset({"api", "feedback"})
 BOUNCE_RATE_ALARM = 0.04
 COMPLAINT_RATE_ALARM = 0.0008
 
@@ -79,12 +82,16 @@ class Monitoring(Construct):
         # Errors, not throttles: a throttled sender or feedback invocation is retried by SQS and ends in its
         # DLQ if it never runs, a throttled inbound invocation is retried by Lambda and ends in the inbound
         # DLQ, and a throttled API call answers 5xx: the DLQ and 5xx alarms already cover each of them.
-        # That keeps the stack at 10 alarms. The webhooks function's errors and DLQ share the inbound
-        # alarms (metric math: mail in, received or announced), which CloudWatch bills per metric (12
-        # alarm metrics, two over the always-free ten: $0.20/month).
+        # Errors alarms only where no other alarm would say the same thing within minutes
+        # (UNWATCHED_ERRORS): the api function's failures are the HTTP API's 5xx (every unhandled error or
+        # timeout reaches the client as a 5xx), and a feedback record the function cannot handle is in the
+        # feedback DLQ after 5 receives 3 minutes apart. CloudWatch bills an alarm per metric it reads
+        # (metric math included), and the always-free allowance is 10: 4 DLQ metrics, 3 error metrics
+        # (sender; inbound and webhooks, whose errors share the mail-in alarm), API 5xx, SES's 2 rates.
         groups: dict[str, list[LiteMXFunction]] = {}
         for fn in functions:
-            groups.setdefault(ALARM_GROUPS.get(fn.name, fn.name), []).append(fn)
+            if fn.name not in UNWATCHED_ERRORS:
+                groups.setdefault(ALARM_GROUPS.get(fn.name, fn.name), []).append(fn)
         for group, members in groups.items():
             self._alarm(
                 f"{group.capitalize()}Errors",

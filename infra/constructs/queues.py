@@ -6,6 +6,13 @@ edited), so an encrypted topic they publish to needs a key whose policy lets the
 such topic (a key costs $1/month, and more with each rotation), each statement pinned to its topic by
 `kms:EncryptionContext:aws:sns:topicArn`.
 
+Why rotation every 2,560 days (the longest KMS allows) rather than yearly: each automatic rotation adds
+$1/month for the first two, so a yearly key costs $3/month from its third year, three times the stack's
+whole idle budget. The key encrypts only what SNS holds until it has delivered it (seconds: to the
+feedback queue, which SQS encrypts with its own key, or to the operator's e-mail), so no ciphertext lives
+long enough for newer key material to protect it better. Rotation stays enabled (cdk-nag KMS5, Security
+Hub KMS.4), at the period that keeps the key at $1/month for seven years.
+
 Why an explicit topic policy statement: `enforce_ssl` attaches an `AWS::SNS::TopicPolicy`, which replaces
 the topic's default policy; without an Allow of its own the publishing service gets "not authorized to
 perform SNS:Publish", and every notification is silently lost.
@@ -23,6 +30,8 @@ from constructs import Construct
 # Receives that count as failures of the code (crashes, poison records). Deliberate deferrals never count:
 # the sender re-sends them with DelaySeconds instead of failing the record (see functions/sender).
 MAX_RECEIVE_COUNT = 5
+# The longest automatic rotation period KMS accepts (90 to 2,560 days); see the module's docstring.
+KEY_ROTATION_PERIOD = Duration.days(2560)
 
 
 def queue_with_dlq(
@@ -59,6 +68,7 @@ def topic_key(scope: Construct, construct_id: str) -> kms.Key:
         construct_id,
         description="LiteMX topics that SES and CloudWatch publish to",
         enable_key_rotation=True,
+        rotation_period=KEY_ROTATION_PERIOD,
         pending_window=Duration.days(7),
         removal_policy=RemovalPolicy.DESTROY,
     )

@@ -78,6 +78,11 @@ def _arn_of(value: Any) -> str:
 def idle_rows(document: dict[str, Any]) -> list[Row]:
     resources = document["Resources"]
     keys = _count(resources, "AWS::KMS::Key")
+    rotations = [
+        int(r["Properties"].get("RotationPeriodInDays", 365))
+        for r in resources.values()
+        if r["Type"] == "AWS::KMS::Key" and r["Properties"].get("EnableKeyRotation")
+    ]
     # CloudWatch bills an alarm per metric it watches: a metric-math alarm once per MetricStat in it.
     alarms = sum(
         max(1, sum(1 for q in r["Properties"].get("Metrics", []) if "MetricStat" in q))
@@ -105,7 +110,7 @@ def idle_rows(document: dict[str, Any]) -> list[Row]:
             keys,
             keys * KMS_KEY,
             keys * KMS_KEY,
-            "no free tier; yearly rotation adds $1/month for each of the first two rotations",
+            _rotation_note(rotations),
         ),
         Row("CloudWatch alarm metrics", alarms, alarms * ALARM, max(0, alarms - FREE_ALARMS) * ALARM),
         Row("CloudWatch dashboards", dashboards, dashboards * DASHBOARD, 0.0 if dashboards <= 3 else 3.0),
@@ -126,6 +131,32 @@ def idle_rows(document: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _rotation_note(periods: list[int]) -> str:
+    """Each automatic rotation adds $1/month to its key, for the first two rotations (KMS pricing)."""
+    if not periods:
+        return "no free tier; no automatic rotation"
+    shortest = min(periods)
+    return (
+        f"no free tier; rotation every {shortest} days: +$1/month from day {shortest}, "
+        f"+$2 from day {2 * shortest} (yearly rotation would be $3/month from the third year)"
+    )
+
+
+def floor_line(rows: list[Row]) -> str:
+    """What this design cannot do without: the one key (SES and CloudWatch publish to encrypted topics,
+    and the AWS-managed SNS key cannot grant them) and the send queue's poller (the design card's SQS send
+    queue and sender Lambda). Everything else listed is a choice the table shows."""
+    one_mapping = IDLE_POLLS_PER_MAPPING * SQS_REQUEST
+    one_mapping_free = max(0, IDLE_POLLS_PER_MAPPING - FREE_SQS_REQUESTS) * SQS_REQUEST
+    by_what = {row.what: row for row in rows}
+    extra = by_what["SQS pollers of event source mappings"].count - 1
+    return (
+        f"design floor: 1 KMS key + the send queue's poller = ${KMS_KEY + one_mapping:.2f} at list price, "
+        f"${KMS_KEY + one_mapping_free:.2f} after the always-free allowances; the other {extra} pollers "
+        f"(feedback, webhooks) add ${extra * one_mapping:.2f} at list price"
+    )
+
+
 def main() -> None:
     rows = idle_rows(template())
     print("Idle cost per month (shipped cdk.json, us-east-1 list prices)")
@@ -135,6 +166,7 @@ def main() -> None:
     total, free = sum(r.list_price for r in rows), sum(r.after_free for r in rows)
     print(f"{'total':<40}{'':>6}{total:>9.2f}{free:>19.2f}")
     print(idle_verdict(total, free))
+    print(floor_line(rows))
 
 
 TARGET = 1.00

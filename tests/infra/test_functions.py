@@ -101,6 +101,30 @@ def test_x_ray_tracing_is_opt_in(synth_with, tracing):
         assert (xray <= _actions(synth, props["Role"]["Fn::GetAtt"][0])) is tracing
 
 
+def test_platform_log_lines_are_dropped_and_the_handlers_lines_kept(default):
+    # Given the stack as cdk.json configures it: JSON logs, Lambda's START/REPORT lines (about 350 bytes
+    # per invocation) filtered out, every handler line at INFO and above kept (errors, the send's outcome,
+    # the metrics' EMF lines, which carry no level and count as INFO)
+    for props in (f["Properties"] for f in litemx_functions(default).values()):
+        logging = props["LoggingConfig"]
+        assert (logging["LogFormat"], logging["SystemLogLevel"], logging["ApplicationLogLevel"]) == (
+            "JSON",
+            "WARN",
+            "INFO",
+        )
+
+
+@pytest.mark.parametrize(
+    ("platform", "level", "application"), [("INFO", "DEBUG", "DEBUG"), ("WARN", "ERROR", "INFO")]
+)
+def test_log_levels_follow_the_configuration(synth_with, platform, level, application):
+    synth = synth_with(platformLogLevel=platform, logLevel=level)
+    for props in (f["Properties"] for f in litemx_functions(synth).values()):
+        logging = props["LoggingConfig"]
+        assert (logging["SystemLogLevel"], logging["ApplicationLogLevel"]) == (platform, application)
+        assert props["Environment"]["Variables"]["LOG_LEVEL"] == level
+
+
 def test_one_code_asset_and_one_layer_for_all(default):
     functions = litemx_functions(default).values()
     assert (

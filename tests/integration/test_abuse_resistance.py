@@ -21,7 +21,8 @@ from litemx.messages.store import MessageStore
 from litemx.policy.fanout import fingerprint
 from litemx.policy.store import AccountPolicyStore, contact_key
 from litemx.quotas.models import day_window
-from litemx.storage.tables import ContactRecord, TableNames, UsageCounter
+from litemx.quotas.store import QuotaStore
+from litemx.storage.tables import ContactRecord, TableNames
 from litemx.suppression.service import suppress
 from litemx_local.testclock import anchored_now
 from litemx_local.world import PLAN_FIRST_CONTACTS, World, build_world
@@ -41,10 +42,7 @@ def now_clock() -> FixedClock:
 
 
 def counter(key: str) -> int:
-    try:
-        return int(UsageCounter.get(key, consistent_read=True).used)
-    except UsageCounter.DoesNotExist:
-        return 0
+    return QuotaStore().read([key]).get(key, 0)  # the account's day is a field of its month's item
 
 
 def day(world: World) -> str:
@@ -209,6 +207,9 @@ def test_a_cancellation_gives_back_counters_and_contact_marks_in_one_go(tables, 
     assert counter(f"mailbox#{BOX}#first_contact#day#{label}") == 0
     assert counter(f"account#{world.account.account_id}#first_contact#day#{label}") == 0
     assert counter(f"mailbox#{BOX}#day#{label}") == 0
+    # the account's day and month, two fields of the month's item, given back in the same update
+    month = f"account#{world.account.account_id}#month#{label[:7]}"
+    assert QuotaStore().read([month, f"{month}|d{label[-2:]}"]) == {month: 0, f"{month}|d{label[-2:]}": 0}
     assert not marked(BOX, "ann@cold.test")
     assert not marked(BOX, "bob@gmail.com")
 
@@ -341,12 +342,38 @@ def test_attack_a_campaign_from_many_mailboxes_at_once_stops_at_the_fanout_numbe
     assert max(counter(f"{prefix}{band}#day#{day(world)}") for band in bands) == 10
 
 
+def _consistency(client: Any) -> list[tuple[str, bool | None]]:
+    """Each DynamoDB request, with a BatchGetItem's ConsistentRead (one value for all its tables)."""
+    calls: list[tuple[str, bool | None]] = []
+
+    def seen(params: dict[str, Any], model: Any, **_: Any) -> None:
+        flags = {t.get("ConsistentRead", False) for t in params.get("RequestItems", {}).values()}
+        calls.append((model.name, flags.pop() if len(flags) == 1 else None))
+
+    client.meta.events.register("before-parameter-build.dynamodb", seen)
+    return calls
+
+
 def test_an_accepted_decision_with_a_fingerprint_still_costs_two_requests(tables):
+    # Given a fingerprinted message to 10 people the mailbox has written to before
     world = build_world(tables, clock=now_clock())
-    calls = _count_requests(world.policy.client)
+    people = recipients(10)
+    assert world.send(people, body=campaign(1, 3)).allowed  # first contacts: decided on a consistent read
+    assert world.send(people, body=campaign(1, 4)).allowed  # their marks relied on: consistent too
+    calls = _consistency(world.policy.client)
+    # When it sends to them again
+    decision = world.send(people, body=campaign(1, 5))
+    # Then one eventually consistent read and the transaction: two requests
+    assert decision.allowed, decision.message
+    assert calls == [("BatchGetItem", False), ("TransactWriteItems", None)]
+
+
+def test_a_decision_counting_first_contacts_reads_again_consistently(tables):
+    world = build_world(tables, clock=now_clock())
+    calls = _consistency(world.policy.client)
     decision = world.send(recipients(10), body=campaign(1, 3))
     assert decision.allowed, decision.message
-    assert calls == ["BatchGetItem", "TransactWriteItems"]
+    assert calls == [("BatchGetItem", False), ("BatchGetItem", True), ("TransactWriteItems", None)]
 
 
 # ---- 11. warm-up, shown in /v1/usage ----

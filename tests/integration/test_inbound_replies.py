@@ -9,7 +9,8 @@ import pytest
 
 from litemx.directory.models import Scope
 from litemx.policy.store import AccountPolicyStore
-from litemx.storage.tables import TableNames, UsageCounter
+from litemx.quotas.store import QuotaStore
+from litemx.storage.tables import TableNames
 from litemx_local.world import PLAN_FIRST_CONTACTS, build_world
 from tests.events import mime
 from tests.events.mailroom import Mailroom, mailroom
@@ -26,10 +27,7 @@ def room(tables: TableNames, monkeypatch) -> Iterator[Mailroom]:
 
 
 def counter(key: str) -> int:
-    try:
-        return int(UsageCounter.get(key, consistent_read=True).used)
-    except UsageCounter.DoesNotExist:
-        return 0
+    return QuotaStore().read([key]).get(key, 0)  # the account's day is a field of its month's item
 
 
 def test_a_reply_only_token_answers_received_mail_and_nothing_else(tables, room):
@@ -78,7 +76,10 @@ def test_a_request_over_the_first_contact_cap_moves_no_counter(tables):
     assert world.send(recipients(8)).allowed
     assert world.send(recipients(3, start=8)).code == "first_contact_limit"
     assert counter(f"mailbox#{BOX}#first_contact#day#{world.clock.now():%Y-%m-%d}") == 8
-    assert counter(f"account#{world.account.account_id}#day#{world.clock.now():%Y-%m-%d}") == 8
+    assert (
+        counter(f"account#{world.account.account_id}#month#{world.clock.now():%Y-%m}|d{world.clock.now():%d}")
+        == 8
+    )
     # And the refused recipients were not marked as contacted
     assert world.send(recipients(2, start=8)).first_contacts == (
         "person8@outside.test",

@@ -105,7 +105,7 @@ CASES: dict[str, Mutation] = {
         lambda w: w.counters.update({f"mailbox#{MAILBOX}#day#2026-11-24": 100})
     ),
     "quota_exceeded.account_day": on_world(
-        lambda w: w.counters.update({f"account#{ACCOUNT_ID}#day#2026-11-24": 100})
+        lambda w: w.counters.update({f"account#{ACCOUNT_ID}#month#2026-11|d24": 100})
     ),
     "quota_exceeded.account_month": on_world(
         lambda w: w.counters.update({f"account#{ACCOUNT_ID}#month#2026-11": 500})
@@ -180,7 +180,7 @@ def test_allowed_send_reserves_each_cap_once_per_distinct_recipient() -> None:
     assert decision.recipients == ("alice@outside.test", "bob@outside.test", "carol@outside.test")
     assert world.counters == {
         f"mailbox#{MAILBOX}#day#2026-11-24": 3,
-        f"account#{ACCOUNT_ID}#day#2026-11-24": 3,
+        f"account#{ACCOUNT_ID}#month#2026-11|d24": 3,
         f"account#{ACCOUNT_ID}#month#2026-11": 3,
         f"mailbox#{MAILBOX}#first_contact#day#2026-11-24": 3,
         f"account#{ACCOUNT_ID}#first_contact#day#2026-11-24": 3,
@@ -241,7 +241,7 @@ def test_quota_refusal_names_cap_limit_used_and_reset() -> None:
 def test_month_cap_wins_when_day_and_month_both_refuse() -> None:
     """Retrying after the day resets cannot help when the month is spent: report the month."""
     world, secret = standard_world()
-    world.counters[f"account#{ACCOUNT_ID}#day#2026-11-24"] = 100
+    world.counters[f"account#{ACCOUNT_ID}#month#2026-11|d24"] = 100
     world.counters[f"account#{ACCOUNT_ID}#month#2026-11"] = 500
     decision = decide(_request(secret), store=world, clock=FixedClock(T0), request_id="r")
     assert decision.code == "quota_exceeded.account_month"

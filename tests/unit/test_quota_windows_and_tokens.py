@@ -64,3 +64,31 @@ def test_malformed_secrets_are_not_parsed(secret: str) -> None:
 )
 def test_address_normalisation(raw: str, canonical: str | None) -> None:
     assert normalize_address(raw) == canonical
+
+
+def test_the_account_day_is_a_field_of_its_month_item() -> None:
+    from litemx.policy.store import counter_values
+    from litemx.quotas.models import Cap, counter_item, counter_slots
+
+    # Given the slots of a send on 24 November (a mailbox whose local part holds a '|', which RFC 5322 allows)
+    slots = counter_slots(
+        account_id="acc-1", mailbox="a|d24@x.test", now=datetime(2026, 11, 24, 23, 59, tzinfo=UTC)
+    )
+    keys = {s.cap: s.key for s in slots}
+    # Then the account's day and month name one item, the mailbox's day an item of its own
+    assert counter_item(keys[Cap.ACCOUNT_DAY]) == ("account#acc-1#month#2026-11", "d24")
+    assert counter_item(keys[Cap.ACCOUNT_MONTH]) == ("account#acc-1#month#2026-11", "used")
+    assert counter_item(keys[Cap.MAILBOX_DAY]) == ("mailbox#a|d24@x.test#day#2026-11-24", "used")
+    # And a stored month item answers for its month and each of its days
+    raw = {
+        "key": {"S": "account#acc-1#month#2026-11"},
+        "used": {"N": "7"},
+        "d23": {"N": "4"},
+        "d24": {"N": "3"},
+        "expires_at": {"N": "1"},
+    }
+    assert dict(counter_values(raw)) == {
+        "account#acc-1#month#2026-11": 7,
+        "account#acc-1#month#2026-11|d23": 4,
+        "account#acc-1#month#2026-11|d24": 3,
+    }

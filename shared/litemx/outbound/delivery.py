@@ -147,11 +147,27 @@ def deliver_batch(
     messages = [found[m] for m in dict.fromkeys(message_ids) if m in found]  # a duplicate record sends once
     for message_id in claimed - set(found):
         results[message_id] = NotFoundError(f"message {message_id} does not exist")
-    snapshots = deps.policy.load_snapshots([_keys(m) for m in messages]) if messages else []
+    snapshots = _kill_switch_snapshots(messages, deps)
     for message, snapshot in zip(messages, snapshots, strict=True):
         raw = (inline or {}).get(message.message_id)
         results[message.message_id] = _captured(partial(_deliver_claimed, message, snapshot, deps, raw))
     return results
+
+
+def _kill_switch_snapshots(messages: Sequence[OutboundMessage], deps: DeliveryDeps) -> list[Snapshot]:
+    """The kill switches, read eventually consistent (half the read units): a switch thrown a moment ago
+    may not show yet. A message they would cancel is read again consistently first, so that no message
+    is cancelled on a read that missed a write of the last moment (a token or mailbox just re-enabled)."""
+    if not messages:
+        return []
+    snapshots = deps.policy.load_snapshots([_keys(m) for m in messages], consistent=False)
+    now = deps.clock.now()
+    suspect = [i for i, (m, s) in enumerate(zip(messages, snapshots, strict=True)) if _kill_switch(m, s, now)]
+    if suspect:
+        fresh = deps.policy.load_snapshots([_keys(messages[i]) for i in suspect], consistent=True)
+        for i, snapshot in zip(suspect, fresh, strict=True):
+            snapshots[i] = snapshot
+    return snapshots
 
 
 def deliver(message_id: str, deps: DeliveryDeps) -> Delivery:

@@ -2,7 +2,9 @@
 
 Checks run cheapest first and quotas last, in the order docs/policy.md lists them. Everything the checks
 read comes from one batched read; an allowed send then reserves every cap and writes its audit record in
-one transaction, so a decision costs two DynamoDB requests and a refusal never consumes quota.
+one transaction, so a decision costs two DynamoDB requests and a refusal never consumes quota. The read is
+eventually consistent unless the decision refuses or counts a first contact, which are decided on a
+consistent read (a third request, on those decisions only).
 """
 
 from __future__ import annotations
@@ -114,15 +116,36 @@ def decide(
     queue_as: Callable[[Decision], OutboundMessage] | None = None,
 ) -> Decision:
     """Allow or refuse a send; on allow in SEND mode, the recipients are reserved against every cap, and
-    the message `queue_as` builds from the allowed decision is recorded in the same transaction."""
-    for _ in range(_STALE_ATTEMPTS):
-        decision = _decide_once(request, store, clock, request_id, mode, provider, queue_as)
+    the message `queue_as` builds from the allowed decision is recorded in the same transaction.
+
+    The first read is eventually consistent (half the read units). Only a plain allow is decided on it:
+    a refusal, a first contact or a contact mark to rely on is decided again on a consistent read, so
+    that no refusal and no count ever comes from a read that missed a write of the last moment."""
+    consistent = False
+    for _ in range(1 + _STALE_ATTEMPTS):
+        decision = _decide_once(request, store, clock, request_id, mode, provider, queue_as, consistent)
         if decision is not None:
             return decision
+        consistent = True
     raise StoreBusyError("fan-out counters kept moving; nothing was reserved, retry the request")
 
 
-_STALE_ATTEMPTS = 3
+_STALE_ATTEMPTS = 3  # consistent decisions after the first read, for fan-out counters that moved
+# Refusals judged on the request (and the provider's gate) alone, never on what was read: a stale read
+# cannot cause them, so they need no second, consistent read.
+_REQUEST_REFUSALS = frozenset(
+    {
+        Reason.FROM_INVALID,
+        Reason.RECIPIENTS_MISSING,
+        Reason.RECIPIENT_INVALID,
+        Reason.HEADER_INJECTION,
+        Reason.HEADER_RESERVED,
+        Reason.BULK_HEADERS,
+        Reason.HEADER_NOT_ALLOWED,
+        Reason.TENANT_PAUSED,
+        Reason.PROVIDER_SANDBOX,
+    }
+)
 
 
 def _decide_once(
@@ -133,8 +156,10 @@ def _decide_once(
     mode: Mode,
     provider: ProviderGate,
     queue_as: Callable[[Decision], OutboundMessage] | None,
+    consistent: bool,
 ) -> Decision | None:
-    """One decision on one read; None when a counter the transaction checked moved since the read."""
+    """One decision on one read; None when a counter the transaction checked moved since the read, or
+    when an eventually consistent read led anywhere but to a plain allow (decide again, consistently)."""
     now = clock.now()
     base = Decision(request_id=request_id, mode=mode, decided_at=now)
     claims = _claims(request)
@@ -162,33 +187,31 @@ def _decide_once(
             ),
             message_ids=ctx.thread_ids,
             suppression_keys=_suppression_keys(ctx),
-        )
+        ),
+        consistent=consistent,
     )
     base = replace(base, account_id=claims.account_id, token_id=claims.token_id, mailbox=sender)
     base = replace(base, details=_approved(request))
     token_refusal = _check_token(ctx, snapshot)
     if token_refusal is not None:
-        return _refuse(base, store, token_refusal, authenticated=False)
+        return _refuse(base, store, token_refusal, authenticated=False) if consistent else None
     base = replace(base, recipients=ctx.recipients)
     refusal = _first_refusal(ctx, snapshot)
     if refusal is not None:
-        return _refuse(base, store, refusal)
+        trusted = consistent or refusal.reason in _REQUEST_REFUSALS
+        return _refuse(base, store, refusal) if trusted else None
     first_contacts = _first_contacts(ctx, snapshot)
-    reservations = reservations_for(slots, _limits(ctx, snapshot), len(ctx.recipients))
-    checks: list[CounterCheck] = []
-    new_people = len({ctx.person(r) for r in first_contacts})
-    if new_people:
-        reservations += _first_contact_reservations(ctx, first_slots, snapshot, new_people)
-        for band in bands:
-            reservation, check = _fanout_reservation(band, snapshot, new_people)
-            reservations.append(reservation)
-            checks.append(check)
+    if not consistent and (first_contacts or _marks_to_rely_on(ctx, snapshot)):
+        # A correspondent or a contact mark written a moment ago may not show yet: counting a person
+        # as new, or a mark as not yet relied on, is decided on a consistent read.
+        return None
+    reservations, checks = _reservations(ctx, snapshot, slots, first_slots, bands, first_contacts)
     base = replace(base, first_contacts=first_contacts)
-    # Counters only grow within a window, so a consistent read that is already over a cap is a refusal
-    # without a write; the transaction's conditions decide every other case.
+    # Counters only grow within a window (but for refunds), so a consistent read that is already over a
+    # cap is a refusal without a write; the transaction's conditions decide every other case.
     exceeded = first_exceeded(reservations, snapshot.counters)
     if exceeded is not None:
-        return _refuse_quota(base, store, exceeded, snapshot)
+        return _refuse_quota(base, store, exceeded, snapshot) if consistent else None
     if mode is not Mode.SEND:
         allowed = replace(base, usage=tuple(usage_now(reservations, snapshot.counters)))
         _record(store, _audit(allowed, "allow"))
@@ -201,10 +224,33 @@ def _decide_once(
         contacts, relied = _marks(ctx, snapshot, first_contacts, message)
         store.reserve(reservations, _audit(allowed, "allow"), contacts, message, relied=relied, checks=checks)
     except QuotaExceededError as refused:
-        if refused.failed:
+        if refused.failed and consistent:
             return _refuse_quota(base, store, binding_cap(reservations, refused.failed), snapshot)
-        return None  # yesterday's fan-out counter moved (a send across midnight): decide again
+        # yesterday's fan-out counter moved (a send across midnight), or a cap refused limits read
+        # eventually (an operator may have raised them a moment ago): decide again, consistently
+        return None
     return allowed
+
+
+def _reservations(
+    ctx: _Context,
+    snapshot: Snapshot,
+    slots: list[CounterSlot],
+    first_slots: tuple[CounterSlot, CounterSlot],
+    bands: list[FanoutSlots],
+    first_contacts: tuple[str, ...],
+) -> tuple[list[CounterReservation], list[CounterCheck]]:
+    """Every counter the send moves, and the counters its transaction checks unchanged."""
+    reservations = reservations_for(slots, _limits(ctx, snapshot), len(ctx.recipients))
+    checks: list[CounterCheck] = []
+    new_people = len({ctx.person(r) for r in first_contacts})
+    if new_people:
+        reservations += _first_contact_reservations(ctx, first_slots, snapshot, new_people)
+        for band in bands:
+            reservation, check = _fanout_reservation(band, snapshot, new_people)
+            reservations.append(reservation)
+            checks.append(check)
+    return reservations, checks
 
 
 def _claims(request: SendRequest) -> SecretClaims | None:
@@ -233,14 +279,19 @@ def _marks(
         ContactMark(sender, person, now, message_id)
         for person in dict.fromkeys(map(ctx.person, first_contacts))
     ]
-    relied = [
-        ContactMark(sender, person, now)
+    relied = [ContactMark(sender, person, now) for person in _marks_to_rely_on(ctx, snapshot)]
+    return made, relied
+
+
+def _marks_to_rely_on(ctx: _Context, snapshot: Snapshot) -> list[str]:
+    """People marked by an earlier send, not correspondents, whose mark no send has relied on yet."""
+    return [
+        person
         for person in dict.fromkeys(ctx.person(r) for r in ctx.recipients)
         if person in snapshot.contacted
         and person not in snapshot.correspondents
         and person not in snapshot.relied_upon
     ]
-    return made, relied
 
 
 def _suppression_keys(ctx: _Context) -> tuple[str, ...]:

@@ -164,8 +164,9 @@ class MessageExistsError(LiteMXError):
 
 
 class PolicyStore(Protocol):
-    def load_snapshot(self, keys: SnapshotKeys) -> Snapshot:
-        """One consistent batched read."""
+    def load_snapshot(self, keys: SnapshotKeys, *, consistent: bool = True) -> Snapshot:
+        """One batched read; `consistent` False reads eventually consistent (half the read units), which
+        may not show a write of the last moment."""
         ...
 
     def reserve(
@@ -183,7 +184,7 @@ class PolicyStore(Protocol):
         condition or a check fails, MessageExistsError if the message is already recorded."""
         ...
 
-    def load_snapshots(self, many: Sequence[SnapshotKeys]) -> list[Snapshot]:
+    def load_snapshots(self, many: Sequence[SnapshotKeys], *, consistent: bool = True) -> list[Snapshot]:
         """Several snapshots in one batched read."""
         ...
 

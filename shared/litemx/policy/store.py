@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, reduce
 from typing import Any
 
+from pynamodb.attributes import NumberAttribute
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -28,7 +30,7 @@ from litemx.policy.models import (
     Snapshot,
     SnapshotKeys,
 )
-from litemx.quotas.models import CounterCheck, CounterReservation
+from litemx.quotas.models import USED_FIELD, CounterCheck, CounterReservation, counter_item
 from litemx.storage.session import shared_connection
 from litemx.storage.tables import (
     AccountPolicyRecord,
@@ -82,13 +84,13 @@ class DynamoPolicyStore:
         """The botocore client every request of this store goes through (for request counting)."""
         return self._connection.client
 
-    def load_snapshot(self, keys: SnapshotKeys) -> Snapshot:
-        return _snapshot(self._batch_get(_wanted(keys)), keys)
+    def load_snapshot(self, keys: SnapshotKeys, *, consistent: bool = True) -> Snapshot:
+        return _snapshot(self._batch_get(_wanted(keys), consistent), keys)
 
-    def load_snapshots(self, many: Sequence[SnapshotKeys]) -> list[Snapshot]:
+    def load_snapshots(self, many: Sequence[SnapshotKeys], *, consistent: bool = True) -> list[Snapshot]:
         """Several snapshots in one batched read (the sender re-checks a whole SQS batch at once)."""
         wanted = [_wanted(keys) for keys in many]
-        found = self._batch_get([key for keys in wanted for key in keys])
+        found = self._batch_get([key for keys in wanted for key in keys], consistent)
         index = {(table, _identity(table, item)): item for table, items in found.items() for item in items}
         return [
             _snapshot(
@@ -97,16 +99,22 @@ class DynamoPolicyStore:
             for keys, wanted_keys in zip(many, wanted, strict=True)
         ]
 
-    def _batch_get(self, wanted: list[tuple[str, dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    def _batch_get(
+        self, wanted: list[tuple[str, dict[str, Any]]], consistent: bool
+    ) -> dict[str, list[dict[str, Any]]]:
         unique = list({(table, _identity(table, key)): (table, key) for table, key in wanted}.values())
-        return self._batch_get_unique(unique)
+        return self._batch_get_unique(unique, consistent)
 
-    def _batch_get_unique(self, wanted: list[tuple[str, dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    def _batch_get_unique(
+        self, wanted: list[tuple[str, dict[str, Any]]], consistent: bool
+    ) -> dict[str, list[dict[str, Any]]]:
+        """`consistent` False: an eventually consistent read, half the read units of a consistent one; it
+        may miss a write of the last moment (docs/policy.md, "Consistency of the decision's read")."""
         found: dict[str, list[dict[str, Any]]] = {}
         for start in range(0, len(wanted), _BATCH_LIMIT):
             request: dict[str, Any] = {}
             for table, key in wanted[start : start + _BATCH_LIMIT]:
-                request.setdefault(table, {"Keys": [], "ConsistentRead": True})["Keys"].append(key)
+                request.setdefault(table, {"Keys": [], "ConsistentRead": consistent})["Keys"].append(key)
             attempt = 0
             while request:
                 response = self.client.batch_get_item(RequestItems=request)
@@ -172,18 +180,16 @@ class DynamoPolicyStore:
             )
             if message is not None:  # the queued message itself: accepted and accounted for atomically
                 transaction.save(message_record(message), condition=MessageRecord.message_id.does_not_exist())
-            for reservation in reservations:
-                counter = UsageCounter(reservation.key)
+            for item, group in _counter_items(reservations):
+                # One update per counter item: the account's day and month are two fields of one item,
+                # both added under one condition that holds each cap.
                 transaction.update(
-                    counter,
+                    UsageCounter(item),
                     actions=[
-                        UsageCounter.used.add(reservation.amount),
-                        UsageCounter.expires_at.set(int(reservation.expires_at.timestamp())),
+                        *(_field(r.key).add(r.amount) for r in group),
+                        UsageCounter.expires_at.set(int(max(r.expires_at for r in group).timestamp())),
                     ],
-                    condition=(
-                        UsageCounter.used.does_not_exist()
-                        | (UsageCounter.used <= reservation.limit - reservation.amount)
-                    ),
+                    condition=_all(_room(r) for r in group),
                     return_values="ALL_OLD",
                 )
             for contact in contacts:
@@ -238,7 +244,10 @@ def _wanted(keys: SnapshotKeys) -> list[tuple[str, dict[str, Any]]]:
             (table_name(SuppressionRecord), {"scope": {"S": scope}, "address": {"S": address}})
             for scope, address in suppression_keys
         ),
-        *((table_name(UsageCounter), {"key": {"S": key}}) for key in keys.counter_keys),
+        *(
+            (table_name(UsageCounter), {"key": {"S": item}})
+            for item in dict.fromkeys(counter_item(key)[0] for key in keys.counter_keys)
+        ),
     ]
     return wanted
 
@@ -265,21 +274,50 @@ def _group(pairs: Any) -> dict[str, list[dict[str, Any]]]:
 
 
 def _holds(check: CounterCheck) -> Any:
-    condition = UsageCounter.used == check.expected
-    return condition | UsageCounter.used.does_not_exist() if check.expected == 0 else condition
+    field = _field(check.key)
+    condition = field == check.expected
+    return condition | field.does_not_exist() if check.expected == 0 else condition
+
+
+def _field(key: str) -> Path:
+    """The attribute that holds counter `key` in its item (`used`, or a day of the account's month)."""
+    return Path(NumberAttribute(attr_name=counter_item(key)[1]))
+
+
+def _room(reservation: CounterReservation) -> Any:
+    field = _field(reservation.key)
+    return field.does_not_exist() | (field <= reservation.limit - reservation.amount)
+
+
+def _all(conditions: Iterable[Any]) -> Any:
+    return reduce(lambda left, right: left & right, conditions)
+
+
+def _counter_items(
+    reservations: Sequence[CounterReservation],
+) -> list[tuple[str, list[CounterReservation]]]:
+    """The reservations grouped by the item that holds them, in the order of their first reservation."""
+    items: dict[str, list[CounterReservation]] = {}
+    for reservation in reservations:
+        items.setdefault(counter_item(reservation.key)[0], []).append(reservation)
+    return list(items.items())
 
 
 def _failed_counters(
     reservations: list[CounterReservation], error: TransactWriteError, *, skip: int
 ) -> dict[str, int]:
     """Counter key -> the value that refused it, for each counter whose cap condition failed (the
-    transaction's puts come first, then the counters)."""
+    transaction's puts come first, then one update per counter item). An item holding two caps (the
+    account's day and month) failed on those its old values cannot take."""
     failed: dict[str, int] = {}
     reasons = error.cancellation_reasons or []
-    for reservation, reason in zip(reservations, reasons[skip:], strict=False):
-        if reason is not None and reason.code == "ConditionalCheckFailed":
-            item = reason.raw_item or {}
-            failed[reservation.key] = int(item.get("used", {}).get("N", "0"))
+    for (_, group), reason in zip(_counter_items(reservations), reasons[skip:], strict=False):
+        if reason is None or reason.code != "ConditionalCheckFailed":
+            continue
+        old = reason.raw_item or {}
+        values = {r.key: int(old.get(counter_item(r.key)[1], {}).get("N", "0")) for r in group}
+        refused = {r.key: values[r.key] for r in group if values[r.key] + r.amount > r.limit}
+        failed |= refused or values  # the condition refused; without its old values, name them all
     return failed
 
 
@@ -324,8 +362,7 @@ def _snapshot(items: dict[str, list[dict[str, Any]]], keys: SnapshotKeys) -> Sna
         for raw in items.get(table_name(SuppressionRecord), [])
     )
     counters = {
-        raw["key"]["S"]: int(raw.get("used", {}).get("N", "0"))
-        for raw in items.get(table_name(UsageCounter), [])
+        key: value for raw in items.get(table_name(UsageCounter), []) for key, value in counter_values(raw)
     }
     return Snapshot(
         token=found.get(directory.TOKEN_SK),
@@ -346,6 +383,18 @@ def _snapshot(items: dict[str, list[dict[str, Any]]], keys: SnapshotKeys) -> Sna
         account_first_contacts_override=_int(policy.account_first_contacts_day if policy else None),
         warmup_waived=bool(policy.warmup_waived) if policy else False,
     )
+
+
+def counter_values(raw: dict[str, Any]) -> list[tuple[str, int]]:
+    """Every counter a usage item holds (typed AttributeValue form): `used` under the item's key, each day
+    field of an account's month under `<item>|dNN`."""
+    item = raw["key"]["S"]
+    values = [(item, int(raw.get(USED_FIELD, {}).get("N", "0")))]
+    for name, value in raw.items():
+        key = f"{item}|{name}"
+        if counter_item(key) == (item, name) and "N" in value:
+            values.append((key, int(value["N"])))
+    return values
 
 
 def _int(value: Any) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,19 @@ FANOUT_FIRST_CONTACTS: dict[Plan, int] = {Plan.FREE: 10, Plan.STARTER: 15, Plan.
 MARK_PREFIX = "mark#"
 # Counters that count first contacts: a refund that must keep a mark keeps its count there too.
 _FIRST_CONTACT_KEY_PARTS = ("#first_contact#", "#fanout#")
+
+
+# A counter key names a counter item, or one field of it (`<item>|dNN`). The account's day and month caps
+# share one item per month: `used` counts the month, `d01`..`d31` each day of it, so that a send moves one
+# item for both (one transaction item, 2 write units, fewer) and one condition holds both caps exactly.
+USED_FIELD = "used"
+_DAY_FIELD = re.compile(r"^(?P<item>.+)\|(?P<field>d\d{2})$")
+
+
+def counter_item(key: str) -> tuple[str, str]:
+    """The item a counter key lives in, and the field that counts it there."""
+    found = _DAY_FIELD.match(key)
+    return (found["item"], found["field"]) if found else (key, USED_FIELD)
 
 
 def first_contact_limit(plan: Plan, override: int | None = None) -> int:
@@ -117,12 +131,14 @@ class CapUsage:
 
 
 def counter_slots(*, account_id: str, mailbox: str, now: datetime) -> list[CounterSlot]:
-    """The three counters one send moves, in the order refusals are reported."""
+    """The three counters one send moves, in the order refusals are reported: the account's day and month
+    are two fields of one item (the month's: `account#a#month#2026-11`, day 24 in `…|d24`)."""
     day, month = day_window(now), month_window(now)
+    account_month = f"account#{account_id}#month#{month.label}"
     return [
         CounterSlot(Cap.MAILBOX_DAY, f"mailbox#{mailbox}#day#{day.label}", day.resets_at),
-        CounterSlot(Cap.ACCOUNT_DAY, f"account#{account_id}#day#{day.label}", day.resets_at),
-        CounterSlot(Cap.ACCOUNT_MONTH, f"account#{account_id}#month#{month.label}", month.resets_at),
+        CounterSlot(Cap.ACCOUNT_DAY, f"{account_month}|d{day.label[-2:]}", day.resets_at),
+        CounterSlot(Cap.ACCOUNT_MONTH, account_month, month.resets_at),
     ]
 
 

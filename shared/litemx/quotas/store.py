@@ -5,18 +5,23 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterable
+from functools import reduce
+from typing import Any
 
+from pynamodb.attributes import NumberAttribute
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.operand import Path
 from pynamodb.transactions import TransactWrite
 
 from litemx.errors import StoreBusyError
 from litemx.messages.models import OutboundMessage
-from litemx.policy.store import contact_key
-from litemx.quotas.models import MARK_PREFIX, counts_first_contacts
+from litemx.policy.store import contact_key, counter_values
+from litemx.quotas.models import MARK_PREFIX, counter_item, counts_first_contacts
 from litemx.storage.session import shared_connection
-from litemx.storage.tables import ContactRecord, UsageCounter
+from litemx.storage.tables import ContactRecord, UsageCounter, table_name
 
 _ATTEMPTS = 12
+_BATCH_LIMIT = 100
 
 
 class QuotaStore:
@@ -26,8 +31,30 @@ class QuotaStore:
         self._connection = shared_connection(region, host)
 
     def read(self, keys: Iterable[str]) -> dict[str, int]:
-        """Current value of each counter that exists (one strongly consistent batch read)."""
-        return {c.key: int(c.used) for c in UsageCounter.batch_get(list(keys), consistent_read=True)}
+        """Current value of each counter that exists (one strongly consistent batch read of their items;
+        the account's day is a field of its month's item)."""
+        wanted = list(dict.fromkeys(keys))
+        items = list(dict.fromkeys(counter_item(key)[0] for key in wanted))
+        found: dict[str, int] = {}
+        table = table_name(UsageCounter)
+        for start in range(0, len(items), _BATCH_LIMIT):
+            request: dict[str, Any] = {
+                table: {
+                    "Keys": [{"key": {"S": i}} for i in items[start : start + _BATCH_LIMIT]],
+                    "ConsistentRead": True,
+                }
+            }
+            attempt = 0
+            while request:
+                client: Any = self._connection.client
+                response = client.batch_get_item(RequestItems=request)
+                for raw in response.get("Responses", {}).get(table, []):
+                    found.update(counter_values(raw))
+                request = response.get("UnprocessedKeys") or {}
+                attempt += 1
+                if request:
+                    time.sleep(min(0.005 * 2**attempt, 0.2) * random.random())
+        return {key: found[key] for key in wanted if key in found}
 
     def refund(self, message: OutboundMessage) -> None:
         """Give back exactly what `message` reserved, in one transaction: every counter, and the contact
@@ -37,14 +64,15 @@ class QuotaStore:
         counters = [r for r in message.reserved if not r.key.startswith(MARK_PREFIX)]
         marks = [r.key.removeprefix(MARK_PREFIX) for r in message.reserved if r.key.startswith(MARK_PREFIX)]
         kept: set[str] = set()
-        skipped: set[str] = set()
+        skipped: set[str] = set()  # counter items
         for attempt in range(1, _ATTEMPTS + 1):
             deletes = [m for m in marks if m not in kept]
-            updates = []
+            updates: dict[str, list[tuple[str, int]]] = {}  # item -> (field, amount): one update per item
             for counter in counters:
                 amount = counter.amount - (len(kept) if counts_first_contacts(counter.key) else 0)
-                if counter.key not in skipped and amount > 0:
-                    updates.append((counter.key, amount))
+                item, field = counter_item(counter.key)
+                if item not in skipped and amount > 0:
+                    updates.setdefault(item, []).append((field, amount))
             if not deletes and not updates:
                 return
             try:
@@ -55,11 +83,12 @@ class QuotaStore:
                             condition=(ContactRecord.message_id == message.message_id)
                             & ContactRecord.relied_at.does_not_exist(),
                         )
-                    for key, amount in updates:
+                    for item, fields in updates.items():
+                        paths = [(Path(NumberAttribute(attr_name=f)), amount) for f, amount in fields]
                         transaction.update(
-                            UsageCounter(key),
-                            actions=[UsageCounter.used.add(-amount)],
-                            condition=UsageCounter.used >= amount,
+                            UsageCounter(item),
+                            actions=[path.add(-amount) for path, amount in paths],
+                            condition=reduce(lambda a, b: a & b, (path >= amount for path, amount in paths)),
                         )
                 return
             except TransactWriteError as error:
@@ -71,7 +100,8 @@ class QuotaStore:
                     raise
                 # pynamodb sends deletes before updates.
                 kept |= {deletes[i] for i in failed if i < len(deletes)}
-                skipped |= {updates[i - len(deletes)][0] for i in failed if i >= len(deletes)}
+                items = list(updates)
+                skipped |= {items[i - len(deletes)] for i in failed if i >= len(deletes)}
                 if not failed:
                     time.sleep(min(0.005 * 2**attempt, 0.2) * random.random())
         raise StoreBusyError(f"the refund of {message.message_id} stayed contended")
