@@ -132,8 +132,9 @@ def test_the_layer_keeps_botocore_models_of_the_services_called_and_its_own_file
     assert endpoints == {"partitions": [{"partition": "aws", "services": {"dynamodb": {"x": 1}}}]}
 
 
-def test_a_pruned_botocore_still_builds_every_client_the_layer_keeps(tmp_path):
-    # Given a copy of the installed botocore's data, pruned as the layer is
+def test_a_pruned_botocore_still_builds_every_client_the_layer_keeps(tmp_path, monkeypatch):
+    # Given a copy of the installed botocore's data, pruned as the layer is (and AWS's own endpoints)
+    monkeypatch.setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")
     builder = _builder()
     source = Path(botocore.__file__).parent / "data"
     data = tmp_path / "python" / "botocore" / "data"
