@@ -16,11 +16,12 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from functions.api import guard
 from functions.api.answers import error
 from functions.api.docs import MESSAGE_ID, responses
+from functions.api.models import ApiModel
 from functions.settings import table_names
 from litemx.clock import SystemClock
 from litemx.directory.store import DirectoryStore
@@ -42,7 +43,7 @@ router = Router()  # type: ignore[no-untyped-call]
 ADDRESS: dict[str, Any] = {"min_length": 1, "max_length": 320, "description": "The mailbox address"}
 
 
-class MailboxSettings(BaseModel):
+class MailboxSettings(ApiModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
     raw_mail_bucket: str = Field(alias="RAW_MAIL_BUCKET", min_length=1)
@@ -72,7 +73,7 @@ def runtime() -> Runtime:
 # ---- answers ----
 
 
-class VerdictsOut(BaseModel):
+class VerdictsOut(ApiModel):
     spam: str
     virus: str
     spf: str
@@ -81,7 +82,7 @@ class VerdictsOut(BaseModel):
     dmarc_policy: str | None = None
 
 
-class MessageSummaryOut(BaseModel):
+class MessageSummaryOut(ApiModel):
     id: str
     folder: str
     received_at: datetime
@@ -101,20 +102,20 @@ class MessageSummaryOut(BaseModel):
     )
 
 
-class MessagePageOut(BaseModel):
+class MessagePageOut(ApiModel):
     mailbox: str
     folder: str
     messages: list[MessageSummaryOut]
     next_cursor: str | None = Field(description="Pass as `cursor` for older messages; null at the end")
 
 
-class AttachmentOut(BaseModel):
+class AttachmentOut(ApiModel):
     filename: str
     content_type: str
     size: int
 
 
-class HeaderOut(BaseModel):
+class HeaderOut(ApiModel):
     name: str
     value: str
 

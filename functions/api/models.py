@@ -26,6 +26,13 @@ HeaderName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_HEADE
 HeaderValue = Annotated[str, StringConstraints(max_length=MAX_HEADER_VALUE)]
 
 
+class ApiModel(BaseModel):
+    """The base of every API shape: its validator is built on first use, not at import. A cold start then
+    builds only the shapes its route uses (the OpenAPI document builds the rest when asked for)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
 def _address_error(value: str, code: str) -> PydanticCustomError | None:
     """The stable code a refused address answers with (the policy's codes), or None when it is valid."""
     if has_line_break(value):
@@ -51,7 +58,7 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
-class AttachmentIn(BaseModel):
+class AttachmentIn(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     filename: str = Field(min_length=1, max_length=255)
@@ -73,7 +80,7 @@ class AttachmentIn(BaseModel):
         return value
 
 
-class UploadAttachmentIn(BaseModel):
+class UploadAttachmentIn(ApiModel):
     """An attachment uploaded first (POST /v1/uploads): its filename and content type are the upload's."""
 
     model_config = ConfigDict(extra="forbid")
@@ -84,7 +91,7 @@ class UploadAttachmentIn(BaseModel):
     )
 
 
-class UploadIn(BaseModel):
+class UploadIn(ApiModel):
     """POST /v1/uploads: the file that will be uploaded, declared before."""
 
     model_config = ConfigDict(extra="forbid")
@@ -95,7 +102,7 @@ class UploadIn(BaseModel):
     size: int = Field(description=f"The file's exact size in bytes (1 to {MAX_UPLOAD_BYTES})")
 
 
-class UploadOut(BaseModel):
+class UploadOut(ApiModel):
     id: str
     method: str = Field(description="Always `POST`: a multipart/form-data upload to `url`")
     url: str
@@ -106,7 +113,7 @@ class UploadOut(BaseModel):
     max_bytes: int = Field(description="S3 refuses a file of any other size")
 
 
-class SendMessageIn(BaseModel):
+class SendMessageIn(ApiModel):
     """POST /v1/messages and POST /v1/policy/check."""
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
@@ -178,7 +185,7 @@ class SendMessageIn(BaseModel):
         return tuple(a.upload_id for a in self.attachments if isinstance(a, UploadAttachmentIn))
 
 
-class CapUsageOut(BaseModel):
+class CapUsageOut(ApiModel):
     cap: str
     used: int
     limit: int
@@ -186,18 +193,18 @@ class CapUsageOut(BaseModel):
     resets_at: datetime
 
 
-class QueuedOut(BaseModel):
+class QueuedOut(ApiModel):
     id: str
     status: str
     usage: list[CapUsageOut]
 
 
-class ReasonOut(BaseModel):
+class ReasonOut(ApiModel):
     code: str
     message: str
 
 
-class MessageOut(BaseModel):
+class MessageOut(ApiModel):
     id: str
     status: str = Field(
         description="queued, sending, sent (the provider accepted it), failed or cancelled (see reason); "
@@ -216,7 +223,7 @@ class MessageOut(BaseModel):
     updated_at: datetime
 
 
-class TenantOut(BaseModel):
+class TenantOut(ApiModel):
     """The account's SES tenant (docs/tenants.md), from a read cached for a few seconds."""
 
     available: bool
@@ -227,21 +234,21 @@ class TenantOut(BaseModel):
     findings: list[dict[str, str | None]]
 
 
-class WarmupStepOut(BaseModel):
+class WarmupStepOut(ApiModel):
     first_day: int
     last_day: int
     share: float
     starts_at: datetime
 
 
-class WarmupOut(BaseModel):
+class WarmupOut(ApiModel):
     """The warm-up schedules still running (empty once over, or when an operator waived it)."""
 
     account: list[WarmupStepOut] = []
     mailbox: list[WarmupStepOut] = []
 
 
-class UsageOut(BaseModel):
+class UsageOut(ApiModel):
     account: str
     mailbox: str
     plan: str
@@ -251,14 +258,14 @@ class UsageOut(BaseModel):
     tenant: TenantOut | None = None
 
 
-class CheckOut(BaseModel):
+class CheckOut(ApiModel):
     allowed: bool
     code: str
     message: str
     usage: list[CapUsageOut]
 
 
-class StatusOut(BaseModel):
+class StatusOut(ApiModel):
     provider: str
     sandboxed: bool | None
     sending_enabled: bool | None
@@ -272,12 +279,12 @@ class StatusOut(BaseModel):
     tenant: TenantOut | None = None
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(ApiModel):
     code: str
     message: str
 
 
-class ErrorOut(BaseModel):
+class ErrorOut(ApiModel):
     error: ErrorBody
 
 
@@ -296,7 +303,7 @@ def _check_addresses(model: BaseModel, fields: list[tuple[str, str]]) -> None:
             raise problem
 
 
-class ReplyIn(BaseModel):
+class ReplyIn(ApiModel):
     """POST /v1/mailboxes/{address}/messages/{id}/reply: the server names the recipients, the subject
     and the threading headers from the message answered."""
 
@@ -333,7 +340,7 @@ class ReplyIn(BaseModel):
         return tuple(a.upload_id for a in self.attachments if isinstance(a, UploadAttachmentIn))
 
 
-class ReplyOfIn(BaseModel):
+class ReplyOfIn(ApiModel):
     """A reply draft: the received message it answers (in the drafting token's mailbox)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -344,7 +351,7 @@ class ReplyOfIn(BaseModel):
     exclude: list[Address] = Field(default_factory=list, max_length=MAX_ADDRESSES)
 
 
-class DraftIn(BaseModel):
+class DraftIn(ApiModel):
     """POST /v1/drafts and PUT /v1/drafts/{id}: a message From the token's mailbox, sent only once a
     person approves it. A reply draft (`reply`) takes its recipients, subject and threading from the
     message it answers, so it names none of them itself."""
@@ -393,27 +400,27 @@ class DraftIn(BaseModel):
         )
 
 
-class DraftAttachmentOut(BaseModel):
+class DraftAttachmentOut(ApiModel):
     filename: str
     content_type: str
     size: int
 
 
-class RefusalOut(BaseModel):
+class RefusalOut(ApiModel):
     code: str
     message: str
     at: datetime
     by: str
 
 
-class VerdictOut(BaseModel):
+class VerdictOut(ApiModel):
     would_send: bool
     code: str = Field(description="`allowed`, or the stable code an approval would be refused with")
     message: str
     summary: str = Field(description="`would_send` or `would be refused: <code>`")
 
 
-class DraftOut(BaseModel):
+class DraftOut(ApiModel):
     id: str
     mailbox: str
     status: str = Field(description="pending or sent")
@@ -438,12 +445,12 @@ class DraftOut(BaseModel):
     )
 
 
-class DraftListOut(BaseModel):
+class DraftListOut(ApiModel):
     mailbox: str
     drafts: list[DraftOut] = Field(description="Newest first, at most 50")
 
 
-class DraftSentOut(BaseModel):
+class DraftSentOut(ApiModel):
     id: str = Field(description="The message's id (GET /v1/messages/{id})")
     status: str = Field(
         description="`queued` (this approval sent it), or `sent` (an earlier approval did; the message's own "

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from functions.api.models import ApiModel
 
 
-class MessageReceivedData(BaseModel):
+class MessageReceivedData(ApiModel):
     """One newly indexed message; never its body. GET `url` with a `read` token for the rest."""
 
     mailbox: str = Field(description="The mailbox that received it")
@@ -24,7 +26,7 @@ class MessageReceivedData(BaseModel):
     url: str = Field(description="GET /v1/mailboxes/{address}/messages/{id} for this message")
 
 
-class MessageReceivedEvent(BaseModel):
+class MessageReceivedEvent(ApiModel):
     """The signed request body (Standard Webhooks: type, timestamp, data)."""
 
     type: Literal["message.received"]

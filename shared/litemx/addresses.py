@@ -15,11 +15,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import idna
-
 # RFC 5322 atext, plus non-ASCII characters (SMTPUTF8 local parts) other than C1 controls, line and
-# paragraph separators and surrogates.
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u00a0-\u2027\u202a-\ud7ff\ue000-\U0010ffff]"
+# paragraph separators and surrogates: written as what it excludes (ASCII controls, space and specials,
+# DEL and C1, U+2028/U+2029, surrogates), the same set as `[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u00a0-\u2027
+# \u202a-\ud7ff\ue000-\U0010ffff]` but compiled in 1 ms instead of 8 at every cold start.
+_ATEXT = r"[^\x00-\x20\"(),.:;<>@\[\\\]\x7f-\x9f\u2028\u2029\ud800-\udfff]"
 _DOT_ATOM = re.compile(rf"^{_ATEXT}+(\.{_ATEXT}+)*$")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _MAX_ADDRESS = 254
@@ -41,6 +41,8 @@ def has_line_break(value: str) -> bool:
 def _to_ascii(domain: str) -> str | None:
     if domain.isascii() and "xn--" not in domain:
         return domain  # plain LDH labels: nothing to map (the label check below validates them)
+    import idna  # only an internationalized domain needs it: a cold start imports it on first use
+
     try:
         return idna.encode(domain, uts46=True, transitional=False).decode("ascii")
     except (idna.IDNAError, UnicodeError, ValueError):

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
+import json
 import os
+import shutil
 import sys
 import zipfile
 from pathlib import Path
 from types import ModuleType
 
+import botocore
+import botocore.serialize
+import botocore.session
+import botocore.validate
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,14 +98,78 @@ def test_lock_pins_every_distribution_exactly():
 
 
 def test_the_layer_keeps_botocore_models_of_the_services_called_and_its_own_files(tmp_path):
-    # Given botocore's data as pip installs it: its own files and a model folder per service
+    # Given botocore's data as pip installs it: its own files and a model folder per service, compressed
     builder = _builder()
     data = tmp_path / "python" / "botocore" / "data"
-    for name in ("endpoints.json", "partitions.json", "dynamodb/2012-08-10/service-2.json.gz", "ec2/x.json"):
+    shapes = {
+        "Doc": {"type": "structure", "members": {"documentation": {"shape": "S"}}, "documentation": "x"}
+    }
+    model = {"metadata": {"endpointPrefix": "dynamodb"}, "documentation": "prose", "shapes": shapes}
+    files = {
+        "endpoints.json": json.dumps(
+            {"partitions": [{"partition": "aws", "services": {"dynamodb": {"x": 1}, "ec2": {"y": 2}}}]}
+        ).encode(),
+        "partitions.json": b"{}",
+        "dynamodb/2012-08-10/service-2.json.gz": gzip.compress(json.dumps(model).encode()),
+        "ec2/x.json": b"{}",
+    }
+    for name, content in files.items():
         (data / name).parent.mkdir(parents=True, exist_ok=True)
-        (data / name).write_text("{}")
+        (data / name).write_bytes(content)
     # When the layer is pruned
     builder.prune_botocore(tmp_path / "python")
     # Then the services the handlers call and botocore's own files stay, the others go
     assert sorted(p.name for p in data.iterdir()) == ["dynamodb", "endpoints.json", "partitions.json"]
     assert "dynamodb" in builder.LAYER_SERVICES
+    # and a kept model is stored uncompressed, without its prose (a member named `documentation` stays),
+    # and endpoints.json names the kept services only
+    assert [p.name for p in (data / "dynamodb" / "2012-08-10").iterdir()] == ["service-2.json"]
+    assert json.loads((data / "dynamodb" / "2012-08-10" / "service-2.json").read_text()) == {
+        "metadata": {"endpointPrefix": "dynamodb"},
+        "shapes": {"Doc": {"type": "structure", "members": {"documentation": {"shape": "S"}}}},
+    }
+    endpoints = json.loads((data / "endpoints.json").read_text())
+    assert endpoints == {"partitions": [{"partition": "aws", "services": {"dynamodb": {"x": 1}}}]}
+
+
+def test_a_pruned_botocore_still_builds_every_client_the_layer_keeps(tmp_path, monkeypatch):
+    # Given a copy of the installed botocore's data, pruned as the layer is (and AWS's own endpoints)
+    monkeypatch.setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")
+    builder = _builder()
+    source = Path(botocore.__file__).parent / "data"
+    data = tmp_path / "python" / "botocore" / "data"
+    data.mkdir(parents=True)
+    for entry in source.iterdir():
+        if entry.is_file():
+            shutil.copyfile(entry, data / entry.name)
+        elif entry.name in builder.LAYER_SERVICES:
+            shutil.copytree(entry, data / entry.name)
+    builder.prune_botocore(tmp_path / "python")
+    assert not list(data.rglob("*.json.gz"))
+    # When a session reads its data from that copy first
+    session = botocore.session.Session()
+    session.set_config_variable("data_path", str(data))
+    loader = session.get_component("data_loader")
+    # Then every kept service's client resolves its endpoint, in every commercial region it is offered in
+    for service in builder.LAYER_SERVICES:
+        assert session.get_service_model(service).client_context_parameters is not None
+        regions = session.get_available_regions(service)
+        assert regions, service
+        for region in ("us-east-1", "eu-west-1", regions[-1]):
+            client = session.create_client(
+                service, region_name=region, aws_access_key_id="k", aws_secret_access_key="s"
+            )
+            assert client.meta.endpoint_url.startswith("https://"), (service, region)
+    # and a request still validates and serializes from the undocumented models
+    calls = {
+        "dynamodb": ("PutItem", {"TableName": "t", "Item": {"pk": {"S": "a"}}}),
+        "sesv2": ("SendEmail", {"Content": {"Raw": {"Data": b"x"}}, "TenantName": "litemx-a"}),
+    }
+    for service, (operation, params) in calls.items():
+        model = session.get_service_model(service).operation_model(operation)
+        assert model.input_shape is not None
+        botocore.validate.validate_parameters(params, model.input_shape)
+        serializer = botocore.serialize.create_serializer(model.metadata["protocol"])
+        assert serializer.serialize_to_request(params, model)["body"], service
+    # and from the pruned files, not the installed ones
+    assert loader.load_data_with_path("endpoints")[1].startswith(str(data))

@@ -39,6 +39,10 @@ ON_DEMAND = (
     "litemx.providers.ses",  # the provider is built on first use
     "litemx.tenants.ses",
     "litemx.inbound.mime",  # the MIME parser: where mail is parsed
+    "idna",  # only an internationalized domain (litemx.addresses)
+    # Powertools' batch utility imports its parser's pydantic record models when pydantic is loaded
+    # before it; the handlers import Powertools first, and parse their records with their own models.
+    "aws_lambda_powertools.utilities.parser.models",
 )
 PARSES_MAIL = {"inbound": {"litemx.inbound.mime"}}
 
@@ -72,6 +76,24 @@ def test_a_handler_imports_nothing_its_first_event_may_not_need(handler: str) ->
     imported = _imported_by(handler)
     # Then nothing that only some routes, records or configurations need is loaded yet
     assert imported == PARSES_MAIL.get(handler, set())
+
+
+def test_the_api_builds_its_shapes_validators_on_first_use_not_at_import() -> None:
+    # Given a fresh interpreter with the stack's default environment
+    probe = (
+        "import json; import functions.api.handler; from functions.api.models import ApiModel\n"
+        "def subs(c):\n    for s in c.__subclasses__():\n        yield s\n        yield from subs(s)\n"
+        "print(json.dumps(sorted(s.__name__ for s in subs(ApiModel) if s.__pydantic_complete__)))"
+    )
+    env = os.environ | {"POWERTOOLS_TRACE_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1"}
+    # When it imports the api handler
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=ROOT, check=True
+    )
+    built = json.loads(out.stdout.strip().splitlines()[-1])
+    # Then no API shape has built its validator yet (a route builds those it uses when first called), but
+    # the one whose instance is another shape's field default (UsageOut.warmup)
+    assert built == ["WarmupOut"]
 
 
 @pytest.fixture

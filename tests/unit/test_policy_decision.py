@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from litemx import addresses
 from litemx.clock import FixedClock
 from litemx.directory.models import Scope, Status, TokenStatus, Verification
 from litemx.plans import LimitOverrides, Plan
@@ -322,3 +324,20 @@ def test_sandbox_lets_verified_recipients_through() -> None:
     assert decision.allowed, decision.message
     gate = ProviderGate(sandboxed=True, verified_domains=frozenset({"outside.test"}))
     assert decide(_request(secret), store=world, clock=FixedClock(T0), request_id="r", provider=gate).allowed
+
+
+def test_a_local_part_accepts_exactly_the_documented_characters() -> None:
+    # Given the characters a dot-atom local part may hold: RFC 5322 atext, plus non-ASCII characters
+    # (SMTPUTF8) other than C1 controls, line and paragraph separators and surrogates
+    allowed = re.compile("[A-Za-z0-9!#$%&'*+/=?^_`{|}~\\-\u00a0-\u2027\u202a-\ud7ff\ue000-\U0010ffff]")
+    # When code points are tried as one-character dot-atoms: the first 12,288, both sides of every edge
+    # of either spelling of the set, and every 61st above
+    edges = (0x2028, 0x202A, 0xD7FF, 0xD800, 0xDFFF, 0xE000, 0x10FFFF)
+    points = {*range(0x3000), *range(0x3000, 0x110000, 61), *(e + d for e in edges for d in (-1, 0, 1))}
+    differ = [
+        hex(c)
+        for c in sorted(points)
+        if c < 0x110000 and bool(addresses._DOT_ATOM.fullmatch(chr(c))) != bool(allowed.fullmatch(chr(c)))
+    ]
+    # Then it matches exactly when the character is one of them (the pattern is written as its complement)
+    assert differ == []
