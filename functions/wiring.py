@@ -113,7 +113,12 @@ def provider(settings: OutboundSettings) -> OutboundProvider:
         aws_account_id=settings.ses_sending_account_id or "",
         configuration_set=settings.ses_configuration_set,
     )
-    ses = SesProvider(sending, settings.ses_configuration_set, lazy_client("ses"))
+    ses = SesProvider(
+        sending,
+        settings.ses_configuration_set,
+        lazy_client("ses"),
+        identities={"sandbox": True, "production": False}.get(settings.sandbox_mode),
+    )
     return ses if port is None else TenantGatedProvider(ses, TenantStatusCache(port))
 
 

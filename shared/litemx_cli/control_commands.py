@@ -286,7 +286,7 @@ def _provider(s: Session) -> OutboundProvider:
     from litemx.tenants.sending import TenantGatedProvider
     from litemx_cli.tenant_commands import tenant_port
 
-    ses = SesProvider(s.client("sesv2"), s.target.configuration_set, s.client("ses"))
+    ses = SesProvider(s.client("sesv2"), s.target.configuration_set, s.client("ses"), identities=True)
     port = tenant_port(s)  # issue 15: "tenants: available|unavailable" in the status
     return ses if port is None else TenantGatedProvider(ses, TenantStatusCache(port))
 

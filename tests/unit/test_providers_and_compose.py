@@ -102,3 +102,42 @@ def test_compose_threads_replies_and_keeps_bcc_out_of_headers() -> None:
     assert b"c@x.test" not in message.raw
     assert message.envelope_recipients == ("b@x.test", "c@x.test")
     assert message.rfc_message_id.endswith("@example.com>")
+
+
+class StubSesV1:
+    """Verified identities, through SES v1's ListIdentities and GetIdentityVerificationAttributes."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def get_paginator(self, name: str) -> Any:
+        assert name == "list_identities"
+        self.calls += 1
+        return type("Pages", (), {"paginate": lambda _self: [{"Identities": ["a@x.test", "x.test"]}]})()
+
+    def get_identity_verification_attributes(self, Identities: list[str]) -> dict[str, Any]:
+        self.calls += 1
+        return {"VerificationAttributes": {i: {"VerificationStatus": "Success"} for i in Identities}}
+
+
+@pytest.mark.parametrize(
+    ("production", "asked", "listed"),
+    [
+        (True, None, False),
+        (False, None, True),
+        (None, None, True),
+        (True, True, True),
+        (None, False, False),
+    ],
+)
+def test_verified_identities_are_listed_only_where_they_can_gate_a_send(
+    production: bool | None, asked: bool | None, listed: bool
+) -> None:
+    """A production account's first send does not list identities (no SES v1 client, two requests
+    fewer); a sandboxed or unknown account does, a status asked for them always does, and
+    SES_SANDBOX_MODE=production (identities=False) never does."""
+    v1 = StubSesV1()
+    account = None if production is None else {"ProductionAccessEnabled": production}
+    status = SesProvider(StubSes(account=account), None, v1, identities=asked).status()
+    assert (v1.calls > 0) is listed
+    assert status.verified_identities == (("a@x.test", "x.test") if listed else ())

@@ -30,11 +30,21 @@ class SesProvider:
     name = "ses"
 
     def __init__(
-        self, client: Any, configuration_set: str | None, identities_client: Any | None = None
+        self,
+        client: Any,
+        configuration_set: str | None,
+        identities_client: Any | None = None,
+        *,
+        identities: bool | None = None,
     ) -> None:
         self._client = client  # a boto3 sesv2 client
         self._configuration_set = configuration_set
         self._identities = identities_client  # a boto3 ses (v1) client, to list verified identities
+        # Verified identities only gate a sandboxed account's recipients. None: list them when GetAccount
+        # says sandboxed or cannot tell, so a production account's first send skips a client and two
+        # requests; True: always (the operator's `provider status`, SES_SANDBOX_MODE=sandbox); False:
+        # never (SES_SANDBOX_MODE=production, where nothing is gated on them).
+        self._list_identities = identities
 
     def send(
         self,
@@ -63,10 +73,10 @@ class SesProvider:
 
     def status(self) -> ProviderStatus:
         """Sandbox and quota from SESv2 GetAccount; the call may be unavailable (then: unknown)."""
-        verified = _verified_identities(self._identities) if self._identities is not None else ()
         try:
             account = self._client.get_account()
         except ClientError as error:
+            verified = self._verified(sandboxed=None)
             return ProviderStatus(
                 provider=self.name,
                 sandboxed=None,
@@ -75,9 +85,11 @@ class SesProvider:
                 detail=f"GetAccount unavailable: {error.response.get('Error', {}).get('Code', 'error')}",
             )
         quota = account.get("SendQuota", {})
+        sandboxed = not bool(account.get("ProductionAccessEnabled", False))
+        verified = self._verified(sandboxed=sandboxed)
         return ProviderStatus(
             provider=self.name,
-            sandboxed=not bool(account.get("ProductionAccessEnabled", False)),
+            sandboxed=sandboxed,
             sending_enabled=bool(account.get("SendingEnabled", True)),
             max_24_hour_send=quota.get("Max24HourSend"),
             max_send_rate=quota.get("MaxSendRate"),
@@ -85,6 +97,13 @@ class SesProvider:
             enforcement_status=account.get("EnforcementStatus"),
             verified_identities=verified,
         )
+
+    def _verified(self, *, sandboxed: bool | None) -> tuple[str, ...]:
+        """The verified identities, where they can matter: a sandboxed or unknown account, or when asked."""
+        wanted = sandboxed is not False if self._list_identities is None else self._list_identities
+        if self._identities is None or not wanted:
+            return ()
+        return _verified_identities(self._identities)
 
 
 def _verified_identities(ses_v1: Any) -> tuple[str, ...]:
