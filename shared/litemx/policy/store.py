@@ -66,6 +66,30 @@ def account_policy_key(account_id: str) -> tuple[str, str]:
 _CONFLICT_RETRIES = 12
 
 
+def batch_get(
+    client: Any, wanted: Sequence[tuple[str, dict[str, Any]]], *, consistent: bool
+) -> dict[str, list[dict[str, Any]]]:
+    """The items found among `wanted` (table, key in AttributeValue form; no duplicates), by table, in
+    batches of 100, until DynamoDB has processed every key. `consistent` False: an eventually consistent
+    read, half the read units of a consistent one; it may miss a write of the last moment (docs/policy.md,
+    "Consistency of the decision's read")."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for start in range(0, len(wanted), _BATCH_LIMIT):
+        request: dict[str, Any] = {}
+        for table, key in wanted[start : start + _BATCH_LIMIT]:
+            request.setdefault(table, {"Keys": [], "ConsistentRead": consistent})["Keys"].append(key)
+        attempt = 0
+        while request:
+            response = client.batch_get_item(RequestItems=request)
+            for table, table_items in response.get("Responses", {}).items():
+                found.setdefault(table, []).extend(table_items)
+            request = response.get("UnprocessedKeys") or {}
+            attempt += 1
+            if request:
+                _backoff(attempt)
+    return found
+
+
 class DynamoPolicyStore:
     """Goes through the process's one DynamoDB connection (litemx.storage.session), which threads share."""
 
@@ -103,28 +127,7 @@ class DynamoPolicyStore:
         self, wanted: list[tuple[str, dict[str, Any]]], consistent: bool
     ) -> dict[str, list[dict[str, Any]]]:
         unique = list({(table, _identity(table, key)): (table, key) for table, key in wanted}.values())
-        return self._batch_get_unique(unique, consistent)
-
-    def _batch_get_unique(
-        self, wanted: list[tuple[str, dict[str, Any]]], consistent: bool
-    ) -> dict[str, list[dict[str, Any]]]:
-        """`consistent` False: an eventually consistent read, half the read units of a consistent one; it
-        may miss a write of the last moment (docs/policy.md, "Consistency of the decision's read")."""
-        found: dict[str, list[dict[str, Any]]] = {}
-        for start in range(0, len(wanted), _BATCH_LIMIT):
-            request: dict[str, Any] = {}
-            for table, key in wanted[start : start + _BATCH_LIMIT]:
-                request.setdefault(table, {"Keys": [], "ConsistentRead": consistent})["Keys"].append(key)
-            attempt = 0
-            while request:
-                response = self.client.batch_get_item(RequestItems=request)
-                for table, table_items in response.get("Responses", {}).items():
-                    found.setdefault(table, []).extend(table_items)
-                request = response.get("UnprocessedKeys") or {}
-                attempt += 1
-                if request:
-                    _backoff(attempt)
-        return found
+        return batch_get(self.client, unique, consistent=consistent)
 
     def reserve(
         self,
@@ -186,10 +189,10 @@ class DynamoPolicyStore:
                 transaction.update(
                     UsageCounter(item),
                     actions=[
-                        *(_field(r.key).add(r.amount) for r in group),
+                        *(counter_field(r.key).add(r.amount) for r in group),
                         UsageCounter.expires_at.set(int(max(r.expires_at for r in group).timestamp())),
                     ],
-                    condition=_all(_room(r) for r in group),
+                    condition=all_of(_room(r) for r in group),
                     return_values="ALL_OLD",
                 )
             for contact in contacts:
@@ -274,22 +277,23 @@ def _group(pairs: Any) -> dict[str, list[dict[str, Any]]]:
 
 
 def _holds(check: CounterCheck) -> Any:
-    field = _field(check.key)
+    field = counter_field(check.key)
     condition = field == check.expected
     return condition | field.does_not_exist() if check.expected == 0 else condition
 
 
-def _field(key: str) -> Path:
+def counter_field(key: str) -> Path:
     """The attribute that holds counter `key` in its item (`used`, or a day of the account's month)."""
     return Path(NumberAttribute(attr_name=counter_item(key)[1]))
 
 
 def _room(reservation: CounterReservation) -> Any:
-    field = _field(reservation.key)
+    field = counter_field(reservation.key)
     return field.does_not_exist() | (field <= reservation.limit - reservation.amount)
 
 
-def _all(conditions: Iterable[Any]) -> Any:
+def all_of(conditions: Iterable[Any]) -> Any:
+    """The conditions joined by AND (at least one)."""
     return reduce(lambda left, right: left & right, conditions)
 
 

@@ -5,23 +5,18 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterable
-from functools import reduce
-from typing import Any
 
-from pynamodb.attributes import NumberAttribute
 from pynamodb.exceptions import TransactWriteError
-from pynamodb.expressions.operand import Path
 from pynamodb.transactions import TransactWrite
 
 from litemx.errors import StoreBusyError
 from litemx.messages.models import OutboundMessage
-from litemx.policy.store import contact_key, counter_values
+from litemx.policy.store import all_of, batch_get, contact_key, counter_field, counter_values
 from litemx.quotas.models import MARK_PREFIX, counter_item, counts_first_contacts
 from litemx.storage.session import shared_connection
 from litemx.storage.tables import ContactRecord, UsageCounter, table_name
 
 _ATTEMPTS = 12
-_BATCH_LIMIT = 100
 
 
 class QuotaStore:
@@ -34,26 +29,10 @@ class QuotaStore:
         """Current value of each counter that exists (one strongly consistent batch read of their items;
         the account's day is a field of its month's item)."""
         wanted = list(dict.fromkeys(keys))
-        items = list(dict.fromkeys(counter_item(key)[0] for key in wanted))
-        found: dict[str, int] = {}
         table = table_name(UsageCounter)
-        for start in range(0, len(items), _BATCH_LIMIT):
-            request: dict[str, Any] = {
-                table: {
-                    "Keys": [{"key": {"S": i}} for i in items[start : start + _BATCH_LIMIT]],
-                    "ConsistentRead": True,
-                }
-            }
-            attempt = 0
-            while request:
-                client: Any = self._connection.client
-                response = client.batch_get_item(RequestItems=request)
-                for raw in response.get("Responses", {}).get(table, []):
-                    found.update(counter_values(raw))
-                request = response.get("UnprocessedKeys") or {}
-                attempt += 1
-                if request:
-                    time.sleep(min(0.005 * 2**attempt, 0.2) * random.random())
+        items = dict.fromkeys(counter_item(key)[0] for key in wanted)
+        raw = batch_get(self._connection.client, [(table, {"key": {"S": i}}) for i in items], consistent=True)
+        found = {key: value for item in raw.get(table, []) for key, value in counter_values(item)}
         return {key: found[key] for key in wanted if key in found}
 
     def refund(self, message: OutboundMessage) -> None:
@@ -67,12 +46,12 @@ class QuotaStore:
         skipped: set[str] = set()  # counter items
         for attempt in range(1, _ATTEMPTS + 1):
             deletes = [m for m in marks if m not in kept]
-            updates: dict[str, list[tuple[str, int]]] = {}  # item -> (field, amount): one update per item
+            updates: dict[str, list[tuple[str, int]]] = {}  # item -> (key, amount): one update per item
             for counter in counters:
                 amount = counter.amount - (len(kept) if counts_first_contacts(counter.key) else 0)
-                item, field = counter_item(counter.key)
+                item = counter_item(counter.key)[0]
                 if item not in skipped and amount > 0:
-                    updates.setdefault(item, []).append((field, amount))
+                    updates.setdefault(item, []).append((counter.key, amount))
             if not deletes and not updates:
                 return
             try:
@@ -83,12 +62,12 @@ class QuotaStore:
                             condition=(ContactRecord.message_id == message.message_id)
                             & ContactRecord.relied_at.does_not_exist(),
                         )
-                    for item, fields in updates.items():
-                        paths = [(Path(NumberAttribute(attr_name=f)), amount) for f, amount in fields]
+                    for item, given_back in updates.items():
+                        fields = [(counter_field(key), amount) for key, amount in given_back]
                         transaction.update(
                             UsageCounter(item),
-                            actions=[path.add(-amount) for path, amount in paths],
-                            condition=reduce(lambda a, b: a & b, (path >= amount for path, amount in paths)),
+                            actions=[field.add(-amount) for field, amount in fields],
+                            condition=all_of(field >= amount for field, amount in fields),
                         )
                 return
             except TransactWriteError as error:
