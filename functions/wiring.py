@@ -2,7 +2,9 @@
 
 Built lazily on first use (not at import), and cached per process like any Lambda client. Every client
 comes from the process's one botocore session (litemx.storage.session), so each service model is loaded
-once; a provider's modules are imported only when it is the one configured.
+once; a provider's modules are imported only when it is the one configured. The api accepts sends and
+the sender delivers them: each builds (and imports the modules of) only its own half, `outbound` or
+`delivery`, on first use.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cache
+from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
 
 from functions.settings import OutboundSettings, audit_retention, outbound_settings, table_names
@@ -20,8 +22,6 @@ from litemx.clock import SystemClock
 from litemx.directory.store import DirectoryStore
 from litemx.messages.store import MessageStore
 from litemx.outbound.aws import DynamoSendRate, S3BlobStore, S3UploadStore, SqsSendQueue
-from litemx.outbound.delivery import DeliveryDeps
-from litemx.outbound.service import OutboundDeps
 from litemx.policy.models import OPEN_PROVIDER, ProviderGate
 from litemx.policy.store import AccountPolicyStore, DynamoPolicyStore
 from litemx.providers.base import OutboundProvider, ProviderStatus
@@ -31,6 +31,8 @@ from litemx.storage.session import client, lazy_client, reset_session
 from litemx.storage.tables import bind_tables
 
 if TYPE_CHECKING:
+    from litemx.outbound.delivery import DeliveryDeps
+    from litemx.outbound.service import OutboundDeps
     from litemx.providers.smtp import SmtpSettings
 
 PROVIDER_STATUS_TTL_SECONDS = 60.0
@@ -39,57 +41,75 @@ PROVIDER_STATUS_TTL_SECONDS = 60.0
 @dataclass(frozen=True)
 class Runtime:
     settings: OutboundSettings
-    outbound: OutboundDeps
-    delivery: DeliveryDeps
     directory: DirectoryStore
     quotas: QuotaStore
     account_policy: AccountPolicyStore
     sqs: Any
+    clock: SystemClock
+    policy: DynamoPolicyStore
+    messages: MessageStore
+    blobs: S3BlobStore
+    audit: AuditStore
+    s3: Any
+
+    @cached_property
+    def provider(self) -> OutboundProvider:
+        return provider(self.settings)
+
+    @cached_property
+    def outbound(self) -> OutboundDeps:
+        """Accepting a send (the api): its modules (policy decision, MIME, uploads) load on first use."""
+        from litemx.outbound.service import OutboundDeps
+
+        return OutboundDeps(
+            policy=self.policy,
+            messages=self.messages,
+            blobs=self.blobs,
+            queue=SqsSendQueue(self.sqs, self.settings.send_queue_url),
+            quotas=self.quotas,
+            audit=self.audit,
+            clock=self.clock,
+            max_message_bytes=self.settings.max_message_bytes,
+            uploads=S3UploadStore(self.s3, self.settings.outbound_bucket),
+        )
+
+    @cached_property
+    def delivery(self) -> DeliveryDeps:
+        """Delivering a queued message (the sender): its modules load on first use."""
+        from litemx.outbound.delivery import DeliveryDeps
+
+        return DeliveryDeps(
+            messages=self.messages,
+            blobs=self.blobs,
+            provider=self.provider,
+            policy=self.policy,
+            quotas=self.quotas,
+            audit=self.audit,
+            clock=self.clock,
+            lease=timedelta(seconds=self.settings.send_lease_seconds),
+            reputation=DynamoReputationStore(),
+            rate=DynamoSendRate(self.settings.send_rate) if self.settings.send_rate else None,
+        )
 
 
 @cache
 def runtime() -> Runtime:
     bind_tables(table_names())
     settings = outbound_settings()
-    clock = SystemClock()
-    s3, sqs = lazy_client("s3"), lazy_client("sqs")
+    s3 = lazy_client("s3")
     keep = audit_retention()
-    policy, messages, blobs, audit = (
-        DynamoPolicyStore(audit_retention=keep),
-        MessageStore(audit_retention=keep),
-        S3BlobStore(s3, settings.outbound_bucket),
-        AuditStore(keep),
-    )
-    quotas = QuotaStore()
     return Runtime(
         settings=settings,
-        outbound=OutboundDeps(
-            policy=policy,
-            messages=messages,
-            blobs=blobs,
-            queue=SqsSendQueue(sqs, settings.send_queue_url),
-            quotas=quotas,
-            audit=audit,
-            clock=clock,
-            max_message_bytes=settings.max_message_bytes,
-            uploads=S3UploadStore(s3, settings.outbound_bucket),
-        ),
-        delivery=DeliveryDeps(
-            messages=messages,
-            blobs=blobs,
-            provider=provider(settings),
-            policy=policy,
-            quotas=quotas,
-            audit=audit,
-            clock=clock,
-            lease=timedelta(seconds=settings.send_lease_seconds),
-            reputation=DynamoReputationStore(),
-            rate=DynamoSendRate(settings.send_rate) if settings.send_rate else None,
-        ),
         directory=DirectoryStore(),
-        quotas=quotas,
+        quotas=QuotaStore(),
         account_policy=AccountPolicyStore(),
-        sqs=sqs,
+        sqs=lazy_client("sqs"),
+        clock=SystemClock(),
+        policy=DynamoPolicyStore(audit_retention=keep),
+        messages=MessageStore(audit_retention=keep),
+        blobs=S3BlobStore(s3, settings.outbound_bucket),
+        audit=AuditStore(keep),
+        s3=s3,
     )
 
 
@@ -151,7 +171,7 @@ def provider_status() -> ProviderStatus:
     if cached is not None and time.monotonic() - cached[0] < PROVIDER_STATUS_TTL_SECONDS:
         return cached[1]
     settings = runtime().settings
-    status = runtime().delivery.provider.status()
+    status = runtime().provider.status()
     if settings.sandbox_mode != "auto":
         status = ProviderStatus(
             **{
@@ -168,7 +188,7 @@ def provider_gate() -> ProviderGate:
     from litemx.tenants.sending import TenantGatedProvider
 
     status = provider_status()
-    provider = runtime().delivery.provider
+    provider = runtime().provider
     paused = provider.tenant_paused if isinstance(provider, TenantGatedProvider) else None
     if not status.sandboxed:
         return OPEN_PROVIDER if paused is None else ProviderGate(tenant_paused=paused)
@@ -193,7 +213,7 @@ def tenant_view(account_id: str) -> dict[str, object] | None:
     cached = _tenant_views.get(account_id)
     if cached is not None and time.monotonic() - cached[0] < tenant_logic.TENANT_STATUS_TTL_SECONDS:
         return cached[1]
-    provider = runtime().delivery.provider
+    provider = runtime().provider
     view = (
         tenant_logic.view(provider.cache.port, account_id).as_json()
         if isinstance(provider, TenantGatedProvider)

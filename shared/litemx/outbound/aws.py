@@ -7,13 +7,17 @@ import json
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 from pynamodb.exceptions import UpdateError
 
-from litemx.outbound.uploads import PresignedPost, StoredObject
 from litemx.storage.tables import UsageCounter
+
+if TYPE_CHECKING:
+    # Imported where an upload is presigned or checked (the api's routes): the sender, which uses only
+    # the queue, does not load the upload and MIME modules behind them.
+    from litemx.outbound.uploads import PresignedPost, StoredObject
 
 
 class S3BlobStore:
@@ -115,6 +119,8 @@ class S3UploadStore:
     ) -> PresignedPost:
         """A POST policy, not a presigned PUT: only a POST policy's `content-length-range` makes S3 refuse
         a body of any other size. Every form field is an exact condition of the signed policy."""
+        from litemx.outbound.uploads import PresignedPost
+
         fields = {"Content-Type": content_type, **{f"x-amz-meta-{k}": v for k, v in metadata.items()}}
         conditions: list[Any] = [{name: value} for name, value in fields.items()]
         conditions.append(["content-length-range", size, size])
@@ -124,6 +130,8 @@ class S3UploadStore:
         return PresignedPost(url=str(post["url"]), fields={str(k): str(v) for k, v in post["fields"].items()})
 
     def head(self, key: str) -> StoredObject | None:
+        from litemx.outbound.uploads import StoredObject
+
         try:
             found = self._client.head_object(Bucket=self._bucket, Key=key)
         except ClientError as error:

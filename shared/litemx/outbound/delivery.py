@@ -34,6 +34,7 @@ from litemx.clock import Clock
 from litemx.directory.models import Status, TokenStatus, Verification
 from litemx.errors import NotFoundError
 from litemx.messages.models import FINAL_SEND_STATES, MessageStatus, OutboundMessage
+from litemx.outbound.audit import message_audit
 from litemx.outbound.ports import (
     AuditWriter,
     BlobStore,
@@ -42,7 +43,6 @@ from litemx.outbound.ports import (
     SendCounter,
     SendRate,
 )
-from litemx.outbound.service import message_audit
 from litemx.policy.models import PolicyStore, Snapshot, SnapshotKeys
 from litemx.providers.base import (
     OutboundProvider,

@@ -11,12 +11,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from litemx.addresses import person_key
-from litemx.audit.models import AuditRecord
 from litemx.clock import Clock
 from litemx.directory.auth import Principal
 from litemx.errors import LiteMXError, NotFoundError
 from litemx.mail.compose import ComposedMessage, ComposeError, Draft, compose
 from litemx.messages.models import MessageStatus, OutboundMessage, ReservedCounter
+from litemx.outbound.audit import message_audit as message_audit
 from litemx.outbound.ports import AuditWriter, BlobStore, MessageRepository, QuotaReleaser, SendQueue
 from litemx.outbound.uploads import UploadStore, VerifiedUpload, verify_uploads, with_uploads
 from litemx.plans import effective_limits
@@ -276,19 +276,3 @@ def usage_reservations(
         CounterReservation(first.cap, first.key, limit, 0, first.resets_at),
         CounterReservation(shared.cap, shared.key, account_limit, 0, shared.resets_at),
     ]
-
-
-def message_audit(message: OutboundMessage, event: str, at: datetime, **details: str) -> AuditRecord:
-    return AuditRecord(
-        account_id=message.account_id,
-        at=at,
-        request_id=f"{message.message_id}:{event}:{message.attempts}",
-        event=event,
-        actor=message.token_id,
-        outcome=message.status.value,
-        reason_code=message.reason_code,
-        message=message.reason or "",
-        mailbox=message.mailbox,
-        recipients_count=len(message.recipients),
-        details={"message_id": message.message_id, **details},
-    )
