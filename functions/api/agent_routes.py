@@ -2,13 +2,16 @@
 
 A Powertools Router included by the api handler. Every send here goes through the one send path
 (functions.api.sending → litemx.outbound.service.submit): the same decision, caps and reply-only rule.
+
+The drafts' logic and store and the reply builder load when a route here first runs, not with the api:
+most of its cold starts only send (registering these routes needs their models, ids and refusals).
 """
 
 from __future__ import annotations
 
 import json
 from functools import cache
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -31,7 +34,6 @@ from functions.api.models import (
 )
 from functions.api.sending import count, send_answer
 from functions.wiring import provider_gate, runtime
-from litemx.drafts.logic import Approver, Verdict, approve, create_draft, discard_draft, update_draft, verdict
 from litemx.drafts.models import (
     DRAFT_ID_PATTERN,
     DraftNotPendingError,
@@ -39,14 +41,15 @@ from litemx.drafts.models import (
     DraftTooLargeError,
     StoredDraft,
 )
-from litemx.drafts.store import DynamoDraftStore
 from litemx.ids import new_request_id
-from litemx.inbound.logic import check_owner
-from litemx.inbound.replies import reply_original
 from litemx.mail.compose import Draft
-from litemx.mail.reply import ReplyRequest, reply_draft
 from litemx.outbound.service import OutboundUnavailableError, UploadRefs
 from litemx.policy.models import Mode
+
+if TYPE_CHECKING:
+    from litemx.drafts.logic import Verdict
+    from litemx.drafts.store import DynamoDraftStore
+    from litemx.mail.reply import ReplyRequest
 
 router = Router()  # type: ignore[no-untyped-call]
 DRAFT_ID: dict[str, Any] = {"pattern": DRAFT_ID_PATTERN, "description": "A draft's id (`drf-<32 hex>`)"}
@@ -54,6 +57,8 @@ DRAFT_ID: dict[str, Any] = {"pattern": DRAFT_ID_PATTERN, "description": "A draft
 
 @cache
 def _drafts() -> DynamoDraftStore:
+    from litemx.drafts.store import DynamoDraftStore
+
     runtime()  # binds the tables
     return DynamoDraftStore()
 
@@ -88,6 +93,8 @@ def reply_to_message(
     message_id: Annotated[str, Path(**MESSAGE_ID)],
     body: ReplyIn,
 ) -> Response[str]:
+    from litemx.inbound.logic import check_owner
+
     token = guard.verified_token()
     mailbox = check_owner(token.mailbox, address)
     secret = guard.bearer(router.current_event.headers)
@@ -112,6 +119,8 @@ def _reply_remembered(secret: str, request: str) -> Answer:
 
 def _reply(secret: str, mailbox: str, message_id: str, body: ReplyIn) -> Answer:
     """The reply built from the original, then the send path's answer (decide, compose, store, queue)."""
+    from litemx.mail.reply import ReplyRequest
+
     token = guard.verified_token()
     draft = _built_reply(
         mailbox,
@@ -137,6 +146,9 @@ def _reply(secret: str, mailbox: str, message_id: str, body: ReplyIn) -> Answer:
 def _built_reply(mailbox: str, message_id: str, request: ReplyRequest) -> Draft:
     """The reply to a received message, as the reply route and a reply draft both build it (its text read
     from the raw message only when quoting)."""
+    from litemx.inbound.replies import reply_original
+    from litemx.mail.reply import reply_draft
+
     inbox = mailbox_routes.runtime()
     original = reply_original(
         inbox.index, inbox.raw, mailbox, message_id, now=inbox.clock.now(), with_text=request.quote
@@ -148,6 +160,8 @@ def _built_reply(mailbox: str, message_id: str, request: ReplyRequest) -> Draft:
 
 
 def _verdict(draft: StoredDraft) -> Verdict:
+    from litemx.drafts.logic import verdict
+
     return verdict(draft, deps=runtime().outbound, request_id=_request_id(), provider=provider_gate())
 
 
@@ -191,6 +205,8 @@ def _out(draft: StoredDraft, judged: Verdict | None = None) -> DraftOut:
 
 def _content(body: DraftIn, mailbox: str) -> tuple[Draft, str | None]:
     """The draft's message; for a reply draft built from the message it answers, as a reply is."""
+    from litemx.mail.reply import ReplyRequest
+
     if body.reply is None:
         return body.draft(mailbox), None
     request = ReplyRequest(
@@ -226,6 +242,8 @@ def list_drafts() -> DraftListOut:
     responses=responses((201, "The draft", DraftOut), 400, 401, 403, 404, 413, 415, 500),
 )
 def create(body: DraftIn) -> Response[str]:
+    from litemx.drafts.logic import create_draft
+
     principal = guard.principal()
     content, reply_of = _content(body, principal.mailbox)
     draft = create_draft(
@@ -259,6 +277,8 @@ def get_draft(draft_id: Annotated[str, Path(**DRAFT_ID)]) -> DraftOut:
     ),
 )
 def put_draft(draft_id: Annotated[str, Path(**DRAFT_ID)], body: DraftIn) -> DraftOut:
+    from litemx.drafts.logic import update_draft
+
     principal = guard.principal()
     store = _drafts()
     draft = store.get(principal.mailbox, draft_id)
@@ -273,6 +293,8 @@ def put_draft(draft_id: Annotated[str, Path(**DRAFT_ID)], body: DraftIn) -> Draf
     responses=responses((204, "Discarded"), 400, 401, 403, 404, 500),
 )
 def delete_draft(draft_id: Annotated[str, Path(**DRAFT_ID)]) -> Response[str]:
+    from litemx.drafts.logic import discard_draft
+
     store = _drafts()
     discard_draft(store, store.get(guard.principal().mailbox, draft_id))
     return Response(204, None, "")
@@ -293,6 +315,8 @@ def delete_draft(draft_id: Annotated[str, Path(**DRAFT_ID)]) -> Response[str]:
     ),
 )  # fmt: skip
 def send_draft(draft_id: Annotated[str, Path(**DRAFT_ID)]) -> Response[str]:
+    from litemx.drafts.logic import Approver, approve
+
     token = guard.verified_token()
     store = _drafts()
     draft = store.get(token.mailbox, draft_id)

@@ -3,6 +3,10 @@
 A Powertools Router included by the api handler (`app.include_router(router)`). It raises domain errors;
 AuthError and NotFoundError are answered by the app's handlers, the two errors only this router raises are
 answered here, in the same `{"error": {"code", "message"}}` shape.
+
+The inbound models, logic and store load when a route first reads a mailbox, not with the api: most of its
+cold starts send and never read, and registering these routes needs only their answers and refusals
+(litemx.inbound.reads).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -25,17 +29,13 @@ from functions.api.models import ApiModel
 from functions.settings import table_names
 from litemx.clock import SystemClock
 from litemx.directory.store import DirectoryStore
-from litemx.inbound.logic import MAX_PAGE, check_owner, list_messages, message_detail
-from litemx.inbound.models import (
-    Folder,
-    InboundMessage,
-    InvalidCursorError,
-    MailboxMismatchError,
-    MessageDetail,
-)
-from litemx.inbound.store import DynamoInboundIndex, S3RawMail
+from litemx.inbound.reads import MAX_PAGE, InvalidCursorError, MailboxMismatchError
 from litemx.storage.session import lazy_client
 from litemx.storage.tables import bind_tables
+
+if TYPE_CHECKING:
+    from litemx.inbound.models import InboundMessage, MessageDetail
+    from litemx.inbound.store import DynamoInboundIndex, S3RawMail
 
 router = Router()  # type: ignore[no-untyped-call]
 # A mailbox address as it arrives in the path: API Gateway (HTTP API) delivers the path percent-decoded,
@@ -60,6 +60,8 @@ class Runtime:
 @cache
 def runtime() -> Runtime:
     """Built on first use, not at import; cached for the life of the process."""
+    from litemx.inbound.store import DynamoInboundIndex, S3RawMail
+
     bind_tables(table_names())
     settings = MailboxSettings.model_validate(dict(os.environ))
     return Runtime(
@@ -174,6 +176,8 @@ def _detail(detail: MessageDetail) -> MessageDetailOut:
 
 def _reader(address: str) -> str:
     """The mailbox the bearer may read: the guard verified a live `read` token; it must be this mailbox's."""
+    from litemx.inbound.logic import check_owner
+
     return check_owner(guard.principal().mailbox, address)
 
 
@@ -190,6 +194,9 @@ def list_mailbox_messages(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 25,
     cursor: Annotated[str | None, Query(max_length=1024)] = None,
 ) -> MessagePageOut:
+    from litemx.inbound.logic import list_messages
+    from litemx.inbound.models import Folder
+
     mailbox = _reader(address)
     page = list_messages(runtime().index, mailbox, folder=Folder(folder), limit=limit, cursor=cursor)
     return MessagePageOut(
@@ -208,6 +215,8 @@ def list_mailbox_messages(
 def get_mailbox_message(
     address: Annotated[str, Path(**ADDRESS)], message_id: Annotated[str, Path(**MESSAGE_ID)]
 ) -> MessageDetailOut:
+    from litemx.inbound.logic import message_detail
+
     mailbox = _reader(address)
     rt = runtime()
     return _detail(message_detail(rt.index, rt.raw, mailbox, message_id, now=rt.clock.now()))

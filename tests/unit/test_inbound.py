@@ -23,11 +23,10 @@ from litemx.inbound.models import (
     Flag,
     Folder,
     InboundMessage,
-    MailboxMismatchError,
-    MessageNotFoundError,
     Page,
     Receipt,
 )
+from litemx.inbound.reads import MailboxMismatchError, MessageNotFoundError
 from tests.events import mime as corpus
 from tests.events import receipt_event
 from tests.fakes import ACCOUNT_ID, T0, FakeDirectory

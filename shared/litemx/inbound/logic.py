@@ -23,24 +23,26 @@ from litemx.inbound.models import (
     Flag,
     Folder,
     InboundMessage,
-    InvalidCursorError,
-    MailboxMismatchError,
     MessageDetail,
-    MessageNotFoundError,
     Page,
     ParsedHeaders,
-    RawMailMissingError,
     Receipt,
     Verdicts,
     is_public_id,
     public_id,
+)
+from litemx.inbound.reads import (
+    MAX_PAGE,
+    InvalidCursorError,
+    MailboxMismatchError,
+    MessageNotFoundError,
+    RawMailMissingError,
 )
 from litemx.webhooks import events as webhook_events
 from litemx.webhooks.models import EnqueueError, WebhookJob
 
 DEFAULT_MAX_PARSE_BYTES = 10 * 1024 * 1024
 RAW_URL_LIFETIME = timedelta(minutes=5)
-MAX_PAGE = 100
 
 
 class RawMail(Protocol):

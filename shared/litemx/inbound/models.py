@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from litemx.errors import LiteMXError, NotFoundError
-
 
 class Folder(StrEnum):
     INBOX = "inbox"
@@ -150,26 +148,6 @@ class DeliveryOutcome:
     details: Mapping[str, str] = field(default_factory=dict)
     webhooks_queued: int = 0  # message.received events queued for the mailboxes' webhooks
     webhooks_failed: str = ""  # why the webhook queue refused them (the mail itself is filed)
-
-
-class MailboxMismatchError(LiteMXError):
-    """The token may read only its own mailbox (HTTP 403)."""
-
-    code = "token_mailbox_mismatch"
-
-
-class MessageNotFoundError(NotFoundError):
-    code = "message_not_found"
-
-
-class RawMailMissingError(NotFoundError):
-    """The index names a raw message the bucket no longer holds."""
-
-    code = "raw_mail_missing"
-
-
-class InvalidCursorError(LiteMXError):
-    code = "invalid_cursor"
 
 
 def id_time(at: datetime) -> str:

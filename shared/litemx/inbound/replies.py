@@ -9,10 +9,10 @@ from litemx.inbound.logic import InboundIndex, RawMail, message_detail
 from litemx.inbound.models import (
     LISTED_FOLDERS,
     InboundMessage,
-    MessageNotFoundError,
     ParsedHeaders,
     is_public_id,
 )
+from litemx.inbound.reads import MessageNotFoundError
 from litemx.mail.reply import Original
 
 

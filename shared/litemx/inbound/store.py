@@ -19,13 +19,12 @@ from litemx.inbound.models import (
     Flag,
     Folder,
     InboundMessage,
-    InvalidCursorError,
     Page,
     ParsedHeaders,
-    RawMailMissingError,
     Verdicts,
     id_time,
 )
+from litemx.inbound.reads import InvalidCursorError, RawMailMissingError
 from litemx.storage.tables import InboundMessageRecord
 
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
