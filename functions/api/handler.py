@@ -14,6 +14,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions import ready
 from functions.api import agent_routes, guard, idempotency, mailbox_routes
 from functions.api.answers import Answer, compose_refusal, error, usage_out
 from functions.api.docs import MESSAGE_ID, honest_document, responses
@@ -343,3 +344,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return _lambda_answer(_internal_answer(request_id))
     finally:
         guard.forget()
+
+
+# Init ends here (functions/__init__.py).
+ready()

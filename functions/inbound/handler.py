@@ -18,6 +18,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions import ready
 from functions.inbound.settings import InboundSettings, inbound_settings
 from functions.observability import make_tracer
 from functions.settings import table_names
@@ -132,3 +133,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         _observe(outcome)
     # Only read when SES invokes synchronously (RequestResponse): let the receipt rule go on.
     return {"disposition": "CONTINUE"}
+
+
+# Init ends here (functions/__init__.py).
+ready()

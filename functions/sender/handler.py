@@ -24,6 +24,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from functions import ready
 from functions.observability import make_tracer
 from functions.wiring import runtime
 from litemx.outbound.aws import SqsSendQueue
@@ -169,3 +170,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
     if failed:
         _settle_last_receives(event, failed)
     return response
+
+
+# Init ends here (functions/__init__.py).
+ready()

@@ -106,7 +106,7 @@ def _run_child(name: str, events: list[dict[str, Any]], path: list[str], mode: s
         [sys.executable, "-S", "-c", probe, name, sink.name, mode, *path, here],
         capture_output=True,
         text=True,
-        env=os.environ | {"POWERTOOLS_LOG_LEVEL": "WARNING"},
+        env=os.environ | {"POWERTOOLS_LOG_LEVEL": "WARNING", "_HANDLER": f"functions.{name}.handler.handler"},
         cwd=tempfile.gettempdir(),
         check=False,
     )

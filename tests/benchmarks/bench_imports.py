@@ -107,12 +107,14 @@ def deployed_set(work: Path) -> list[str]:
 
 
 def import_seconds(module: str, path: list[str]) -> float:
+    # Lambda names the handler in _HANDLER before init (functions/__init__.py reads it).
+    handler = {"_HANDLER": f"{module}.handler"} if module.startswith("functions.") else {}
     out = subprocess.run(
         [sys.executable, "-S", "-c", _PROBE, module, *path],
         check=True,
         capture_output=True,
         text=True,
-        env=LAMBDA_ENV,
+        env=LAMBDA_ENV | handler,
         cwd=tempfile.gettempdir(),
     )
     return float(out.stdout.strip())

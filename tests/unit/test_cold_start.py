@@ -45,9 +45,26 @@ ON_DEMAND = (
     "aws_lambda_powertools.utilities.parser.models",
 )
 PARSES_MAIL = {"inbound": {"litemx.inbound.mime"}}
+# LiteMX's own modules a handler's init leaves out: the api's mailbox and agent routes load their domain when
+# one of them first runs (most api cold starts only send), and the sender never loads the send path.
+NOT_AT_INIT = {
+    "api": (
+        *("litemx.drafts.logic", "litemx.drafts.store", "litemx.mail.reply", "litemx.inbound.replies"),
+        *(
+            "litemx.inbound.logic",
+            "litemx.inbound.models",
+            "litemx.inbound.store",
+            "litemx.outbound.delivery",
+        ),
+    ),
+    "sender": (
+        *("litemx.outbound.service", "litemx.policy.logic", "litemx.policy.fanout", "litemx.mail.compose"),
+        *("litemx.outbound.uploads", "litemx.directory.auth"),
+    ),
+}
 
 
-def _imported_by(handler: str) -> set[str]:
+def _imported_by(handler: str, modules: tuple[str, ...] = ON_DEMAND) -> set[str]:
     probe = (
         f"import json, sys; import functions.{handler}.handler; "
         "print(json.dumps(sorted(m for m in sys.argv[1:] if m in sys.modules)))"
@@ -59,7 +76,7 @@ def _imported_by(handler: str) -> set[str]:
         "AWS_DEFAULT_REGION": "us-east-1",
     }
     out = subprocess.run(
-        [sys.executable, "-c", probe, *ON_DEMAND],
+        [sys.executable, "-c", probe, *modules],
         capture_output=True,
         text=True,
         env=env,
@@ -76,6 +93,72 @@ def test_a_handler_imports_nothing_its_first_event_may_not_need(handler: str) ->
     imported = _imported_by(handler)
     # Then nothing that only some routes, records or configurations need is loaded yet
     assert imported == PARSES_MAIL.get(handler, set())
+
+
+@pytest.mark.parametrize("handler", sorted(NOT_AT_INIT))
+def test_a_handler_leaves_the_litemx_modules_of_other_paths_out_of_its_init(handler: str) -> None:
+    # Given a fresh interpreter with the stack's default environment
+    # When it imports the handler module
+    imported = _imported_by(handler, NOT_AT_INIT[handler])
+    # Then none of the domain modules only other routes or other handlers use is loaded
+    assert imported == set()
+
+
+_GC_PROBE = (
+    "import gc, json, sys; import functions; during = gc.isenabled(); "
+    "__import__(f'functions.{sys.argv[1]}.handler'); "
+    "print(json.dumps([during, gc.isenabled(), gc.get_freeze_count() > 0]))"
+)
+
+
+def _collector(handler: str, environ: dict[str, str]) -> list[bool]:
+    env = os.environ | {"POWERTOOLS_TRACE_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1", **environ}
+    env.pop("_HANDLER", None) if "_HANDLER" not in environ else None
+    out = subprocess.run(
+        [sys.executable, "-c", _GC_PROBE, handler],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        check=True,
+    )
+    found: list[bool] = json.loads(out.stdout.strip().splitlines()[-1])
+    return found
+
+
+@pytest.mark.parametrize("handler", ["api", "sender", "inbound"])
+def test_in_lambda_a_ready_handler_loads_without_the_collector_and_freezes_what_init_made(
+    handler: str,
+) -> None:
+    # Given Lambda's init of this handler (Lambda names it in _HANDLER)
+    environ = {"_HANDLER": f"functions.{handler}.handler.handler"}
+    # When the handler module is imported
+    during, after, frozen = _collector(handler, environ)
+    # Then the collector was off while it loaded, and is on again with init's objects frozen
+    assert (during, after, frozen) == (False, True, True)
+
+
+@pytest.mark.parametrize(
+    ("handler", "environ"),
+    [("api", {}), ("feedback", {"_HANDLER": "functions.feedback.handler.handler"})],
+)
+def test_elsewhere_the_collector_is_left_as_it_is(handler: str, environ: dict[str, str]) -> None:
+    # Given an import outside Lambda (no _HANDLER), or of a handler that does not end with ready()
+    # When the handler module is imported
+    during, after, _ = _collector(handler, environ)
+    # Then the collector stayed on throughout
+    assert (during, after) == (True, True)
+
+
+def test_every_ready_handler_ends_its_module_with_ready() -> None:
+    # Given the handlers functions/__init__.py turns the collector off for
+    from functions import READY_HANDLERS
+
+    for module in READY_HANDLERS:
+        # When its module's last statement is read
+        last = ROOT.joinpath(*module.split(".")).with_suffix(".py").read_text().strip().splitlines()[-1]
+        # Then it is ready(): nothing after it runs with the collector off
+        assert last == "ready()", module
 
 
 def test_the_api_builds_its_shapes_validators_on_first_use_not_at_import() -> None:
