@@ -26,7 +26,6 @@ from litemx.policy.models import OPEN_PROVIDER, ProviderGate
 from litemx.policy.store import AccountPolicyStore, DynamoPolicyStore
 from litemx.providers.base import OutboundProvider, ProviderStatus
 from litemx.quotas.store import QuotaStore
-from litemx.reputation.store import DynamoReputationStore
 from litemx.storage.session import client, lazy_client, reset_session
 from litemx.storage.tables import bind_tables
 
@@ -77,6 +76,7 @@ class Runtime:
     def delivery(self) -> DeliveryDeps:
         """Delivering a queued message (the sender): its modules load on first use."""
         from litemx.outbound.delivery import DeliveryDeps
+        from litemx.reputation.store import DynamoReputationStore
 
         return DeliveryDeps(
             messages=self.messages,

@@ -11,7 +11,6 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 
 from functions.api.models import ErrorOut
-from functions.api.webhook_docs import add_webhooks
 
 # Outbound ids are `msg-<32 hex>`; inbound ids `<time>.<SES message id>`. Longer or stranger ids are
 # refused (400) before any store sees them: a DynamoDB key holds at most 1,024 bytes.
@@ -51,7 +50,10 @@ def responses(*items: int | tuple[int, str] | tuple[int, str, type[BaseModel]]) 
 
 
 def honest_document(generated: str) -> str:
-    """Drop what Powertools adds on its own (422 "Validation Error"), and name the response headers."""
+    """Drop what Powertools adds on its own (422 "Validation Error"), and name the response headers.
+    The webhook's models load here, with the document: no route answers with them."""
+    from functions.api.webhook_docs import add_webhooks
+
     document = json.loads(generated)
     for operations in document.get("paths", {}).values():
         for operation in operations.values():

@@ -46,7 +46,8 @@ ON_DEMAND = (
 )
 PARSES_MAIL = {"inbound": {"litemx.inbound.mime"}}
 # LiteMX's own modules a handler's init leaves out: the api's mailbox and agent routes load their domain when
-# one of them first runs (most api cold starts only send), and the sender never loads the send path.
+# one of them first runs (most api cold starts only send), the api never delivers (the reputation models) and
+# builds its OpenAPI document only when asked (the webhook's models); the sender never loads the send path.
 NOT_AT_INIT = {
     "api": (
         *("litemx.drafts.logic", "litemx.drafts.store", "litemx.mail.reply", "litemx.inbound.replies"),

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from litemx.audit.models import AuditRecord
 from litemx.messages.models import MessageStatus, OutboundMessage
-from litemx.reputation.models import Increment
+
+if TYPE_CHECKING:
+    # A type of the sender's port only: the api, which never delivers, does not load the reputation models.
+    from litemx.reputation.models import Increment
 
 
 class BlobStore(Protocol):
