@@ -1,7 +1,9 @@
 """Typed Lambda configuration, parsed once at each handler's edge from the function's environment.
 
 The CDK constructs set these variables from their resources' attributes; a missing one fails loudly here
-instead of falling back to a silent default.
+instead of falling back to a silent default. What every handler reads is here; the api's and the sender's
+outbound settings are in functions.outbound_settings, and each other handler's in its own package, so a
+handler loads only the settings models it parses.
 """
 
 from __future__ import annotations
@@ -10,44 +12,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import fields
 from datetime import timedelta
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from litemx.audit.store import DEFAULT_AUDIT_RETENTION
-from litemx.providers.base import PROVIDER_MAX_MESSAGE_BYTES
 from litemx.storage.tables import TableNames
-
-
-class OutboundSettings(BaseModel):
-    model_config = ConfigDict(frozen=True, populate_by_name=True)
-
-    outbound_bucket: str = Field(alias="OUTBOUND_BUCKET")
-    send_queue_url: str = Field(alias="SEND_QUEUE_URL")
-    provider: Literal["ses", "smtp"] = Field(alias="OUTBOUND_PROVIDER", default="ses")
-    ses_configuration_set: str | None = Field(alias="SES_CONFIGURATION_SET", default=None)
-    # auto: ask SES (GetAccount); sandbox/production: an operator's (or the local system's) override.
-    sandbox_mode: Literal["auto", "sandbox", "production"] = Field(alias="SES_SANDBOX_MODE", default="auto")
-    # SES v2 SendEmail's limit (40 MB after encoding); a JSON send stays far below it (the API's 5 MiB body
-    # limit), a send with uploaded attachments can reach it.
-    max_message_bytes: int = Field(alias="MAX_MESSAGE_BYTES", default=PROVIDER_MAX_MESSAGE_BYTES, gt=0)
-    smtp_host: str | None = Field(alias="SMTP_HOST", default=None)
-    smtp_port: int = Field(alias="SMTP_PORT", default=587)
-    smtp_starttls: bool = Field(alias="SMTP_STARTTLS", default=True)
-    smtp_username: str | None = Field(alias="SMTP_USERNAME", default=None)
-    smtp_password: str | None = Field(alias="SMTP_PASSWORD", default=None)
-    smtp_secret_arn: str | None = Field(alias="SMTP_SECRET_ARN", default=None)
-    smtp_verify_tls: bool = Field(alias="SMTP_VERIFY_TLS", default=True)
-    send_lease_seconds: int = Field(alias="SEND_LEASE_SECONDS", default=120, gt=0)
-    # SES tenants (docs/tenants.md): "ses", "off", or "fake:<state file>" (the local system).
-    ses_tenants: str = Field(alias="SES_TENANTS", default="ses", pattern=r"^(ses|off|fake:.+)$")
-    ses_sending_account_id: str | None = Field(alias="SES_SENDING_ACCOUNT_ID", default=None)
-    # The send queue's redrive maxReceiveCount (the stack sets it from the queue): on a record's last
-    # receive the sender settles its message as failed before SQS dead-letters the record.
-    send_max_receive_count: int = Field(alias="SEND_MAX_RECEIVE_COUNT", default=5, gt=0)
-    # The provider's send rate in recipients per second (cdk.json `sesSendRate`): every concurrent sender
-    # takes from one bucket per second. Unset: no bucket (the local system).
-    send_rate: int | None = Field(alias="SEND_RATE_PER_SECOND", default=None, gt=0)
 
 
 def table_names(environ: Mapping[str, str] | None = None) -> TableNames:
@@ -62,12 +28,11 @@ def table_names(environ: Mapping[str, str] | None = None) -> TableNames:
 def audit_retention(environ: Mapping[str, str] | None = None) -> timedelta:
     """AUDIT_RETENTION_DAYS (cdk.json `auditRetentionDays`, which the stack always sets): how long every
     audit entry a function writes is kept."""
+    # Here, not at import: a handler that writes no audit (inbound) does not load the audit store.
+    from litemx.audit.store import DEFAULT_AUDIT_RETENTION
+
     env = os.environ if environ is None else environ
     days = int(env.get("AUDIT_RETENTION_DAYS", DEFAULT_AUDIT_RETENTION.days))
     if days <= 0:
         raise ValueError(f"AUDIT_RETENTION_DAYS must be a positive number of days, not {days}")
     return timedelta(days=days)
-
-
-def outbound_settings(environ: Mapping[str, str] | None = None) -> OutboundSettings:
-    return OutboundSettings.model_validate(dict(os.environ if environ is None else environ))

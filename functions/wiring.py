@@ -16,7 +16,8 @@ from datetime import timedelta
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
 
-from functions.settings import OutboundSettings, audit_retention, outbound_settings, table_names
+from functions.outbound_settings import OutboundSettings, outbound_settings
+from functions.settings import audit_retention, table_names
 from litemx.audit.store import AuditStore
 from litemx.clock import SystemClock
 from litemx.directory.store import DirectoryStore

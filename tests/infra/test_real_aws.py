@@ -253,7 +253,7 @@ def test_raw_mail_expires_after_a_year_by_default(default):
 
 
 def test_sender_knows_the_send_queues_max_receive_count_and_may_requeue(default):
-    from functions.settings import OutboundSettings
+    from functions.outbound_settings import OutboundSettings
 
     sender = litemx_functions(default)["sender"]
     queue = default.properties(default.stack.outbound.queue)

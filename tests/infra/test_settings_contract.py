@@ -14,7 +14,8 @@ import pytest
 from functions.api.mailbox_routes import MailboxSettings
 from functions.feedback.settings import feedback_settings
 from functions.inbound.settings import inbound_settings
-from functions.settings import outbound_settings, table_names
+from functions.outbound_settings import outbound_settings
+from functions.settings import table_names
 from functions.webhooks.settings import webhook_settings
 from tests.infra.helpers import litemx_functions
 

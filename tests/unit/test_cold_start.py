@@ -47,7 +47,8 @@ ON_DEMAND = (
 PARSES_MAIL = {"inbound": {"litemx.inbound.mime"}}
 # LiteMX's own modules a handler's init leaves out: the api's mailbox and agent routes load their domain when
 # one of them first runs (most api cold starts only send), the api never delivers (the reputation models) and
-# builds its OpenAPI document only when asked (the webhook's models); the sender never loads the send path.
+# builds its OpenAPI document only when asked (the webhook's models); the sender never loads the send path,
+# and the inbound handler neither the outbound settings nor the audit store.
 NOT_AT_INIT = {
     "api": (
         *("litemx.drafts.logic", "litemx.drafts.store", "litemx.mail.reply", "litemx.inbound.replies"),
@@ -62,6 +63,7 @@ NOT_AT_INIT = {
         *("litemx.outbound.service", "litemx.policy.logic", "litemx.policy.fanout", "litemx.mail.compose"),
         *("litemx.outbound.uploads", "litemx.directory.auth"),
     ),
+    "inbound": ("functions.outbound_settings", "litemx.audit.store", "litemx.providers.base"),
 }
 
 
