@@ -82,7 +82,6 @@ class LiteMXStack(Stack):
             },
             work_queues={
                 "Send": self.outbound.queue,
-                "Feedback": self.feedback.queue,
                 "Webhook": self.webhooks.queue,
             },
             http_api=self.api.http_api,
@@ -96,8 +95,8 @@ class LiteMXStack(Stack):
             "ApiUrl": self.api.url,
             "SendQueueUrl": self.outbound.queue.queue_url,
             "SendDlqUrl": self.outbound.dlq.queue_url,
-            "FeedbackQueueUrl": self.feedback.queue.queue_url,
             "FeedbackDlqUrl": self.feedback.dlq.queue_url,
+            "FeedbackFunctionName": self.feedback.function.function_name,
             "InboundDlqUrl": self.inbound.dlq.queue_url,
             "WebhookQueueUrl": self.webhooks.queue.queue_url,
             "WebhookDlqUrl": self.webhooks.dlq.queue_url,

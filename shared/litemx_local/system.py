@@ -2,9 +2,10 @@
 
 The local AWS (DynamoDB Local and moto server) holds the AWS side, with the same resources the stack
 creates. The real Lambda handlers run in this process: an HTTP server on 127.0.0.1 turns requests into
-API Gateway v2 events for the api handler; pollers feed real SQS batches from the send and feedback queues
-to the sender and feedback handlers (acting as the event source mappings: successes deleted, failures left
-to their visibility timeout); an SMTP listener stores each message in S3 and invokes the inbound handler
+API Gateway v2 events for the api handler; pollers feed real SQS batches from the send and webhook queues
+to their handlers (acting as the event source mappings: successes deleted, failures left to their
+visibility timeout); SES feedback published to the real SNS topic reaches the feedback handler as SNS's
+push would (`SnsPush`); an SMTP listener stores each message in S3 and invokes the inbound handler
 with an SES receipt event, as SES's receipt rule (S3 action, then Lambda) would. State lives only as long
 as the process.
 
@@ -69,9 +70,10 @@ class Resources:
     outbound_bucket: str
     send_queue: str
     send_dlq: str
-    feedback_queue: str
     feedback_dlq: str
     feedback_topic: str
+    feedback_push: str  # the stand-in for SNS's push to the feedback function (see SnsPush)
+    feedback_subscription: str
     configuration_set: str
     webhook_queue: str = ""
     webhook_dlq: str = ""
@@ -87,17 +89,11 @@ def create_resources(aws: LocalAws) -> Resources:
     for bucket in (raw_bucket, outbound_bucket):
         s3.create_bucket(Bucket=bucket)
     send_dlq, send_queue = _queue_with_dlq(sqs, f"{PREFIX}-send", visibility=180)
-    feedback_dlq, feedback_queue = _queue_with_dlq(sqs, f"{PREFIX}-feedback", visibility=60)
     webhook_dlq, webhook_queue = _queue_with_dlq(
         sqs, f"{PREFIX}-webhooks", visibility=360, max_receive_count=WEBHOOK_MAX_RECEIVE_COUNT
     )
     topic = sns.create_topic(Name=f"{PREFIX}-feedback")["TopicArn"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=feedback_queue, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    sns.subscribe(
-        TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"}
-    )
+    feedback_dlq, feedback_push, subscription = _feedback_push(sqs, sns, topic)
     configuration_set = f"{PREFIX}-outbound"
     ses.create_configuration_set(ConfigurationSet={"Name": configuration_set})
     ses.create_receipt_rule_set(RuleSetName=f"{PREFIX}-inbound")
@@ -109,8 +105,9 @@ def create_resources(aws: LocalAws) -> Resources:
         outbound_bucket=outbound_bucket,
         send_queue=send_queue,
         send_dlq=send_dlq,
-        feedback_queue=feedback_queue,
         feedback_dlq=feedback_dlq,
+        feedback_push=feedback_push,
+        feedback_subscription=subscription,
         webhook_queue=webhook_queue,
         webhook_dlq=webhook_dlq,
         feedback_topic=topic,
@@ -131,6 +128,16 @@ def _queue_with_dlq(sqs: Any, name: str, *, visibility: int, max_receive_count: 
         },
     )["QueueUrl"]
     return dlq, queue
+
+
+def _feedback_push(sqs: Any, sns: Any, topic: str) -> tuple[str, str, str]:
+    """The feedback DLQ, and the queue that stands in for SNS's push: subscribed without raw delivery, it
+    receives SNS's notification JSON, from which `SnsPush` builds the event SNS would invoke Lambda with."""
+    dlq = sqs.create_queue(QueueName=f"{PREFIX}-feedback-dlq")["QueueUrl"]
+    push = sqs.create_queue(QueueName=f"{PREFIX}-feedback-push")["QueueUrl"]
+    push_arn = sqs.get_queue_attributes(QueueUrl=push, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    subscription = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=push_arn)["SubscriptionArn"]
+    return dlq, push, str(subscription)
 
 
 def function_environment(resources: Resources) -> dict[str, str]:
@@ -279,6 +286,64 @@ class QueuePoller:
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
         self.processed += len(messages) - len(failed)
         return len(messages)
+
+
+@dataclass
+class SnsPush:
+    """SNS's push to a Lambda subscriber, and Lambda's asynchronous invocation (infra/constructs/feedback.py),
+    stood in for: moto's SNS cannot invoke a function, so it delivers to a queue subscribed in its place,
+    and this drains it into the handler, in-process, one event per notification, as SNS would.
+
+    Like Lambda's, it tries an event 1 + `retries` times, then sends it to the DLQ as the body of a
+    message (Lambda's DeadLetterConfig); unlike Lambda's, it retries at once, not 1 and 2 minutes later.
+    `litemx queue redrive feedback` replays into the same queue (Target.functions)."""
+
+    name: str
+    queue_url: str
+    dlq_url: str
+    subscription_arn: str
+    handler: Callable[[dict[str, Any], Any], Any]
+    stop: threading.Event
+    retries: int = 2
+    processed: int = 0
+
+    def run(self) -> None:
+        sqs = boto3.client("sqs")
+        while not self.stop.is_set():
+            self.poll_once(sqs)
+
+    def poll_once(self, sqs: Any) -> int:
+        from litemx_cli.sns_events import feedback_invocation
+
+        messages = sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=POLL_WAIT_SECONDS
+        ).get("Messages", [])
+        for message in messages:
+            event = feedback_invocation(
+                message["Body"], message_id=message["MessageId"], subscription_arn=self.subscription_arn
+            )
+            if event is None:  # no event at all (Lambda would have refused the invocation): kept in sight
+                sqs.send_message(QueueUrl=self.dlq_url, MessageBody=message["Body"])
+            else:
+                self.invoke(sqs, event)
+            sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return len(messages)
+
+    def invoke(self, sqs: Any, event: dict[str, Any]) -> bool:
+        for _ in range(1 + self.retries):
+            try:
+                self.handler(event, LambdaContext(self.name))
+            except Exception as problem:  # the handler logged it; Lambda would retry, then dead-letter it
+                error = problem
+                continue
+            self.processed += 1
+            return True
+        sqs.send_message(
+            QueueUrl=self.dlq_url,
+            MessageBody=json.dumps(event),
+            MessageAttributes={"ErrorMessage": {"DataType": "String", "StringValue": str(error)[:1024]}},
+        )
+        return False
 
 
 def hosted_domain(domain: str) -> bool:
@@ -477,11 +542,19 @@ class LocalSystem:
         self._thread("api", self._http.serve_forever)
         for name, url, fn in (
             ("sender", self.resources.send_queue, sender.handler),
-            ("feedback", self.resources.feedback_queue, feedback.handler),
             ("webhooks", self.resources.webhook_queue, webhooks.handler),
         ):
             poller = QueuePoller(name, url, fn, self.stop_event)
             self._thread(f"poll-{name}", poller.run)
+        push = SnsPush(
+            "feedback",
+            self.resources.feedback_push,
+            self.resources.feedback_dlq,
+            self.resources.feedback_subscription,
+            feedback.handler,
+            self.stop_event,
+        )
+        self._thread("push-feedback", push.run)
         self._start_smtp(lambda event: inbound.handler(event, LambdaContext("inbound")))
         self.target = Target(
             name="local",
@@ -491,11 +564,11 @@ class LocalSystem:
             queues={
                 "send": self.resources.send_queue,
                 "send_dlq": self.resources.send_dlq,
-                "feedback": self.resources.feedback_queue,
                 "feedback_dlq": self.resources.feedback_dlq,
                 "webhooks": self.resources.webhook_queue,
                 "webhooks_dlq": self.resources.webhook_dlq,
             },
+            functions={"feedback": self.resources.feedback_push},
             buckets={"raw_mail": self.resources.raw_bucket, "outbound": self.resources.outbound_bucket},
             configuration_set=self.resources.configuration_set,
             env=self.aws.environment() | tenant_environment(self.resources),
