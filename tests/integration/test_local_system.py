@@ -17,14 +17,22 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from litemx_cli.target import Target
 from litemx_local.aws import free_port
+from litemx_local.demo import ses_event
 
 # `litemx local up` is a subprocess on the real clock: the time-shifted runs skip it (Makefile).
 pytestmark = [pytest.mark.integration, pytest.mark.realtime]
 LITEMX = str(Path(sys.executable).with_name("litemx"))
+BOTO_ENV = {
+    "endpoint_url": "AWS_ENDPOINT_URL",
+    "region_name": "AWS_REGION",
+    "aws_access_key_id": "AWS_ACCESS_KEY_ID",
+    "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+}
 
 
 def _processes_mentioning(*needles: str) -> list[str]:
@@ -154,6 +162,25 @@ def test_local_up_runs_the_whole_system_and_stops_cleanly(system, tmp_path: Path
     assert [(m["from"], m["subject"]) for m in listed] == [("alice@customer.test", "Hello")]
     encoded = _get(f"{target.api_url}/v1/mailboxes/support%40acme.test/messages", secret)["messages"]
     assert [m["id"] for m in encoded] == [m["id"] for m in listed]
+    # And SES's bounce of the reply, published to the system's feedback topic, reaches the feedback handler
+    # as SNS's push would (no queue: litemx_local.system.SnsPush), and suppresses the recipient
+    reply = _wait_for(
+        lambda: (m := _get(f"{target.api_url}/v1/messages/{sent['id']}", secret))["status"] == "sent" and m
+    )
+    sns = boto3.client("sns", **{k: target.env[v] for k, v in BOTO_ENV.items()})
+    (topic,) = [t["TopicArn"] for t in sns.list_topics()["Topics"] if t["TopicArn"].endswith("-feedback")]
+    bounce = ses_event(
+        "Bounce", reply, account, "support@acme.test", "alice@customer.test", target.configuration_set or ""
+    )
+    sns.publish(TopicArn=topic, Message=bounce)
+
+    def suppressed() -> list[str]:
+        entries = operator.json("suppression", "list")
+        return [e["reason"] for e in entries if e["address"] == "alice@customer.test"]
+
+    reasons = _wait_for(suppressed)
+    assert reasons, "the bounce never reached the feedback handler"
+    assert "General" in reasons[0]
     operator.run("disable", "mailbox", "support@acme.test", "--reason", "test")
     after_disable = operator.run(
         "send",
