@@ -150,10 +150,16 @@ def floor_line(rows: list[Row]) -> str:
     one_mapping_free = max(0, IDLE_POLLS_PER_MAPPING - FREE_SQS_REQUESTS) * SQS_REQUEST
     by_what = {row.what: row for row in rows}
     extra = by_what["SQS pollers of event source mappings"].count - 1
+    # Feedback has none since #13 (SNS pushes to its function); whatever else polls is counted, not named.
+    others = (
+        f"{extra} other poller{'s' if extra > 1 else ''} add{'' if extra > 1 else 's'} "
+        f"${extra * one_mapping:.2f} at list price"
+        if extra
+        else "no other poller"
+    )
     return (
         f"design floor: 1 KMS key + the send queue's poller = ${KMS_KEY + one_mapping:.2f} at list price, "
-        f"${KMS_KEY + one_mapping_free:.2f} after the always-free allowances; the other {extra} pollers "
-        f"(feedback, webhooks) add ${extra * one_mapping:.2f} at list price"
+        f"${KMS_KEY + one_mapping_free:.2f} after the always-free allowances; {others}"
     )
 
 
