@@ -4,15 +4,16 @@ botocore's Stubber (moto has no StartMessageMoveTask, and its Lambda cannot run 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import Stubber
 
+from litemx.storage.tables import TableNames
 from litemx_cli.session import Session
-from litemx_cli.target import write_local_state
+from litemx_cli.target import from_stack_outputs, write_local_state
 from litemx_local.aws import REGION
 from tests.cli.conftest import Cli
 from tests.events import feedback, sns_envelope, sns_event
@@ -209,3 +210,28 @@ def test_the_inbound_dlq_cannot_be_redriven_and_says_where_the_mail_is(queued_cl
     result = queued_cli("queue", "redrive", "inbound")
     assert result.exit_code == 1
     assert "raw-mail bucket" in result.output
+
+
+def _outputs(**extra: str) -> dict[str, str]:
+    outputs = {f"Table{f.name.capitalize()}": f"t-{f.name}" for f in fields(TableNames)}
+    outputs |= {
+        "ApiUrl": "https://api.example/",
+        "SendQueueUrl": "q-send",
+        "SendDlqUrl": "q-send-dlq",
+        "FeedbackDlqUrl": "q-feedback-dlq",
+        "InboundDlqUrl": "q-inbound-dlq",
+        "RawMailBucketName": "raw",
+        "OutboundBucketName": "out",
+    }
+    return outputs | extra
+
+
+def test_a_stack_names_its_feedback_function_and_dlq_but_no_feedback_queue() -> None:
+    target = from_stack_outputs("LiteMX-prod", REGION, _outputs(FeedbackFunctionName="litemx-prod-feedback"))
+    assert target.functions == {"feedback": "litemx-prod-feedback"}
+    assert target.queues["feedback_dlq"] == "q-feedback-dlq"
+    assert "feedback" not in target.queues
+    # A stack deployed before #13 still resolves (its feedback queue is ignored); it names no function
+    old = from_stack_outputs("LiteMX-prod", REGION, _outputs(FeedbackQueueUrl="q-feedback"))
+    assert old.functions == {}
+    assert "feedback" not in old.queues
