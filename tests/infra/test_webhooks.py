@@ -74,7 +74,10 @@ def test_retries_run_in_their_own_schedule_group_as_a_role_only_scheduler_of_thi
     statements = list(statements_of_role(default, default.logical_id(webhooks.scheduler_role)))
     function_id = _webhooks(default)["LogicalId"]
     dlq_id = default.logical_id(webhooks.dlq)
-    assert {a for s in statements for a in as_list(s["Action"])} == {"lambda:InvokeFunction", "sqs:SendMessage"}
+    assert {a for s in statements for a in as_list(s["Action"])} == {
+        "lambda:InvokeFunction",
+        "sqs:SendMessage",
+    }
     assert actions_on(statements, function_id) == {"lambda:InvokeFunction"}
     assert actions_on(statements, dlq_id) == {"sqs:SendMessage"}
     for statement in statements:  # the function itself, not its versions or aliases
@@ -84,7 +87,9 @@ def test_retries_run_in_their_own_schedule_group_as_a_role_only_scheduler_of_thi
     group_name = default.resources[group_id]["Properties"]["Name"]
     assert env["WEBHOOK_SCHEDULE_GROUP"] == group_name == "LiteMX-dev-webhook-retries"
     assert group_id in function["DependsOn"]
-    assert env["WEBHOOK_SCHEDULER_ROLE_ARN"] == {"Fn::GetAtt": [default.logical_id(webhooks.scheduler_role), "Arn"]}
+    assert env["WEBHOOK_SCHEDULER_ROLE_ARN"] == {
+        "Fn::GetAtt": [default.logical_id(webhooks.scheduler_role), "Arn"]
+    }
     assert env["WEBHOOK_DLQ_ARN"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
 
 
