@@ -6,13 +6,13 @@ invokes the function with InvocationType=Event, one job per invocation; a retry,
 subscription, is a one-time schedule (`at(...)`, deleted once fired) in this construct's schedule group
 whose target is the function again (litemx.webhooks.aws). Idle, that is no request at all.
 
-Where an event can end up in the DLQ, always with the job as the body or inside it:
+Where an event can end up in the DLQ (the first two with the job itself as the message body):
 - the function parks it itself when 24 h of retries run out (or its receive limit), with its `dead`
   delivery record, so `litemx webhook deliveries` shows why;
 - Lambda, when the function raised on every attempt (RETRY_ATTEMPTS retries) or the event waited longer
   than MAX_EVENT_AGE (throttled): the function's dead-letter queue, which receives the event itself
-  rather than an invocation record (an on-failure destination wraps it in one), so every DLQ body is a
-  job https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html;
+  rather than an invocation record (an on-failure destination wraps it in one), so its body is the job
+  the function writes itself https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html;
 - Scheduler, when it could not invoke the function within the schedule's retry policy (its dead-letter
   event, https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html).
 
