@@ -23,6 +23,7 @@ import json
 import logging
 import re
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,7 @@ Clock = Callable[[], datetime]
 RETRY_DELAYS = (timedelta(minutes=1), timedelta(minutes=2))
 _AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
 _PARAMS = "litemx_local.params"
+HISTORY = 1000
 
 
 class LocalServiceError(Exception):
@@ -68,7 +70,8 @@ class LocalLambda:
     context: Callable[[str], Any]
     functions: dict[str, _Function] = field(default_factory=dict)
     pending: list[_Pending] = field(default_factory=list)
-    invocations: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # what ran, in order
+    # What ran, in order (the latest HISTORY, so that a long `local up` does not grow without end).
+    invocations: deque[tuple[str, dict[str, Any]]] = field(default_factory=lambda: deque(maxlen=HISTORY))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def register(
@@ -134,7 +137,7 @@ class LocalScheduler:
     account: str = "123456789012"
     region: str = "us-east-1"
     schedules: dict[tuple[str, str], LocalSchedule] = field(default_factory=dict)
-    created: list[LocalSchedule] = field(default_factory=list)  # every schedule ever created, in order
+    created: deque[LocalSchedule] = field(default_factory=lambda: deque(maxlen=HISTORY))  # in order
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def create(self, params: dict[str, Any]) -> str:

@@ -168,7 +168,7 @@ def test_new_mail_is_posted_once_with_a_valid_signature_and_a_link_to_the_read_a
     assert request.headers["webhook-id"].startswith("msg_")
     assert hooks.delivery().status is DeliveryStatus.DELIVERED
     # Nothing was scheduled, nothing waits: no request is made while no mail comes
-    assert hooks.scheduler.created == []
+    assert list(hooks.scheduler.created) == []
     assert hooks.run() == []
 
 
