@@ -82,7 +82,6 @@ class LiteMXStack(Stack):
             },
             work_queues={
                 "Send": self.outbound.queue,
-                "Webhook": self.webhooks.queue,
             },
             http_api=self.api.http_api,
             key=self.topic_key,
@@ -98,8 +97,8 @@ class LiteMXStack(Stack):
             "FeedbackDlqUrl": self.feedback.dlq.queue_url,
             "FeedbackFunctionName": self.feedback.function.function_name,
             "InboundDlqUrl": self.inbound.dlq.queue_url,
-            "WebhookQueueUrl": self.webhooks.queue.queue_url,
             "WebhookDlqUrl": self.webhooks.dlq.queue_url,
+            "WebhookFunctionName": self.webhooks.function.function_name,
             "RawMailBucketName": self.inbound.bucket.bucket_name,
             "OutboundBucketName": self.outbound.bucket.bucket_name,
             "ConfigurationSetName": self.outbound.configuration_set.configuration_set_name,

@@ -55,7 +55,7 @@ class QueueName(StrEnum):
 
 @dataclass(frozen=True)
 class QueueDepth:
-    queue: str  # send, send_dlq, feedback_dlq, inbound_dlq, webhooks, webhooks_dlq
+    queue: str  # send, send_dlq, feedback_dlq, inbound_dlq, webhooks_dlq
     visible: int
     in_flight: int
     delayed: int

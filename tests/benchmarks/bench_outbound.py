@@ -12,9 +12,11 @@ Paths, each per message:
   event; no queue, and SNS bills no delivery to Lambda, only SES's publish). With
   `recordDeliveries: true` a Delivery event per sent message comes on top (measured too, printed apart);
 - inbound: one received message (S3 → the inbound handler), for a mailbox without webhooks;
-- inbound+wh: the same for a mailbox with a webhook (the inbound handler queues the event);
-- webhook: that event's delivery (the webhook queue → the delivery handler → a local HTTPS-less receiver
-  on 127.0.0.1 that verifies the signature; local mode allows http://127.0.0.1 only).
+- inbound+wh: the same for a mailbox with a webhook (the inbound handler invokes the delivery function
+  asynchronously with the event: one Lambda Invoke request, priced as that function's invocation);
+- webhook: that event's delivery (the asynchronous invocation → the delivery handler → a local HTTPS-less
+  receiver on 127.0.0.1 that verifies the signature; local mode allows http://127.0.0.1 only). Invoke is
+  answered in-process (litemx_local.invocations), as moto runs no function.
 
 Priced by AWS's billing rules, not by what DynamoDB Local reports (it says 2 units for any transaction and
 0 for a missing key): a read of ≤ 4 KB is 1 RRU strongly consistent, 0.5 eventually, 2 in a transaction,
@@ -323,9 +325,12 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
     from functions.webhooks import handler as webhooks
     from litemx.messages.store import MessageStore
     from litemx.plans import LimitOverrides, Plan
+    from litemx.storage.session import client as session_client
     from litemx.tenants.logic import TENANT_STATUS_TTL_SECONDS
     from litemx_cli.sns_events import feedback_invocation
     from litemx_local.aws import LocalAws
+    from litemx_local.invocations import LocalLambda, LocalScheduler
+    from litemx_local.invocations import install as install_invocations
     from litemx_local.system import (
         LambdaContext,
         api_event,
@@ -539,15 +544,16 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
                 allow_local_http=True,
             )
             receiver.secret = subscription.secret
+            local_lambda = LocalLambda(clock=lambda: datetime.now(UTC), context=LambdaContext)
+            local_lambda.register("webhooks", lambda event, _: invoke("webhooks", webhooks.handler, event))
+            scheduler = LocalScheduler(local_lambda, lambda: datetime.now(UTC))
+            clients = {"lambda": session_client("lambda"), "scheduler": session_client("scheduler")}
+            uninstall = install_invocations(clients, local_lambda, scheduler)
             hooked = measure("inbound+wh", receive, {})
             hooked.requests["s3.PutObject"] -= n
             hooked.extra["s3_put"] = n
-            webhook_arn = arn(resources.webhook_queue)
-            delivered = measure(
-                "webhook",
-                lambda: drain(resources.webhook_queue, webhook_arn, "webhooks", webhooks.handler, 5),
-                {},
-            )
+            delivered = measure("webhook", local_lambda.run_due, {})
+            uninstall()
         assert len(receiver.requests) == n, len(receiver.requests)
         assert all(r.valid for r in receiver.requests)
 
