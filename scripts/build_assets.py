@@ -50,7 +50,7 @@ BUILDER_VERSION = "5"  # bump when the layer's layout or filtering changes
 # idempotency): the layer keeps botocore's models of these and drops the 400-odd others, 17.6 of the
 # layer's 19.5 MB of botocore data (docs/deploy.md, "The dependency layer"). A unit test checks that
 # every client the code names is kept.
-LAYER_SERVICES = ("dynamodb", "s3", "sqs", "sesv2", "ses", "secretsmanager")
+LAYER_SERVICES = ("dynamodb", "s3", "sqs", "sesv2", "ses", "secretsmanager", "lambda", "scheduler")
 LAMBDA_PYTHON = (3, 12)
 _SKIP_DIRS = {"__pycache__", "bin"}
 _SKIP_SUFFIXES = (".pyc", ".pyo")

@@ -1,23 +1,28 @@
-"""Feedback (SES → SNS → SQS → this Lambda): bounces, complaints and deliveries, one record at a time.
+"""Feedback (SES → SNS → this Lambda, invoked asynchronously): bounces, complaints, deliveries, rejects.
 
-Every record ends one of three ways: applied; acknowledged with a logged reason (nothing usable in it:
-malformed, an unknown type, an SNS control message; or not about a message of ours; or already applied);
-or, only when LiteMX could not write what it decided, failed with an ERROR log: it returns to the queue
-and after the queue's receive limit parks in its DLQ. Parsing never raises, and a bad recipient is skipped
-(and logged), so no record can poison the queue or hold back the rest of the batch.
+SNS invokes the function with one notification per event (`Records[0].Sns.Message` is SES's JSON); the handler
+reads every record all the same. Each record ends one of three ways: applied; acknowledged with a logged
+reason (nothing usable in it: malformed, an unknown type, not an SNS notification; or not about a message of
+ours; or already applied), the handler returning normally; or, only when LiteMX could not write what it
+decided, logged at ERROR and raised: Lambda retries the event twice (1 and 2 minutes later), then parks it in
+the feedback DLQ, whence `litemx queue redrive feedback` replays it (see infra/constructs/feedback.py).
+Parsing never raises and a bad recipient is skipped (and logged), so no notification can be retried into a
+poison loop; a replayed or redelivered notification is applied once (the feedback ledger).
+
+The TopicArn is not checked: the function's resource policy lets SNS invoke it from the feedback topic only
+(pinned by the infra tests), anyone else invoking it is a principal of this account (the redrive is one), and
+whether a notification is about our mail is decided by what it says (sending account, configuration set), not
+by the route it took.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.data_classes import SNSEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.feedback.settings import FeedbackSettings, feedback_settings
@@ -28,7 +33,7 @@ from litemx.clock import Clock, SystemClock
 from litemx.directory.store import DirectoryStore
 from litemx.feedback.logic import FeedbackPorts, handle_feedback
 from litemx.feedback.models import Action, FeedbackOutcome
-from litemx.feedback.notifications import Unusable, parse_body
+from litemx.feedback.notifications import Unusable, parse_sns_record
 from litemx.feedback.store import DynamoFeedbackLedger
 from litemx.messages.store import MessageStore
 from litemx.reputation.store import DynamoReputationStore
@@ -38,12 +43,6 @@ from litemx.suppression.store import SuppressionStore
 logger = Logger()
 tracer = make_tracer()
 metrics = Metrics()
-# A batch whose every record failed is reported like any partial failure, not raised: same retries.
-processor = BatchProcessor(
-    event_type=EventType.SQS,
-    raise_on_entire_batch_failure=False,
-    logger=logger,  # type: ignore[arg-type]  # Powertools' Logger has the logging.Logger methods it calls
-)
 
 
 @dataclass(frozen=True)
@@ -74,31 +73,27 @@ def runtime() -> Runtime:
 
 
 @tracer.capture_method
-def record_handler(record: SQSRecord) -> str:
+def record_handler(record: object) -> str:
+    """One SNS record -> what became of it ("applied", "unchanged", "unusable"); raises only when a write
+    failed."""
+    message_id = _message_id(record)
     try:
-        return _handle(record)
+        return _handle(record, message_id)
     except Exception:
-        # The last resort: a write failed. The record returns to the queue (and, after the queue's receive
-        # limit, to its DLQ); this is the line that says which and why.
+        # The last resort: a write failed. Lambda retries the event, then parks it in the feedback DLQ;
+        # this is the line that says which and why.
         logger.exception(
-            "feedback record failed; it returns to the queue, then to the DLQ",
-            sqs_message_id=record.message_id,
-            receive_count=record.attributes.approximate_receive_count,
+            "feedback notification failed; Lambda retries it twice, then parks it in the feedback DLQ",
+            sns_message_id=message_id,
         )
         metrics.add_metric(name="FeedbackFailed", unit=MetricUnit.Count, value=1)
         raise
 
 
-def _handle(record: SQSRecord) -> str:
-    parsed = parse_body(record.body)
+def _handle(record: object, message_id: str | None) -> str:
+    parsed = parse_sns_record(record)
     if isinstance(parsed, Unusable):
-        logger.warning(
-            "feedback record acknowledged without action",
-            reason=parsed.reason,
-            notification_type=parsed.type_name,
-            sqs_message_id=record.message_id,
-        )
-        metrics.add_metric(name="FeedbackUnusable", unit=MetricUnit.Count, value=1)
+        _unusable(parsed, message_id)
         return "unusable"
     rt = runtime()
     outcome = handle_feedback(
@@ -110,6 +105,22 @@ def _handle(record: SQSRecord) -> str:
     )
     _observe(outcome)
     return outcome.action.value
+
+
+def _unusable(parsed: Unusable, message_id: str | None) -> None:
+    logger.warning(
+        "feedback notification acknowledged without action",
+        reason=parsed.reason,
+        notification_type=parsed.type_name,
+        sns_message_id=message_id,
+    )
+    metrics.add_metric(name="FeedbackUnusable", unit=MetricUnit.Count, value=1)
+
+
+def _message_id(record: object) -> str | None:
+    sns = record.get("Sns") if isinstance(record, dict) else None
+    found = sns.get("MessageId") if isinstance(sns, dict) else None
+    return found[:100] if isinstance(found, str) else None
 
 
 def _observe(outcome: FeedbackOutcome) -> None:
@@ -146,7 +157,22 @@ def _observe(outcome: FeedbackOutcome) -> None:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+@event_source(data_class=SNSEvent)
+def handler(event: SNSEvent, context: LambdaContext) -> dict[str, list[str]]:
+    """What became of each record. Every record is handled before the first failure is raised, so a retry
+    re-applies nothing that was applied (the ledger makes it a no-op) and misses nothing."""
+    records = event.get("Records")
+    if not isinstance(records, list) or not records:
+        _unusable(Unusable("the event holds no SNS records"), None)
+        return {"outcomes": ["unusable"]}
+    outcomes: list[str] = []
+    failure: Exception | None = None
+    for record in records:
+        try:
+            outcomes.append(record_handler(record))
+        except Exception as problem:  # logged in record_handler; raised once the others are handled
+            outcomes.append("failed")
+            failure = failure or problem
+    if failure is not None:
+        raise failure
+    return {"outcomes": outcomes}

@@ -31,7 +31,7 @@ from litemx.inbound.models import DeliveryOutcome, Folder
 from litemx.inbound.store import DynamoInboundIndex, IndexRetention, S3RawMail
 from litemx.storage.session import lazy_client
 from litemx.storage.tables import bind_tables
-from litemx.webhooks.store import SqsWebhookOutbox
+from litemx.webhooks.aws import LambdaWebhookOutbox
 
 logger = Logger()
 tracer = make_tracer()
@@ -61,7 +61,7 @@ def runtime() -> Runtime:
         ),
         directory=DirectoryStore(),
         clock=SystemClock(),
-        webhooks=SqsWebhookOutbox(lazy_client("sqs"), settings.webhook_queue_url),
+        webhooks=LambdaWebhookOutbox(lazy_client("lambda"), settings.webhook_function),
     )
 
 
@@ -82,7 +82,7 @@ def _observe(outcome: DeliveryOutcome) -> None:
             recipients=[r[:320] for r in outcome.unknown_recipients[:50]],
         )
     if outcome.webhooks_failed:
-        # The mail is filed; its webhook events are not (a redelivered receipt would not queue them).
+        # The mail is filed; its webhook events are not (a redelivered receipt would not announce them).
         logger.error(
             "webhook events not queued",
             ses_message_id=outcome.ses_message_id,

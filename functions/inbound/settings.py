@@ -20,8 +20,9 @@ class InboundSettings(BaseModel):
     max_parse_bytes: int = Field(alias="INBOUND_MAX_PARSE_BYTES", default=DEFAULT_MAX_PARSE_BYTES, gt=0)
     # cdk.json `rawMailExpirationDays`: the raw-mail bucket's lifecycle, and so the index entries' TTL.
     raw_mail_retention_days: int = Field(alias="RAW_MAIL_RETENTION_DAYS", default=365, gt=0)
-    # Where `message.received` events for the mailboxes' webhooks are queued (docs/agents.md).
-    webhook_queue_url: str = Field(alias="WEBHOOK_QUEUE_URL", min_length=1)
+    # The webhook delivery function, invoked asynchronously with each `message.received` event
+    # (docs/agents.md).
+    webhook_function: str = Field(alias="WEBHOOK_FUNCTION_NAME", min_length=1)
 
     @property
     def location(self) -> RawLocation:

@@ -1,10 +1,11 @@
-"""Webhook delivery (inbound → SQS webhook queue → this Lambda): POST each `message.received` event,
-signed the Standard Webhooks way, to its subscription's URL.
+"""Webhook delivery (inbound → asynchronous invocation of this Lambda): POST one `message.received`
+event, signed the Standard Webhooks way, to its subscription's URL.
 
-Every record ends one of four ways: delivered (2xx); dropped with a logged reason (not a job, the
-subscription was removed, already delivered); delayed for a retry (SQS ChangeMessageVisibility with the
-backoff delay, then reported as a batch item failure so SQS keeps it); or, after 24 h of retries,
-copied to the webhook DLQ and acknowledged. The rules are in litemx.webhooks.delivery.
+Every invocation carries one job and ends one of four ways: delivered (2xx); dropped with a logged reason
+(not a job, the subscription was removed, already delivered); a later receive scheduled (an EventBridge
+Scheduler one-time schedule invoking this function again with the backoff delay); or, after 24 h of
+retries, copied to the webhook DLQ. An exception (a DynamoDB or Scheduler request failed) is retried by
+Lambda twice, then the event goes to the DLQ. The rules are in litemx.webhooks.delivery.
 """
 
 from __future__ import annotations
@@ -16,42 +17,45 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.observability import make_tracer
 from functions.settings import table_names
-from functions.webhooks.settings import webhook_settings
+from functions.webhooks.settings import WebhookSettings, webhook_settings
 from litemx.clock import Clock, SystemClock
-from litemx.storage.session import client
+from litemx.storage.session import lazy_client
 from litemx.storage.tables import bind_tables
-from litemx.webhooks.delivery import Action, DeliveryDeps, Outcome, Received, deliver
+from litemx.webhooks.aws import SchedulerWebhookRetries
+from litemx.webhooks.delivery import Action, DeliveryDeps, Outcome, Received, handle
 from litemx.webhooks.destinations import SocketResolver
-from litemx.webhooks.events import parse_job
-from litemx.webhooks.store import SqsWebhookQueue, WebhookStore
+from litemx.webhooks.events import parse_invocation
+from litemx.webhooks.store import WebhookStore
 from litemx.webhooks.transport import HttpTransport
 
 logger = Logger()
 tracer = make_tracer()
 metrics = Metrics()
-processor = BatchProcessor(
-    event_type=EventType.SQS,
-    raise_on_entire_batch_failure=False,
-    logger=logger,  # type: ignore[arg-type]  # Powertools' Logger has the logging.Logger methods it calls
-)
-
-
-class RetryLaterError(Exception):
-    """Reported as a batch item failure: SQS keeps the record, invisible for the delay already set."""
 
 
 @dataclass(frozen=True)
 class Runtime:
     deps: DeliveryDeps
-    queue: SqsWebhookQueue
+    settings: WebhookSettings
     clock: Clock
+
+    def retries(self, function_arn: str) -> SchedulerWebhookRetries:
+        """The next receive targets this function, named by the ARN it was invoked with (the function
+        cannot be given its own ARN as a setting: the stack would refer to the function from itself)."""
+        s = self.settings
+        return SchedulerWebhookRetries(
+            lazy_client("scheduler"),
+            lazy_client("sqs"),
+            function_arn=function_arn,
+            group=s.schedule_group,
+            role_arn=s.scheduler_role_arn,
+            dlq_arn=s.dlq_arn,
+            dlq_url=s.dlq_url,
+        )
 
 
 @cache
@@ -68,45 +72,17 @@ def runtime() -> Runtime:
             allow_local_http=settings.allow_local_http,
             max_receive_count=settings.max_receive_count,
         ),
-        queue=SqsWebhookQueue(client("sqs"), settings.queue_url, settings.dlq_url),
+        settings=settings,
         clock=SystemClock(),
     )
 
 
-def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> str:
-    job = parse_job(record.body)
-    if job is None:
-        logger.error(
-            "webhook record acknowledged without action: not a job", sqs_message_id=record.message_id
-        )
-        metrics.add_metric(name="WebhookUnusable", unit=MetricUnit.Count, value=1)
-        return "unusable"
-    rt = runtime()
-    attributes = record.attributes
-    received = Received(job=job, receive_count=int(attributes.approximate_receive_count))
-    left = lambda_context.get_remaining_time_in_millis() if lambda_context is not None else 60_000
-    try:
-        outcome = deliver(received, rt.deps, now=rt.clock.now(), time_left=timedelta(milliseconds=left))
-    except Exception:
-        # The last resort: a DynamoDB request failed. The record returns after the queue's visibility
-        # timeout (and after its receive limit to the DLQ); this line says which and why.
-        logger.exception("webhook record failed; it returns to the queue", webhook_id=job.webhook_id)
-        metrics.add_metric(name="WebhookFailed", unit=MetricUnit.Count, value=1)
-        raise
-    _observe(job.webhook_id, outcome)
-    if outcome.action in (Action.RETRY, Action.WAIT):
-        rt.queue.delay(record.receipt_handle, max(1, int(outcome.delay.total_seconds())))
-        raise RetryLaterError(f"{outcome.action.value} in {int(outcome.delay.total_seconds())} s")
-    if outcome.action is Action.DEAD:
-        rt.queue.dead_letter(record.body)
-    return outcome.action.value
-
-
-def _observe(webhook_id: str, outcome: Outcome) -> None:
+def _observe(webhook_id: str, receive: int, outcome: Outcome) -> None:
     delivery = outcome.delivery
     logger.info(
         f"webhook {outcome.action.value}",
         webhook_id=webhook_id,
+        receive=receive,
         mailbox=delivery.mailbox if delivery else None,
         attempts=delivery.attempts if delivery else None,
         status_code=delivery.last_status_code if delivery else None,
@@ -127,7 +103,29 @@ def _observe(webhook_id: str, outcome: Outcome) -> None:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+    """The answer is for logs and tests only: an asynchronous invocation's result goes nowhere."""
+    parsed = parse_invocation(event)
+    if parsed is None:
+        logger.error("webhook invocation acknowledged without action: not a job")
+        metrics.add_metric(name="WebhookUnusable", unit=MetricUnit.Count, value=1)
+        return {"outcome": "unusable"}
+    job, receive = parsed
+    rt = runtime()
+    left = timedelta(milliseconds=context.get_remaining_time_in_millis())
+    try:
+        outcome = handle(
+            Received(job=job, receive_count=receive),
+            rt.deps,
+            rt.retries(context.invoked_function_arn),
+            now=rt.clock.now(),
+            time_left=left,
+        )
+    except Exception:
+        # The last resort: a DynamoDB or Scheduler request failed. Lambda retries the invocation twice,
+        # then parks the event in the webhook DLQ; this line says which and why.
+        logger.exception("webhook invocation failed; Lambda retries it", webhook_id=job.webhook_id)
+        metrics.add_metric(name="WebhookFailed", unit=MetricUnit.Count, value=1)
+        raise
+    _observe(job.webhook_id, receive, outcome)
+    return {"outcome": outcome.action.value}

@@ -1,15 +1,44 @@
-"""SES feedback: SNS topic -> SQS queue (with DLQ) -> feedback Lambda, so no notification is lost.
+"""SES feedback: SNS topic -> the feedback Lambda (SNS invokes it asynchronously), with one DLQ.
 
-SES publishes to the topic (from the configuration set's event destination, see outbound.py); SQS holds
-each notification until the Lambda has handled it, and parks it in the DLQ after repeated failures.
+SES publishes to the topic (from the configuration set's event destination, see outbound.py), and SNS
+pushes each notification to the function: no queue and no poller, so nothing runs, and nothing is billed,
+while SES has nothing to say (issue #13: an SQS event source mapping long-polls even when idle).
+
+Every notification is applied, acknowledged with a logged reason, or ends in the one feedback DLQ (alarmed
+in monitoring.py, replayed by `litemx queue redrive feedback`):
+- SNS hands each notification to Lambda's asynchronous invocation, retrying server-side errors with its
+  AWS-managed-endpoint policy (100,015 attempts over 23 days) and giving up at once on client-side errors
+  (the function deleted, or its permission for SNS gone). What SNS cannot deliver goes to the
+  subscription's DLQ (its RedrivePolicy), as SNS's notification JSON. See
+  https://docs.aws.amazon.com/sns/latest/dg/sns-message-delivery-retries.html and
+  https://docs.aws.amazon.com/sns/latest/dg/sns-dead-letter-queues.html
+- Once Lambda has accepted it, a function error (the handler raises only when a write failed) is retried
+  twice, one minute then two minutes later; throttled or system-failed attempts are retried for up to the
+  maximum event age (6 hours). What still fails goes to the function's dead-letter queue
+  (DeadLetterConfig), whose body is the original event unchanged, with RequestID, ErrorCode and
+  ErrorMessage as message attributes. See
+  https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html and
+  https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html#invocation-dlq
+
+Why a DeadLetterConfig and not an on-failure destination: the DLQ's body is the event itself, which the
+redrive replays as it is (Lambda Invoke with that payload); a destination's body is an invocation record
+wrapping it (`requestPayload`) that would have to be unwrapped, and records dropped for their age carry no
+error the operator needs beyond what the DLQ's attributes and the function's ERROR log already give.
+
+Both failure paths share one queue: SSE-SQS (SQS-owned keys, no KMS key policy to grant: the SNS guide's
+note on encrypted DLQs concerns KMS keys), TLS only, 14 days. Its construct id is the one the feedback
+queue's DLQ had before #13, so the upgrade keeps the queue and what it holds (docs/deploy.md).
+
+The topic's KMS key needs no statement for this: SNS decrypts a notification itself before it invokes
+Lambda (only publishers, SES here, need the key; queues.py), and SNS writes to the DLQ through SQS's API.
 """
 
 from __future__ import annotations
 
 from aws_cdk import Aws, Duration
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import LiteMXConfig
@@ -17,9 +46,14 @@ from infra.constructs.access import DYNAMODB_ACTIONS
 from infra.constructs.data import Data
 from infra.constructs.function import FunctionFactory
 from infra.constructs.outbound import configuration_set_name
-from infra.constructs.queues import queue_with_dlq, service_published_topic
+from infra.constructs.queues import service_published_topic
 
 FEEDBACK_TIMEOUT = Duration.seconds(30)
+# Lambda's asynchronous retries of a function error (its default, pinned): 1 minute, then 2 minutes.
+FEEDBACK_RETRY_ATTEMPTS = 2
+# The longest Lambda keeps an event it could not run (throttled, service errors): a burst of feedback must
+# not be dead-lettered for waiting; a function error is dead-lettered after its retries all the same.
+FEEDBACK_MAX_EVENT_AGE = Duration.hours(6)
 
 
 class Feedback(Construct):
@@ -45,12 +79,13 @@ class Feedback(Construct):
             source_arn=None,
             statement_id="SesPublishesFeedback",
         )
-        self.queue, self.dlq = queue_with_dlq(
-            self, "Queue", visibility_timeout=Duration.seconds(FEEDBACK_TIMEOUT.to_seconds() * 6)
+        self.dlq = sqs.Queue(
+            self,
+            "QueueDlq",  # the id of the feedback queue's DLQ before #13: the deploy keeps it and its messages
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
         )
-        # Raw delivery: each SQS body is SES's own event JSON, not an SNS envelope around it.
-        self.topic.add_subscription(subscriptions.SqsSubscription(self.queue, raw_message_delivery=True))
-
         self.function = factory.create(
             self,
             "Handler",
@@ -58,12 +93,19 @@ class Feedback(Construct):
             description="Applies SES bounce, complaint, delivery and reject events",
             timeout=FEEDBACK_TIMEOUT,
             memory_size=256,
+            dead_letter_queue=self.dlq,
+        )
+        self.function.function.configure_async_invoke(
+            retry_attempts=FEEDBACK_RETRY_ATTEMPTS, max_event_age=FEEDBACK_MAX_EVENT_AGE
         )
         for role, actions in DYNAMODB_ACTIONS["feedback"].items():
             self.function.use_table(data.table(role), actions)
         # Feedback about another account's mail must not suppress anything here (see ses-facts).
         self.function.set_env("SES_SENDING_ACCOUNT_ID", Aws.ACCOUNT_ID)
         self.function.set_env("SES_CONFIGURATION_SET", configuration_set_name(config))
-        self.function.function.add_event_source(
-            sources.SqsEventSource(self.queue, batch_size=10, report_batch_item_failures=True)
+        # No raw delivery (Lambda subscriptions have none): the function gets SNS's event, Records[].Sns.
+        # CDK adds the function's resource policy for sns.amazonaws.com, scoped to this topic's ARN, and
+        # the DLQ's queue policy letting SNS send to it from this topic only (both pinned by infra tests).
+        self.topic.add_subscription(
+            subscriptions.LambdaSubscription(self.function.function, dead_letter_queue=self.dlq)
         )

@@ -79,13 +79,14 @@ class Monitoring(Construct):
                 threshold=1,
                 description=f"LiteMX {name} dead-letter queue holds messages that failed processing",
             )
-        # Errors, not throttles: a throttled sender or feedback invocation is retried by SQS and ends in its
-        # DLQ if it never runs, a throttled inbound invocation is retried by Lambda and ends in the inbound
-        # DLQ, and a throttled API call answers 5xx: the DLQ and 5xx alarms already cover each of them.
-        # Errors alarms only where no other alarm would say the same thing within minutes
-        # (UNWATCHED_ERRORS): the api function's failures are the HTTP API's 5xx (every unhandled error or
-        # timeout reaches the client as a 5xx), and a feedback record the function cannot handle is in the
-        # feedback DLQ after 5 receives 3 minutes apart. CloudWatch bills an alarm per metric it reads
+        # Errors, not throttles: a throttled sender invocation is retried by SQS and ends in its DLQ if it
+        # never runs, a throttled inbound or feedback invocation is retried by Lambda (up to its maximum
+        # event age) and ends in its DLQ, and a throttled API call answers 5xx: the DLQ and 5xx alarms
+        # already cover each of them. Errors alarms only where no other alarm would say the same thing
+        # within minutes (UNWATCHED_ERRORS): the api function's failures are the HTTP API's 5xx (every
+        # unhandled error or timeout reaches the client as a 5xx), and a feedback notification the function
+        # cannot apply is in the feedback DLQ after Lambda's 2 retries, 1 and 2 minutes apart (feedback.py).
+        # CloudWatch bills an alarm per metric it reads
         # (metric math included), and the always-free allowance is 10: 4 DLQ metrics, 3 error metrics
         # (sender; inbound and webhooks, whose errors share the mail-in alarm), API 5xx, SES's 2 rates.
         groups: dict[str, list[LiteMXFunction]] = {}

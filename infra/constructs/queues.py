@@ -9,7 +9,7 @@ such topic (a key costs $1/month, and more with each rotation), each statement p
 Why rotation every 2,560 days (the longest KMS allows) rather than yearly: each automatic rotation adds
 $1/month for the first two, so a yearly key costs $3/month from its third year, three times the stack's
 whole idle budget. The key encrypts only what SNS holds until it has delivered it (seconds: to the
-feedback queue, which SQS encrypts with its own key, or to the operator's e-mail), so no ciphertext lives
+feedback function, or to the operator's e-mail), so no ciphertext lives
 long enough for newer key material to protect it better. Rotation stays enabled (cdk-nag KMS5, Security
 Hub KMS.4), at the period that keeps the key at $1/month for seven years.
 

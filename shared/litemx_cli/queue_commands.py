@@ -3,14 +3,23 @@
 A send whose record reaches the send DLQ has already been settled as `failed` (`send_dead_lettered`) by
 the sender, so `status` shows, for the send DLQ, how many parked records still name an unsettled message
 (it should be none; a sender that crashed outright on a record's last attempt is the one way there).
-Redrive uses SQS's own StartMessageMoveTask. Endpoints without it (moto, behind `litemx local up`) get
-an honest fallback: the CLI moves the messages itself (receive, send to the source queue, delete) and
-says so.
+Redrive of the send DLQ uses SQS's own StartMessageMoveTask. Endpoints without it (moto, behind `litemx
+local up`) get an honest fallback: the CLI moves the messages itself (receive, send to the source queue,
+delete) and says so.
+
+Feedback has no queue (SNS pushes each notification to its function: infra/constructs/feedback.py), only a
+DLQ holding failed invocations (Lambda's DLQ: the event itself) and undeliverable notifications (SNS's
+subscription DLQ: its notification JSON). Its redrive rebuilds each one's event (litemx_cli.sns_events) and
+invokes the function asynchronously with it, as SNS did, deleting the message once Lambda has accepted the
+event: one that fails again comes back to the DLQ after Lambda's retries, and the alarm says so. Locally
+(no Lambda service) the event goes to the queue the local system drains into the handler in-process.
 """
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
@@ -23,6 +32,7 @@ from litemx.messages.models import FINAL_SEND_STATES
 from litemx.messages.store import MessageStore
 from litemx_cli.output import EXIT_REFUSED, emit_json, fail, show, table
 from litemx_cli.session import Session, session
+from litemx_cli.sns_events import feedback_invocation
 
 queue_app = typer.Typer(
     help="Work queues and dead-letter queues: depth, and replaying a DLQ.", no_args_is_help=True
@@ -33,6 +43,8 @@ JSON = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
 # Answers of an endpoint that does not implement an action at all (as opposed to refusing it).
 _UNSUPPORTED = {"InvalidAction", "UnknownOperationException", "UnsupportedOperation", "NotImplemented"}
 _PEEK_LIMIT = 10
+# How long a feedback DLQ message stays hidden while the redrive replays it (or leaves it, unreplayable).
+_REPLAY_VISIBILITY_SECONDS = 120
 
 
 class QueueName(StrEnum):
@@ -43,7 +55,7 @@ class QueueName(StrEnum):
 
 @dataclass(frozen=True)
 class QueueDepth:
-    queue: str  # send, send_dlq, feedback, feedback_dlq, inbound_dlq
+    queue: str  # send, send_dlq, feedback_dlq, inbound_dlq, webhooks_dlq
     visible: int
     in_flight: int
     delayed: int
@@ -134,11 +146,15 @@ def redrive(
     ctx: typer.Context,
     name: Annotated[QueueName, typer.Argument(help="send or feedback (the inbound DLQ cannot be redriven).")],
     rate: int | None = typer.Option(
-        None, "--rate", min=1, max=500, help="Messages per second (default: SQS's)."
+        None, "--rate", min=1, max=500, help="Messages per second (default: SQS's, or as fast as it goes)."
     ),
 ) -> None:
-    """Move a DLQ's messages back to their queue for another attempt."""
+    """Give a DLQ's messages another attempt: the send DLQ's back to the send queue, the feedback DLQ's
+    into the feedback function."""
     s = session(ctx)
+    if name is QueueName.FEEDBACK:
+        _redrive_feedback(s, rate)
+        return
     source_url, dlq_url = _queue_urls(s, name)
     sqs = s.client("sqs")
     if s.target.is_local:
@@ -166,3 +182,68 @@ def _report_by_hand(name: QueueName, moved: int) -> None:
         f"{name.value}: this endpoint has no StartMessageMoveTask; moved {moved} message(s) from the DLQ "
         "to the queue by receive, send and delete"
     )
+
+
+def _redrive_feedback(s: Session, rate: int | None) -> None:
+    dlq_url, function = s.target.queues.get("feedback_dlq"), s.target.functions.get("feedback")
+    if not dlq_url or not function:
+        fail(
+            f"target {s.target.name} names no feedback DLQ and function (a stack deployed before feedback "
+            "was pushed by SNS: deploy this version first, docs/deploy.md)"
+        )
+    sqs = s.client("sqs")
+    if s.target.is_local:
+        invoke = _local_invoke(sqs, function)
+    else:
+        invoke = _lambda_invoke(s.client("lambda"), function)
+    replayed, left = _replay(sqs, dlq_url, invoke, rate)
+    where = "the local system's feedback handler" if s.target.is_local else f"function {function}"
+    show(
+        f"feedback: replayed {replayed} event(s) into {where}, asynchronously (one that fails again returns "
+        "to the DLQ after Lambda's retries)"
+        + (f"; left {left} message(s) that hold no feedback event in the DLQ" if left else "")
+    )
+
+
+def _lambda_invoke(client: Any, function: str) -> Callable[[dict[str, Any]], None]:
+    def invoke(event: dict[str, Any]) -> None:
+        # Event: queued for the function with Lambda's retries and DLQ, as SNS's own invocation was.
+        client.invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps(event).encode())
+
+    return invoke
+
+
+def _local_invoke(sqs: Any, queue_url: str) -> Callable[[dict[str, Any]], None]:
+    def invoke(event: dict[str, Any]) -> None:
+        sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(event))
+
+    return invoke
+
+
+def _replay(
+    sqs: Any, dlq_url: str, invoke: Callable[[dict[str, Any]], None], rate: int | None
+) -> tuple[int, int]:
+    """Invoke with each DLQ message's event, deleting it once accepted; (replayed, left)."""
+    replayed, left = 0, []
+    while True:
+        batch = sqs.receive_message(
+            QueueUrl=dlq_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=0,
+            VisibilityTimeout=_REPLAY_VISIBILITY_SECONDS,
+        ).get("Messages", [])
+        if not batch:
+            break
+        for message in batch:
+            event = feedback_invocation(message["Body"], message_id=message["MessageId"])
+            if event is None:
+                left.append(message["ReceiptHandle"])
+                continue
+            invoke(event)
+            sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+            replayed += 1
+            if rate is not None:
+                time.sleep(1 / rate)
+    for handle in left:  # visible again at once: the alarm and the operator still see them
+        sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=handle, VisibilityTimeout=0)
+    return replayed, len(left)

@@ -28,7 +28,10 @@ class Target:
     tables: TableNames
     queues: dict[str, str] = field(
         default_factory=dict
-    )  # send, send_dlq, feedback, feedback_dlq, inbound_dlq, webhooks, webhooks_dlq
+    )  # send, send_dlq, feedback_dlq, inbound_dlq, webhooks_dlq
+    # Functions the CLI invokes (`queue redrive feedback`): a stack's function names; in local mode, the
+    # queue the local system drains into that handler as Lambda's asynchronous invocation would.
+    functions: dict[str, str] = field(default_factory=dict)  # feedback
     buckets: dict[str, str] = field(default_factory=dict)  # raw_mail, outbound
     configuration_set: str | None = None
     env: dict[str, str] = field(default_factory=dict)  # endpoint settings of the local AWS
@@ -108,14 +111,15 @@ def from_stack_outputs(stack: str, region: str, outputs: dict[str, str]) -> Targ
             queues={
                 "send": outputs["SendQueueUrl"],
                 "send_dlq": outputs["SendDlqUrl"],
-                "feedback": outputs["FeedbackQueueUrl"],
                 "feedback_dlq": outputs["FeedbackDlqUrl"],
                 "inbound_dlq": outputs["InboundDlqUrl"],
-                **{
-                    name: outputs[key]
-                    for name, key in (("webhooks", "WebhookQueueUrl"), ("webhooks_dlq", "WebhookDlqUrl"))
-                    if key in outputs  # a stack deployed before webhooks has neither
-                },
+                # Webhooks have a DLQ and no work queue (the delivery function is invoked directly);
+                # a stack deployed before webhooks has no DLQ either.
+                **({"webhooks_dlq": outputs["WebhookDlqUrl"]} if "WebhookDlqUrl" in outputs else {}),
+            },
+            # A stack deployed before #13 names no feedback function (its feedback had a queue instead).
+            functions={
+                name: outputs[key] for name, key in (("feedback", "FeedbackFunctionName"),) if key in outputs
             },
             buckets={"raw_mail": outputs["RawMailBucketName"], "outbound": outputs["OutboundBucketName"]},
             configuration_set=outputs.get("ConfigurationSetName"),

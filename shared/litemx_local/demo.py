@@ -381,7 +381,7 @@ def play(system: LocalSystem, tour: Tour) -> str:  # noqa: C901 - a script, read
         )
         return (
             bool(answer),
-            f"SES bounce -> SNS -> SQS -> feedback Lambda; a policy check now says "
+            f"SES bounce -> SNS -> feedback Lambda; a policy check now says "
             f"{check('client3@customer.test').body.get('code')}",
         )
 

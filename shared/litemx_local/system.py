@@ -2,11 +2,13 @@
 
 The local AWS (DynamoDB Local and moto server) holds the AWS side, with the same resources the stack
 creates. The real Lambda handlers run in this process: an HTTP server on 127.0.0.1 turns requests into
-API Gateway v2 events for the api handler; pollers feed real SQS batches from the send and feedback queues
-to the sender and feedback handlers (acting as the event source mappings: successes deleted, failures left
-to their visibility timeout); an SMTP listener stores each message in S3 and invokes the inbound handler
-with an SES receipt event, as SES's receipt rule (S3 action, then Lambda) would. State lives only as long
-as the process.
+API Gateway v2 events for the api handler; a poller feeds real SQS batches from the send queue to the
+sender handler (acting as the event source mapping: successes deleted, failures left to their visibility
+timeout); the webhooks handler is invoked asynchronously by inbound and by its retry schedules, both
+answered in this process (litemx_local.invocations, pumped by a thread); SES feedback published to the real
+SNS topic reaches the feedback handler as SNS's push would (`SnsPush`); an SMTP listener stores each message
+in S3 and invokes the inbound handler with an SES receipt event, as SES's receipt rule (S3 action, then
+Lambda) would. State lives only as long as the process.
 
 Like SES's receipt rules, the listener refuses (550) recipients outside the hosted domains. It cannot
 check SPF, DKIM or DMARC offline, so its verdicts are configured per sender domain (`SenderVerdicts`;
@@ -17,6 +19,7 @@ what SES gives a domain that publishes nothing (GRAY), which proves no From and 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import tempfile
@@ -40,12 +43,15 @@ from litemx.addresses import domain_of, normalize_address
 from litemx.storage.tables import TableNames, bind_tables
 from litemx_cli.target import Target, clear_local_state, write_local_state
 from litemx_local.aws import REGION, LocalAws
+from litemx_local.invocations import LocalLambda, LocalScheduler, install, pump
 
 ACCOUNT_ID = "123456789012"  # moto's account
 PREFIX = "litemx-local"
 RAW_MAIL_PREFIX = "inbound/"
 POLL_WAIT_SECONDS = 1
 WEBHOOK_MAX_RECEIVE_COUNT = 50  # infra/constructs/webhooks.py
+WEBHOOK_FUNCTION = "webhooks"  # the name LambdaContext gives its ARN
+PUMP_IDLE_SECONDS = 0.2
 
 
 @dataclass
@@ -69,12 +75,13 @@ class Resources:
     outbound_bucket: str
     send_queue: str
     send_dlq: str
-    feedback_queue: str
     feedback_dlq: str
     feedback_topic: str
+    feedback_push: str  # the stand-in for SNS's push to the feedback function (see SnsPush)
+    feedback_subscription: str
     configuration_set: str
-    webhook_queue: str = ""
     webhook_dlq: str = ""
+    webhook_dlq_arn: str = ""
     tenants_state: str = ""  # the SES tenant fake's state file (moto has no tenant API; docs/tenants.md)
 
 
@@ -87,17 +94,9 @@ def create_resources(aws: LocalAws) -> Resources:
     for bucket in (raw_bucket, outbound_bucket):
         s3.create_bucket(Bucket=bucket)
     send_dlq, send_queue = _queue_with_dlq(sqs, f"{PREFIX}-send", visibility=180)
-    feedback_dlq, feedback_queue = _queue_with_dlq(sqs, f"{PREFIX}-feedback", visibility=60)
-    webhook_dlq, webhook_queue = _queue_with_dlq(
-        sqs, f"{PREFIX}-webhooks", visibility=360, max_receive_count=WEBHOOK_MAX_RECEIVE_COUNT
-    )
+    webhook_dlq = sqs.create_queue(QueueName=f"{PREFIX}-webhooks-dlq")["QueueUrl"]
     topic = sns.create_topic(Name=f"{PREFIX}-feedback")["TopicArn"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=feedback_queue, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    sns.subscribe(
-        TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"}
-    )
+    feedback_dlq, feedback_push, subscription = _feedback_push(sqs, sns, topic)
     configuration_set = f"{PREFIX}-outbound"
     ses.create_configuration_set(ConfigurationSet={"Name": configuration_set})
     ses.create_receipt_rule_set(RuleSetName=f"{PREFIX}-inbound")
@@ -109,13 +108,18 @@ def create_resources(aws: LocalAws) -> Resources:
         outbound_bucket=outbound_bucket,
         send_queue=send_queue,
         send_dlq=send_dlq,
-        feedback_queue=feedback_queue,
         feedback_dlq=feedback_dlq,
-        webhook_queue=webhook_queue,
+        feedback_push=feedback_push,
+        feedback_subscription=subscription,
         webhook_dlq=webhook_dlq,
+        webhook_dlq_arn=_queue_arn(sqs, webhook_dlq),
         feedback_topic=topic,
         configuration_set=configuration_set,
     )
+
+
+def _queue_arn(sqs: Any, url: str) -> str:
+    return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
 
 
 def _queue_with_dlq(sqs: Any, name: str, *, visibility: int, max_receive_count: int = 5) -> tuple[str, str]:
@@ -133,6 +137,16 @@ def _queue_with_dlq(sqs: Any, name: str, *, visibility: int, max_receive_count: 
     return dlq, queue
 
 
+def _feedback_push(sqs: Any, sns: Any, topic: str) -> tuple[str, str, str]:
+    """The feedback DLQ, and the queue that stands in for SNS's push: subscribed without raw delivery, it
+    receives SNS's notification JSON, from which `SnsPush` builds the event SNS would invoke Lambda with."""
+    dlq = sqs.create_queue(QueueName=f"{PREFIX}-feedback-dlq")["QueueUrl"]
+    push = sqs.create_queue(QueueName=f"{PREFIX}-feedback-push")["QueueUrl"]
+    push_arn = sqs.get_queue_attributes(QueueUrl=push, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    subscription = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=push_arn)["SubscriptionArn"]
+    return dlq, push, str(subscription)
+
+
 def function_environment(resources: Resources) -> dict[str, str]:
     """The environment the stack gives its functions (see infra/constructs), for the local resources."""
     env = {f"TABLE_{name.upper()}": value for name, value in vars(resources.tables).items()}
@@ -141,8 +155,11 @@ def function_environment(resources: Resources) -> dict[str, str]:
         RAW_MAIL_PREFIX=RAW_MAIL_PREFIX,
         OUTBOUND_BUCKET=resources.outbound_bucket,
         SEND_QUEUE_URL=resources.send_queue,
-        WEBHOOK_QUEUE_URL=resources.webhook_queue,
+        WEBHOOK_FUNCTION_NAME=WEBHOOK_FUNCTION,
         WEBHOOK_DLQ_URL=resources.webhook_dlq,
+        WEBHOOK_DLQ_ARN=resources.webhook_dlq_arn,
+        WEBHOOK_SCHEDULE_GROUP=f"{PREFIX}-webhook-retries",
+        WEBHOOK_SCHEDULER_ROLE_ARN=f"arn:aws:iam::{ACCOUNT_ID}:role/{PREFIX}-webhook-scheduler",
         WEBHOOK_MAX_RECEIVE_COUNT=str(WEBHOOK_MAX_RECEIVE_COUNT),
         # Local mode: webhooks may call a receiver on http://127.0.0.1 (never in a deployed stack).
         WEBHOOK_ALLOW_LOCAL_HTTP="true",
@@ -279,6 +296,64 @@ class QueuePoller:
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
         self.processed += len(messages) - len(failed)
         return len(messages)
+
+
+@dataclass
+class SnsPush:
+    """SNS's push to a Lambda subscriber, and Lambda's asynchronous invocation (infra/constructs/feedback.py),
+    stood in for: moto's SNS cannot invoke a function, so it delivers to a queue subscribed in its place,
+    and this drains it into the handler, in-process, one event per notification, as SNS would.
+
+    Like Lambda's, it tries an event 1 + `retries` times, then sends it to the DLQ as the body of a
+    message (Lambda's DeadLetterConfig); unlike Lambda's, it retries at once, not 1 and 2 minutes later.
+    `litemx queue redrive feedback` replays into the same queue (Target.functions)."""
+
+    name: str
+    queue_url: str
+    dlq_url: str
+    subscription_arn: str
+    handler: Callable[[dict[str, Any], Any], Any]
+    stop: threading.Event
+    retries: int = 2
+    processed: int = 0
+
+    def run(self) -> None:
+        sqs = boto3.client("sqs")
+        while not self.stop.is_set():
+            self.poll_once(sqs)
+
+    def poll_once(self, sqs: Any) -> int:
+        from litemx_cli.sns_events import feedback_invocation
+
+        messages = sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=POLL_WAIT_SECONDS
+        ).get("Messages", [])
+        for message in messages:
+            event = feedback_invocation(
+                message["Body"], message_id=message["MessageId"], subscription_arn=self.subscription_arn
+            )
+            if event is None:  # no event at all (Lambda would have refused the invocation): kept in sight
+                sqs.send_message(QueueUrl=self.dlq_url, MessageBody=message["Body"])
+            else:
+                self.invoke(sqs, event)
+            sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return len(messages)
+
+    def invoke(self, sqs: Any, event: dict[str, Any]) -> bool:
+        for _ in range(1 + self.retries):
+            try:
+                self.handler(event, LambdaContext(self.name))
+            except Exception as problem:  # the handler logged it; Lambda would retry, then dead-letter it
+                error = problem
+                continue
+            self.processed += 1
+            return True
+        sqs.send_message(
+            QueueUrl=self.dlq_url,
+            MessageBody=json.dumps(event),
+            MessageAttributes={"ErrorMessage": {"DataType": "String", "StringValue": str(error)[:1024]}},
+        )
+        return False
 
 
 def hosted_domain(domain: str) -> bool:
@@ -448,8 +523,11 @@ class LocalSystem:
     verdicts: SenderVerdicts = field(
         default_factory=lambda: SenderVerdicts.parse(os.environ.get(VERDICTS_VARIABLE, ""))
     )
+    invocations: LocalLambda | None = None
+    schedules: LocalScheduler | None = None
     _http: ThreadingHTTPServer | None = None
     _smtp: Any = None
+    _uninstall: Callable[[], None] | None = None
 
     def start(self) -> Target:
         self.aws.start()
@@ -475,13 +553,19 @@ class LocalSystem:
         os.environ["API_URL"] = f"http://127.0.0.1:{self.api_port}"
         webhooks.runtime.cache_clear()
         self._thread("api", self._http.serve_forever)
-        for name, url, fn in (
-            ("sender", self.resources.send_queue, sender.handler),
-            ("feedback", self.resources.feedback_queue, feedback.handler),
-            ("webhooks", self.resources.webhook_queue, webhooks.handler),
-        ):
+        for name, url, fn in (("sender", self.resources.send_queue, sender.handler),):
             poller = QueuePoller(name, url, fn, self.stop_event)
             self._thread(f"poll-{name}", poller.run)
+        self._start_invocations(webhooks.handler)
+        push = SnsPush(
+            "feedback",
+            self.resources.feedback_push,
+            self.resources.feedback_dlq,
+            self.resources.feedback_subscription,
+            feedback.handler,
+            self.stop_event,
+        )
+        self._thread("push-feedback", push.run)
         self._start_smtp(lambda event: inbound.handler(event, LambdaContext("inbound")))
         self.target = Target(
             name="local",
@@ -491,11 +575,10 @@ class LocalSystem:
             queues={
                 "send": self.resources.send_queue,
                 "send_dlq": self.resources.send_dlq,
-                "feedback": self.resources.feedback_queue,
                 "feedback_dlq": self.resources.feedback_dlq,
-                "webhooks": self.resources.webhook_queue,
                 "webhooks_dlq": self.resources.webhook_dlq,
             },
+            functions={"feedback": self.resources.feedback_push},
             buckets={"raw_mail": self.resources.raw_bucket, "outbound": self.resources.outbound_bucket},
             configuration_set=self.resources.configuration_set,
             env=self.aws.environment() | tenant_environment(self.resources),
@@ -503,6 +586,40 @@ class LocalSystem:
             pid=os.getpid(),
         )
         return self.target
+
+    def _start_invocations(self, webhooks: Callable[[dict[str, Any], Any], Any]) -> None:
+        """Lambda's asynchronous Invoke and Scheduler's one-time schedules, answered in this process (the
+        handlers' own adapters make the requests); a thread plays the services' part."""
+        from litemx.storage.session import client
+
+        assert self.resources is not None
+        dlq = self.resources.webhook_dlq
+        clock = lambda: datetime.now(UTC)  # noqa: E731 - the local system runs on real time
+        self.invocations = LocalLambda(clock=clock, context=LambdaContext)
+        self.invocations.register(
+            WEBHOOK_FUNCTION,
+            webhooks,
+            dead_letter=lambda body: boto3.client("sqs").send_message(
+                QueueUrl=dlq, MessageBody=body.decode("utf-8")
+            ),
+        )
+        self.schedules = LocalScheduler(self.invocations, clock, account=ACCOUNT_ID, region=REGION)
+        self._uninstall = install(
+            {"lambda": client("lambda"), "scheduler": client("scheduler")}, self.invocations, self.schedules
+        )
+        self._thread("invocations", self._pump)
+
+    def _pump(self) -> None:
+        assert self.invocations is not None
+        assert self.schedules is not None
+        while not self.stop_event.is_set():
+            try:
+                busy = pump(self.invocations, self.schedules)
+            except Exception:  # a bug here must not stop local webhooks for the process's life
+                logging.getLogger(__name__).exception("local invocation pump failed")
+                busy = 0
+            if not busy:
+                self.stop_event.wait(PUMP_IDLE_SECONDS)
 
     def _start_smtp(self, deliver: Callable[[dict[str, Any]], Any]) -> None:
         from aiosmtpd.controller import Controller
@@ -529,6 +646,8 @@ class LocalSystem:
             self._http.server_close()
         for thread in self.threads:
             thread.join(timeout=POLL_WAIT_SECONDS + 5)
+        if self._uninstall is not None:
+            self._uninstall()
         self.aws.stop()
 
 

@@ -5,9 +5,12 @@ handler in a fresh `python -S` process on the code asset plus the dependency lay
 The first call pays for what a handler builds on first use (the botocore session, its clients and the
 service models they load, the tables' bindings); the target is first - warm ≤ 100 ms. A second process per
 handler counts, without timing, the AWS clients created and the botocore data files read on each call.
-Events follow a real message: two sends with an Idempotency-Key (the api), the sender taking the queued
-messages one per batch (cdk.json `sesSendRate` 1), their Delivery events (feedback), two received
-messages (inbound). Run under scripts/netns with `make bench`; prints figures, asserts nothing.
+Events follow a real message: two sends with an Idempotency-Key (the api), each to a new recipient, the
+sender taking the queued messages one per batch (cdk.json `sesSendRate` 1), a permanent bounce of each as
+SNS invokes the feedback function with it (Delivery events are opt-in, `recordDeliveries`), two received
+messages (inbound). The account's absolute hard-bounce limit is lifted (DISABLE_ACCOUNT_HARD_BOUNCES) so
+that every run's bounces take the usual path, not the one that disables the account. Run under
+scripts/netns with `make bench`; prints figures, asserts nothing.
 """
 
 from __future__ import annotations
@@ -122,8 +125,10 @@ def _run_child(name: str, events: list[dict[str, Any]], path: list[str], mode: s
 def _check(name: str, answer: Any) -> None:
     if name == "api":
         assert answer["statusCode"] == 202, answer
-    elif name in ("sender", "feedback"):
+    elif name == "sender":
         assert not answer["batchItemFailures"], answer
+    elif name == "feedback":
+        assert answer == {"outcomes": ["applied"]}, answer
 
 
 def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
@@ -135,6 +140,7 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
     with tempfile.TemporaryDirectory(prefix="litemx-coldstart-") as tmp:
         path = deployed_set(Path(tmp))
         os.environ.update({k: v for k, v in LAMBDA_ENV.items() if k != "PATH"})
+        os.environ["DISABLE_ACCOUNT_HARD_BOUNCES"] = "1000"  # see the module's docstring
 
         from functions import wiring
         from litemx.messages.store import MessageStore
@@ -151,6 +157,7 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
         from litemx_local.world import build_world
         from tests.benchmarks.bench_outbound import _give_world_a_tenant, _tenant_port
         from tests.events import feedback as feedback_document
+        from tests.events import sns_event
 
         with LocalAws() as aws:
             os.environ.update(aws.environment())
@@ -173,7 +180,7 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
                 for k in range(count):
                     body = {
                         "from": "box0@example.com",
-                        "to": [f"friend{k}@outside.test"],
+                        "to": [f"friend{k}.{uuid.uuid4().hex[:8]}@outside.test"],  # bounced below
                         "subject": f"Re: order {k}",
                         "text": "A short human-scale reply. " * 20,
                     }
@@ -195,25 +202,23 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
                     records.append({"Records": [sqs_record(dict(found[0]), arn(resources.send_queue))]})
                 return records
 
-            def deliveries(message_ids: list[str]) -> list[dict[str, Any]]:
+            def bounces(message_ids: list[str]) -> list[dict[str, Any]]:
                 events = []
                 for message_id in message_ids:
                     stored = MessageStore().get(message_id)
                     document = feedback_document(
-                        "event-delivery",
+                        "event-bounce-permanent-general",
                         account_id=world.account.account_id,
                         message_id=message_id,
                         mailbox="box0@example.com",
                         at=anchored_now(),
                         messageId=stored.provider_message_id or message_id,
+                        destination=list(stored.recipients),
                     )
                     document["mail"]["tags"]["ses:configuration-set"] = [resources.configuration_set]
-                    message = {
-                        "MessageId": uuid.uuid4().hex,
-                        "ReceiptHandle": "r",
-                        "Body": json.dumps(document),
-                    }
-                    events.append({"Records": [sqs_record(message, arn(resources.feedback_queue))]})
+                    document["bounce"]["bouncedRecipients"][0]["emailAddress"] = stored.recipients[0]
+                    document["bounce"]["feedbackId"] = f"cold-bounce-{message_id}"
+                    events.append(sns_event(document, message_id=uuid.uuid4().hex))
                 return events
 
             def received(count: int) -> list[dict[str, Any]]:
@@ -245,7 +250,7 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
                         counted,
                         "feedback",
                         mode,
-                        _run_child("feedback", deliveries(pair), path, mode),
+                        _run_child("feedback", bounces(pair), path, mode),
                     )
                 for mode in ("time", "count"):
                     _keep(results, counted, "inbound", mode, _run_child("inbound", received(2), path, mode))

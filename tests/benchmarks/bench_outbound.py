@@ -8,12 +8,15 @@ Paths, each per message:
   `recordDeliveries: false`) only bounces, complaints and rejects are published: they are priced at the
   stack's own alarm thresholds (SesBounceRate 4 %, SesComplaintRate 0.08 %, the worst rates a healthy
   account runs at for long), each one as a permanent bounce (suppression, status, the id and the counts
-  in one transaction, the 7-day windows' read), through SNS → SQS → the feedback handler. With
+  in one transaction, the 7-day windows' read), through SNS → the feedback handler (SNS invokes it once per
+  event; no queue, and SNS bills no delivery to Lambda, only SES's publish). With
   `recordDeliveries: true` a Delivery event per sent message comes on top (measured too, printed apart);
 - inbound: one received message (S3 → the inbound handler), for a mailbox without webhooks;
-- inbound+wh: the same for a mailbox with a webhook (the inbound handler queues the event);
-- webhook: that event's delivery (the webhook queue → the delivery handler → a local HTTPS-less receiver
-  on 127.0.0.1 that verifies the signature; local mode allows http://127.0.0.1 only).
+- inbound+wh: the same for a mailbox with a webhook (the inbound handler invokes the delivery function
+  asynchronously with the event: one Lambda Invoke request, priced as that function's invocation);
+- webhook: that event's delivery (the asynchronous invocation → the delivery handler → a local HTTPS-less
+  receiver on 127.0.0.1 that verifies the signature; local mode allows http://127.0.0.1 only). Invoke is
+  answered in-process (litemx_local.invocations), as moto runs no function.
 
 Priced by AWS's billing rules, not by what DynamoDB Local reports (it says 2 units for any transaction and
 0 for a missing key): a read of ≤ 4 KB is 1 RRU strongly consistent, 0.5 eventually, 2 in a transaction,
@@ -322,8 +325,12 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
     from functions.webhooks import handler as webhooks
     from litemx.messages.store import MessageStore
     from litemx.plans import LimitOverrides, Plan
+    from litemx.storage.session import client as session_client
     from litemx.tenants.logic import TENANT_STATUS_TTL_SECONDS
+    from litemx_cli.sns_events import feedback_invocation
     from litemx_local.aws import LocalAws
+    from litemx_local.invocations import LocalLambda, LocalScheduler
+    from litemx_local.invocations import install as install_invocations
     from litemx_local.system import (
         LambdaContext,
         api_event,
@@ -354,7 +361,7 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
                 sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             )
 
-        send_arn, feedback_arn = arn(resources.send_queue), arn(resources.feedback_queue)
+        send_arn = arn(resources.send_queue)
         seconds: defaultdict[str, float] = defaultdict(float)
         invocations: Counter[str] = Counter()
 
@@ -457,14 +464,20 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
         def publish(documents: list[dict[str, Any]]) -> None:
             for document in documents:
                 sns.publish(TopicArn=resources.feedback_topic, Message=json.dumps(document))
-                # At human-scale volume each event reaches the feedback function alone.
-                drain(resources.feedback_queue, feedback_arn, "feedback", feedback.handler, 1)
+                # SNS invokes the function with each event (the local system's stand-in queue carries it)
+                (delivered,) = sqs.receive_message(QueueUrl=resources.feedback_push)["Messages"]
+                event = feedback_invocation(delivered["Body"], message_id=delivered["MessageId"])
+                assert event is not None
+                invoke("feedback", feedback.handler, event)
+                sqs.delete_message(QueueUrl=resources.feedback_push, ReceiptHandle=delivered["ReceiptHandle"])
 
         def feedback_path(name: str, documents: list[dict[str, Any]], stands_for: float) -> PathCost:
             cost = measure(name, lambda: publish(documents), {"sns": len(documents)}, messages=stands_for)
             cost.requests["sns.Publish"] -= len(documents)  # SES publishes; priced under SNS above
-            # SNS → SQS delivery is free; the queue's SendMessage by SNS is a billed SQS request.
-            cost.extra["sqs"] = len(documents)
+            # The stand-in queue's requests stand for SNS's push, which no SQS request is part of on AWS
+            # (and SNS bills no delivery to Lambda): one invocation per event, and no SQS at all.
+            for request in [r for r in cost.requests if r.startswith("sqs.")]:
+                del cost.requests[request]
             return cost
 
         # The adverse events of the default path: permanent bounces, each to another recipient (a new
@@ -531,15 +544,16 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
                 allow_local_http=True,
             )
             receiver.secret = subscription.secret
+            local_lambda = LocalLambda(clock=lambda: datetime.now(UTC), context=LambdaContext)
+            local_lambda.register("webhooks", lambda event, _: invoke("webhooks", webhooks.handler, event))
+            scheduler = LocalScheduler(local_lambda, lambda: datetime.now(UTC))
+            clients = {"lambda": session_client("lambda"), "scheduler": session_client("scheduler")}
+            uninstall = install_invocations(clients, local_lambda, scheduler)
             hooked = measure("inbound+wh", receive, {})
             hooked.requests["s3.PutObject"] -= n
             hooked.extra["s3_put"] = n
-            webhook_arn = arn(resources.webhook_queue)
-            delivered = measure(
-                "webhook",
-                lambda: drain(resources.webhook_queue, webhook_arn, "webhooks", webhooks.handler, 5),
-                {},
-            )
+            delivered = measure("webhook", local_lambda.run_due, {})
+            uninstall()
         assert len(receiver.requests) == n, len(receiver.requests)
         assert all(r.valid for r in receiver.requests)
 
@@ -554,7 +568,7 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
     feedback_assumption = (
         f"bounces {bounce_rate:.2%} + complaints {complaint_rate:.2%} of sent messages (the SesBounceRate "
         f"and SesComplaintRate alarm thresholds: the worst rates a healthy account sustains), each priced "
-        f"as a permanent bounce, measured over {len(bounced)} through SNS → SQS → feedback; its 7-day "
+        f"as a permanent bounce, measured over {len(bounced)} through SNS → feedback; its 7-day "
         f"window's Query read 1 unit here, {full_window_units} per mailbox that sent in every hour "
         f"(+${full_window:.5f} per 1,000 for one)"
     )

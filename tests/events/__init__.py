@@ -79,24 +79,28 @@ def sns_envelope(
     }
 
 
-def sqs_lambda_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
-    """The Lambda event an SQS event source mapping builds from messages received from the queue."""
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": {},
-                "md5OfBody": m.get("MD5OfBody", ""),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": "us-east-1",
-            }
-            for m in messages
-        ]
-    }
+def sns_event(
+    message: dict[str, Any] | str, *, message_id: str = "sns-1", at: datetime = FIXTURE_NOW
+) -> dict[str, Any]:
+    """The event SNS invokes a subscribed function with (sns/lambda-event.json, the shape of AWS's sample):
+    one record whose `Sns.Message` is `message` as a JSON string."""
+    event: dict[str, Any] = load("sns/lambda-event.json")
+    event["Records"][0]["Sns"].update(
+        MessageId=message_id,
+        Message=message if isinstance(message, str) else json.dumps(message),
+        Timestamp=iso(at + timedelta(seconds=5)),
+    )
+    return event
+
+
+def sns_event_of(notification: dict[str, Any]) -> dict[str, Any]:
+    """The event SNS invokes a function with for a notification an SQS subscription received as SNS's
+    JSON (what moto delivers): the same message id, topic, timestamp and Message."""
+    event: dict[str, Any] = load("sns/lambda-event.json")
+    event["Records"][0]["Sns"].update(
+        {key: notification[key] for key in ("MessageId", "TopicArn", "Message", "Timestamp")}
+    )
+    return event
 
 
 class FakeLambdaContext:

@@ -18,7 +18,7 @@ from tests.events import FakeLambdaContext, receipt_event
 
 BUCKET = "litemx-raw-mail-test"
 PREFIX = "inbound/"
-WEBHOOK_QUEUE = "litemx-webhooks-test"
+WEBHOOK_FUNCTION = "webhooks"  # answered in-process where a test needs it (litemx_local.invocations)
 _ids = itertools.count(1)
 
 
@@ -27,7 +27,7 @@ def environment(tables: TableNames, **extra: str) -> dict[str, str]:
     return env | {
         "RAW_MAIL_BUCKET": BUCKET,
         "RAW_MAIL_PREFIX": PREFIX,
-        "WEBHOOK_QUEUE_URL": boto3.client("sqs").create_queue(QueueName=WEBHOOK_QUEUE)["QueueUrl"],
+        "WEBHOOK_FUNCTION_NAME": WEBHOOK_FUNCTION,
         "POWERTOOLS_SERVICE_NAME": "litemx-inbound",
         "POWERTOOLS_METRICS_NAMESPACE": "LiteMX",
         "POWERTOOLS_TRACE_DISABLED": "true",

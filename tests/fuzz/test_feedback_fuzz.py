@@ -1,7 +1,7 @@
 """Feedback over generated SES/SNS documents (mutations of the samples in tests/events, in an SNS envelope
-or bare, plus random JSON and text): the parser never raises; the handler, on stores that refuse what
-DynamoDB would refuse, applies every record or acknowledges it with a logged reason, and never returns
-one to the queue (with healthy stores nothing may be retried, let alone forever)."""
+or bare, plus random JSON and text): the parser never raises; the handler, given them as the Message of
+SNS's event, on stores that refuse what DynamoDB would refuse, applies every record or acknowledges it with
+a logged reason, and never raises (with healthy stores nothing may be retried, let alone forever)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from tests.events import (
     FakeLambdaContext,
     feedback,
     sns_envelope,
+    sns_event,
 )
 from tests.fakes import (
     ACCOUNT_ID,
@@ -138,29 +139,20 @@ class _Messages(FakeMessages):
 
 
 def _record(n: int, body: str) -> dict[str, Any]:
-    return {
-        "messageId": f"m{n}",
-        "receiptHandle": f"rh-{n}",
-        "body": body,
-        "attributes": {"ApproximateReceiveCount": "1"},
-        "messageAttributes": {},
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": f"arn:aws:sqs:us-east-1:{DEPLOYMENT_ACCOUNT}:feedback",
-        "awsRegion": "us-east-1",
-    }
+    record: dict[str, Any] = sns_event(body, message_id=f"m{n}")["Records"][0]
+    return record
 
 
 ACKNOWLEDGED = {
     "feedback applied",
     "feedback acknowledged without change",
-    "feedback record acknowledged without action",
+    "feedback notification acknowledged without action",
 }
 
 
 @PROPERTY
 @given(st.lists(bodies, min_size=1, max_size=4))
-def test_the_handler_applies_or_acknowledges_every_record_and_retries_none(batch: list[str]) -> None:
+def test_the_handler_applies_or_acknowledges_every_record_and_raises_for_none(batch: list[str]) -> None:
     # Given the real handler on stores that refuse what DynamoDB would refuse, and one message of ours
     recipients = ("recipient@outside.test", "good@outside.test")
     messages = _Messages(
@@ -173,11 +165,12 @@ def test_the_handler_applies_or_acknowledges_every_record_and_retries_none(batch
     ports = FeedbackPorts(_Suppression(), messages, ledger, ledger, directory_world(), FakeAudit())
     runtime = feedback_handler.Runtime(settings=settings, ports=ports, clock=FixedClock(T0))
     event = {"Records": [_record(n, body) for n, body in enumerate(batch)]}
-    # When it handles a batch of any records
+    # When it handles an event of any records
     with mock.patch.object(feedback_handler, "runtime", return_value=runtime), _Captured() as logs:
         result = feedback_handler.handler(event, FakeLambdaContext())
-    # Then no record is returned to the queue, and each ended applied or acknowledged with a reason
-    assert result == {"batchItemFailures": []}
+    # Then it returned (nothing is retried), and each record ended applied or acknowledged with a reason
+    assert len(result["outcomes"]) == len(batch)
+    assert "failed" not in result["outcomes"]
     endings = [r for r in logs.records if r.getMessage() in ACKNOWLEDGED]
     assert len(endings) == len(batch)
     for ending in endings:

@@ -103,7 +103,7 @@ def test_the_handler_files_or_acknowledges_every_receipt_with_a_logged_reason(
             {
                 "RAW_MAIL_BUCKET": LOCATION.bucket,
                 "RAW_MAIL_PREFIX": LOCATION.prefix,
-                "WEBHOOK_QUEUE_URL": "https://sqs.invalid/webhooks",
+                "WEBHOOK_FUNCTION_NAME": "webhooks",
                 "INBOUND_MAX_PARSE_BYTES": max_parse,  # also the header-only path of large messages
             }
         ),

@@ -85,17 +85,31 @@ def test_every_dead_letter_queue_is_watched(default):
             assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
 
 
+# Lambda's waits between asynchronous attempts of a function error: 1 minute, then 2 minutes
+# (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html).
+ASYNC_RETRY_WAITS = (60, 120)
+
+
 def test_every_function_failure_reaches_an_alarm(default):
     """A function's errors have their own alarm, or another alarm says the same within minutes: the api's
-    through the HTTP API's 5xx, feedback's through its DLQ (5 receives, 3 minutes apart)."""
+    through the HTTP API's 5xx, feedback's through its DLQ: a notification it cannot apply has run 3 times
+    (2 retries, 1 and then 2 minutes later, each at most its timeout) and is in the DLQ within 15 minutes."""
     functions = litemx_functions(default)
     watched = _watched(default, "Errors", "FunctionName")
     assert watched == {f["LogicalId"] for name, f in functions.items() if name not in {"api", "feedback"}}
     assert any(a.get("MetricName") == "5xx" for a in _alarms(default).values())
     feedback_dlq = default.logical_id(default.stack.feedback.dlq)
     assert feedback_dlq in _watched(default, "ApproximateNumberOfMessagesVisible", "QueueName")
-    redrive = default.resources[default.logical_id(default.stack.feedback.queue)]["Properties"]
-    assert redrive["RedrivePolicy"]["maxReceiveCount"] * redrive["VisibilityTimeout"] <= 15 * 60
+    feedback = functions["feedback"]
+    assert feedback["Properties"]["DeadLetterConfig"]["TargetArn"] == {"Fn::GetAtt": [feedback_dlq, "Arn"]}
+    (config,) = [
+        c["Properties"]
+        for c in default.of_type("AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": feedback["LogicalId"]}
+    ]
+    retries = config["MaximumRetryAttempts"]
+    assert retries == len(ASYNC_RETRY_WAITS)
+    assert sum(ASYNC_RETRY_WAITS) + (retries + 1) * feedback["Properties"]["Timeout"] <= 15 * 60
 
 
 def test_the_webhook_dlq_and_errors_share_the_inbound_alarms(default):

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.infra.conftest import Synth
-from tests.infra.helpers import as_list, litemx_functions, referenced_ids
+from tests.infra.helpers import actions_on, as_list, function_statements, litemx_functions, referenced_ids
 
 # Not send (the sender knows; deliveries and bounces are the rates' denominator), not deliveryDelay.
 # Always published; deliveries only with cdk.json `recordDeliveries` (the variant sets it).
@@ -96,7 +96,7 @@ def _queue(synth: Synth, queue: Any) -> dict[str, Any]:
     return _props(synth, queue)
 
 
-@pytest.mark.parametrize(("flow", "function"), [("outbound", "sender"), ("feedback", "feedback")])
+@pytest.mark.parametrize(("flow", "function"), [("outbound", "sender")])
 def test_work_queues_have_a_dlq_encryption_tls_and_visibility_6x_timeout(default, flow, function):
     construct = getattr(default.stack, flow)
     queue = _queue(default, construct.queue)
@@ -119,7 +119,7 @@ def test_work_queues_have_a_dlq_encryption_tls_and_visibility_6x_timeout(default
     )
 
 
-@pytest.mark.parametrize(("flow", "function"), [("outbound", "sender"), ("feedback", "feedback")])
+@pytest.mark.parametrize(("flow", "function"), [("outbound", "sender")])
 def test_queue_consumers_report_batch_item_failures(default, flow, function):
     queue_id = default.logical_id(getattr(default.stack, flow).queue)
     function_id = litemx_functions(default)[function]["LogicalId"]
@@ -199,18 +199,113 @@ def test_uploads_expire_after_a_day(default):
 # --- feedback ----------------------------------------------------------------------------------------
 
 
-def test_feedback_topic_feeds_the_queue_raw_and_is_encrypted(default):
-    feedback = default.stack.feedback
-    topic_id, queue_id = default.logical_id(feedback.topic), default.logical_id(feedback.queue)
+def _feedback_ids(synth: Synth) -> tuple[str, str, str]:
+    feedback = synth.stack.feedback
+    function_id = litemx_functions(synth)["feedback"]["LogicalId"]
+    return synth.logical_id(feedback.topic), function_id, synth.logical_id(feedback.dlq)
+
+
+def test_sns_pushes_feedback_to_the_function_and_dead_letters_what_it_cannot_deliver(default):
+    # Issue 13: no queue and no poller; SNS invokes the function, and its subscription's DLQ keeps what
+    # SNS could not deliver (sns-dead-letter-queues)
+    topic_id, function_id, dlq_id = _feedback_ids(default)
     (subscription,) = [
         s["Properties"]
         for s in default.of_type("AWS::SNS::Subscription").values()
         if s["Properties"]["TopicArn"] == {"Ref": topic_id}
     ]
-    assert subscription["Protocol"] == "sqs"
-    assert subscription["Endpoint"] == {"Fn::GetAtt": [queue_id, "Arn"]}
-    assert subscription["RawMessageDelivery"] is True
-    assert _props(default, feedback.topic)["KmsMasterKeyId"]
+    assert subscription["Protocol"] == "lambda"
+    assert subscription["Endpoint"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    assert subscription["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]}}
+    # The function gets SNS's event (Records[].Sns.Message), which the handler reads
+    assert "RawMessageDelivery" not in subscription
+    assert _props(default, default.stack.feedback.topic)["KmsMasterKeyId"]
+
+
+def test_feedback_has_no_queue_and_no_event_source_mapping(default):
+    _, function_id, dlq_id = _feedback_ids(default)
+    mappings = [
+        m["Properties"]
+        for m in default.of_type("AWS::Lambda::EventSourceMapping").values()
+        if function_id in referenced_ids(m["Properties"]["FunctionName"])
+    ]
+    assert mappings == []
+    queues = {k for k in default.of_type("AWS::SQS::Queue") if k.startswith("Feedback")}
+    assert queues == {dlq_id}
+    # The construct id of the feedback queue's DLQ before #13: the upgrade keeps it and what it holds
+    assert dlq_id.startswith("FeedbackQueueDlq")
+
+
+def test_only_the_feedback_topic_may_invoke_the_function_through_sns(default):
+    topic_id, function_id, _ = _feedback_ids(default)
+    permissions = [
+        p["Properties"]
+        for p in default.of_type("AWS::Lambda::Permission").values()
+        if function_id in referenced_ids(p["Properties"]["FunctionName"])
+    ]
+    assert permissions == [
+        {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": {"Fn::GetAtt": [function_id, "Arn"]},
+            "Principal": "sns.amazonaws.com",
+            "SourceArn": {"Ref": topic_id},
+        }
+    ]
+
+
+def test_a_failed_invocation_is_retried_twice_then_dead_lettered_with_its_event(default):
+    # Lambda's asynchronous invocation: 2 retries (1 and 2 minutes later), throttled events kept up to
+    # 6 h, then the DeadLetterConfig's queue, whose body is the event itself (the redrive replays it)
+    _, function_id, dlq_id = _feedback_ids(default)
+    (config,) = [
+        c["Properties"]
+        for c in default.of_type("AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": function_id}
+    ]
+    assert config["MaximumRetryAttempts"] == 2
+    assert config["MaximumEventAgeInSeconds"] == 6 * 3600
+    assert config["Qualifier"] == "$LATEST"
+    assert "DestinationConfig" not in config
+    function = default.resources[function_id]["Properties"]
+    assert function["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]}}
+    assert "sqs:SendMessage" in actions_on(
+        function_statements(default, litemx_functions(default)["feedback"]), dlq_id
+    )
+
+
+def test_the_feedback_dlq_takes_sns_deliveries_from_the_feedback_topic_only(default):
+    topic_id, _, dlq_id = _feedback_ids(default)
+    dlq = default.resources[dlq_id]["Properties"]
+    # SSE-SQS: SNS needs no KMS grant to write to it (its note on encrypted DLQs is about KMS keys)
+    assert dlq["SqsManagedSseEnabled"] is True
+    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+    (policy,) = [
+        p["Properties"]["PolicyDocument"]["Statement"]
+        for p in default.of_type("AWS::SQS::QueuePolicy").values()
+        if {"Ref": dlq_id} in p["Properties"]["Queues"]
+    ]
+    allows = [s for s in policy if s["Effect"] == "Allow"]
+    assert allows == [
+        {
+            "Action": "sqs:SendMessage",
+            "Condition": {"ArnEquals": {"aws:SourceArn": {"Ref": topic_id}}},
+            "Effect": "Allow",
+            "Principal": {"Service": "sns.amazonaws.com"},
+            "Resource": {"Fn::GetAtt": [dlq_id, "Arn"]},
+        }
+    ]
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in policy
+    )
+
+
+def test_the_topic_key_serves_only_its_publishers(default):
+    # SNS decrypts a notification before it invokes a subscriber: the feedback function (and Lambda)
+    # need nothing from the key; only the services that publish do
+    key = _props(default, default.stack.topic_key)
+    principals = [s.get("Principal", {}) for s in key["KeyPolicy"]["Statement"]]
+    services = {p["Service"] for p in principals if "Service" in p}
+    assert services == {"ses.amazonaws.com", "cloudwatch.amazonaws.com"}
 
 
 def test_ses_may_publish_feedback_only_from_our_configuration_set(default):

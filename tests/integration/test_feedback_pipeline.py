@@ -1,9 +1,12 @@
-"""Feedback end to end on the local AWS: SES notifications published to a real SNS topic, delivered to a
-real SQS queue, received and fed to the real feedback handler; effects read back from DynamoDB Local."""
+"""Feedback end to end on the local AWS: SES notifications published to a real SNS topic and handed to the
+real feedback handler as the event SNS invokes a Lambda subscriber with, one notification per invocation;
+effects read back from DynamoDB Local. moto's SNS cannot invoke a function, so an SQS queue subscribed
+without raw delivery carries SNS's notification JSON, from which each event is built (tests/events)."""
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -25,7 +28,7 @@ from tests.events import (
     FakeLambdaContext,
     feedback,
     iso,
-    sqs_lambda_event,
+    sns_event_of,
 )
 from tests.integration.outbound import aws_requests
 
@@ -48,18 +51,22 @@ class FeedbackLoop:
         self.sns.publish(TopicArn=self.topic_arn, Message=message)
 
     def run(self) -> list[str]:
-        """Receive one batch from the real queue, hand it to the real handler, delete what succeeded."""
-        received = self.sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
-        ).get("Messages", [])
-        assert received, "nothing reached the queue"
+        """Invoke the real handler once per notification SNS delivered, as SNS would; the ids of those
+        whose invocation raised (Lambda would retry them, then park them in the DLQ)."""
+        received = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        )
+        assert received, "SNS delivered nothing"
         from functions.feedback import handler
 
-        result = handler.handler(sqs_lambda_event(received, self.queue_arn), FakeLambdaContext())
-        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+        failed = []
         for message in received:
-            if message["MessageId"] not in failed:
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            notification = json.loads(message["Body"])
+            try:
+                handler.handler(sns_event_of(notification), FakeLambdaContext())
+            except Exception:
+                failed.append(notification["MessageId"])
+            self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
         return sorted(failed)
 
     def sent_message(
@@ -114,8 +121,8 @@ def _environment(tables: TableNames) -> dict[str, str]:
     }
 
 
-@pytest.fixture(params=[False, True], ids=["sns-envelope", "raw-delivery"])
-def loop(request, tables: TableNames, monkeypatch) -> Iterator[FeedbackLoop]:
+@pytest.fixture
+def loop(tables: TableNames, monkeypatch) -> Iterator[FeedbackLoop]:
     for key, value in _environment(tables).items():
         monkeypatch.setenv(key, value)
     # Imported once the environment is set: Powertools reads its service and namespace when created.
@@ -130,12 +137,7 @@ def loop(request, tables: TableNames, monkeypatch) -> Iterator[FeedbackLoop]:
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
-    sns.subscribe(
-        TopicArn=topic_arn,
-        Protocol="sqs",
-        Endpoint=queue_arn,
-        Attributes={"RawMessageDelivery": "true" if request.param else "false"},
-    )
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)  # SNS's JSON, as Lambda gets it
     yield FeedbackLoop(build_world(tables), topic_arn, queue_url, queue_arn, sns, sqs)
     handler.runtime.cache_clear()
 
@@ -251,17 +253,16 @@ def test_a_redelivered_notification_is_applied_once(loop):
     assert mailbox.status is Status.ACTIVE
 
 
-def test_malformed_and_unknown_records_are_acknowledged_without_holding_back_the_batch(loop):
-    # Given a batch mixing garbage, an SNS message that is not JSON, an unknown type, and a real bounce
-    loop.sqs.send_message(QueueUrl=loop.queue_url, MessageBody="}{ not json")
+def test_malformed_and_unknown_notifications_are_acknowledged_and_the_good_one_applied(loop):
+    # Given notifications mixing an SNS message that is not JSON, an unknown type, and a real bounce
     loop.publish("this is not JSON")
     loop.publish({"eventType": "Open", "mail": {"messageId": "x"}, "open": {}})
     loop.publish({"notificationType": "Bounce", "mail": {"messageId": "no-bounce-object"}})
     loop.sent_message("msg-1")
     loop.publish(loop.notification("event-bounce-permanent-general"))
-    # When the handler processes it
+    # When the handler is invoked with each
     failed = loop.run()
-    # Then no record is failed (nothing will be retried into a poison loop) and the bounce was applied
+    # Then no invocation failed (nothing will be retried into a poison loop) and the bounce was applied
     assert failed == []
     assert loop.world.suppression.get(GLOBAL_SCOPE, RECIPIENT) is not None
     assert loop.sqs.receive_message(QueueUrl=loop.queue_url).get("Messages", []) == []
@@ -340,4 +341,42 @@ def test_a_bounce_listing_an_empty_address_applies_the_rest_and_is_acknowledged(
     loop.publish(document)
     assert loop.run() == []
     assert loop.world.suppression.get(GLOBAL_SCOPE, "good@outside.test") is not None
+    assert MessageStore().get("msg-1").status is MessageStatus.BOUNCED
+
+
+def test_a_notification_whose_writes_fail_is_retried_parked_with_its_event_and_applied_when_replayed(
+    loop, monkeypatch
+):
+    from functions.feedback import handler
+    from litemx.suppression.store import SuppressionStore
+    from litemx_cli.sns_events import feedback_invocation
+    from litemx_local.system import SnsPush
+
+    # Given a sent message, a bounce of it published while suppression writes fail like an outage, and
+    # the local stand-in for SNS's push and Lambda's asynchronous invocation draining the subscribed queue
+    loop.sent_message("msg-1")
+    dlq = loop.sqs.create_queue(QueueName="litemx-feedback-dlq")["QueueUrl"]
+    push = SnsPush("feedback", loop.queue_url, dlq, "sub", handler.handler, threading.Event())
+    attempts = []
+
+    def outage(self, entry):
+        attempts.append(entry.address)
+        raise ConnectionError("DynamoDB unavailable")
+
+    with monkeypatch.context() as during:
+        during.setattr(SuppressionStore, "strengthen", outage)
+        loop.publish(loop.notification("event-bounce-permanent-general"))
+        # When the push invokes the handler
+        assert push.poll_once(loop.sqs) == 1
+    # Then the handler was run three times (Lambda's attempt and its 2 retries), and the event is parked
+    assert attempts == [RECIPIENT] * 3
+    (parked,) = loop.sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"])["Messages"]
+    assert "DynamoDB unavailable" in parked["MessageAttributes"]["ErrorMessage"]["StringValue"]
+    assert loop.world.suppression.get(GLOBAL_SCOPE, RECIPIENT) is None
+    # When the outage is over and the redrive replays the parked event
+    event = feedback_invocation(parked["Body"], message_id=parked["MessageId"])
+    assert event is not None
+    handler.handler(event, FakeLambdaContext())
+    # Then the bounce is applied: the address suppressed, the message bounced
+    assert loop.world.suppression.get(GLOBAL_SCOPE, RECIPIENT) is not None
     assert MessageStore().get("msg-1").status is MessageStatus.BOUNCED

@@ -13,18 +13,28 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from litemx_cli.target import Target
 from litemx_local.aws import free_port
+from litemx_local.demo import ses_event
+from litemx_local.webhook_receiver import Receiver
 
 # `litemx local up` is a subprocess on the real clock: the time-shifted runs skip it (Makefile).
 pytestmark = [pytest.mark.integration, pytest.mark.realtime]
 LITEMX = str(Path(sys.executable).with_name("litemx"))
+BOTO_ENV = {
+    "endpoint_url": "AWS_ENDPOINT_URL",
+    "region_name": "AWS_REGION",
+    "aws_access_key_id": "AWS_ACCESS_KEY_ID",
+    "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+}
 
 
 def _processes_mentioning(*needles: str) -> list[str]:
@@ -83,6 +93,13 @@ def system(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Target, Oper
         process.wait()
 
 
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """An agent's webhook receiver on 127.0.0.1 (what local mode allows), verifying signatures."""
+    with Receiver(now=lambda: datetime.now(UTC)) as found:
+        yield found
+
+
 def _get(url: str, token: str) -> Any:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(request, timeout=30) as response:
@@ -98,7 +115,7 @@ def _wait_for(probe: Any, timeout: float = 30) -> Any:
     return probe()
 
 
-def test_local_up_runs_the_whole_system_and_stops_cleanly(system, tmp_path: Path) -> None:
+def test_local_up_runs_the_whole_system_and_stops_cleanly(system, receiver, tmp_path: Path) -> None:
     process, target, operator = system
 
     # Given an operator who sets up an account, a verified domain, a mailbox and a token with the CLI
@@ -110,6 +127,9 @@ def test_local_up_runs_the_whole_system_and_stops_cleanly(system, tmp_path: Path
         "token", "create", "--mailbox", "support@acme.test", "--scope", "send", "--scope", "read"
     )
     secret = token["secret"]
+    # And a webhook on the mailbox, for the agent's receiver
+    hook = operator.json("webhook", "add", "--mailbox", "support@acme.test", "--url", receiver.url)
+    receiver.secret = hook["secret"]
 
     # When an outside sender mails the mailbox over the system's SMTP port
     host, port = (target.smtp or "").split(":")
@@ -154,6 +174,38 @@ def test_local_up_runs_the_whole_system_and_stops_cleanly(system, tmp_path: Path
     assert [(m["from"], m["subject"]) for m in listed] == [("alice@customer.test", "Hello")]
     encoded = _get(f"{target.api_url}/v1/mailboxes/support%40acme.test/messages", secret)["messages"]
     assert [m["id"] for m in encoded] == [m["id"] for m in listed]
+    # And the receiver was told, signed, by the delivery function the inbound function invoked
+    (announced,) = _wait_for(lambda: receiver.requests)
+    assert announced.valid
+    assert json.loads(announced.body)["data"]["message_id"] == listed[0]["id"]
+    (delivery,) = operator.json("webhook", "deliveries", "--mailbox", "support@acme.test")
+    assert (delivery["status"], delivery["attempts"]) == ("delivered", 1)
+    # The webhooks have a DLQ and no work queue for anything to poll
+    queues = {q["queue"] for q in operator.json("queue", "status")["queues"]}
+    assert "webhooks_dlq" in queues
+    assert "webhooks" not in queues
+    # Nor has feedback: SNS pushes to its function; only its DLQ is listed
+    assert "feedback_dlq" in queues
+    assert "feedback" not in queues
+    # And SES's bounce of the reply, published to the system's feedback topic, reaches the feedback handler
+    # as SNS's push would (no queue: litemx_local.system.SnsPush), and suppresses the recipient
+    reply = _wait_for(
+        lambda: (m := _get(f"{target.api_url}/v1/messages/{sent['id']}", secret))["status"] == "sent" and m
+    )
+    sns = boto3.client("sns", **{k: target.env[v] for k, v in BOTO_ENV.items()})
+    (topic,) = [t["TopicArn"] for t in sns.list_topics()["Topics"] if t["TopicArn"].endswith("-feedback")]
+    bounce = ses_event(
+        "Bounce", reply, account, "support@acme.test", "alice@customer.test", target.configuration_set or ""
+    )
+    sns.publish(TopicArn=topic, Message=bounce)
+
+    def suppressed() -> list[str]:
+        entries = operator.json("suppression", "list")
+        return [e["reason"] for e in entries if e["address"] == "alice@customer.test"]
+
+    reasons = _wait_for(suppressed)
+    assert reasons, "the bounce never reached the feedback handler"
+    assert "General" in reasons[0]
     operator.run("disable", "mailbox", "support@acme.test", "--reason", "test")
     after_disable = operator.run(
         "send",

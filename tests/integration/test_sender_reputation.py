@@ -5,7 +5,6 @@ one Query per account."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -21,11 +20,10 @@ from litemx.reputation.models import LONG_WINDOW_HOURS, Tally, Window, sent_incr
 from litemx.reputation.store import DynamoReputationStore
 from litemx_local.testclock import anchored_now
 from tests.apigw import FakeLambdaContext
-from tests.events import DEPLOYMENT_ACCOUNT, feedback
+from tests.events import DEPLOYMENT_ACCOUNT, feedback, sns_event
 from tests.integration.outbound import CONFIGURATION_SET, Pipeline, aws_requests, make_pipeline, sqs_event
 
 pytestmark = pytest.mark.integration
-FEEDBACK_QUEUE_ARN = f"arn:aws:sqs:us-east-1:{DEPLOYMENT_ACCOUNT}:feedback"
 
 
 @pytest.fixture
@@ -52,8 +50,8 @@ def send(pipeline: Pipeline, recipients: list[str]) -> str:
 
 
 def bounce(message_id: str, recipient: str, mailbox: str, account_id: str) -> dict[str, Any]:
-    """SES's permanent bounce for one recipient of a message the sender sent, as the feedback queue holds
-    it (raw delivery: the SES document itself), on the test clock."""
+    """SES's permanent bounce for one recipient of a message the sender sent, as SNS invokes the feedback
+    function with it, on the test clock."""
     stored = MessageStore().get(message_id)
     document = feedback(
         "event-bounce-permanent-general",
@@ -67,12 +65,7 @@ def bounce(message_id: str, recipient: str, mailbox: str, account_id: str) -> di
     document["mail"]["tags"]["ses:configuration-set"] = [CONFIGURATION_SET]
     document["bounce"]["bouncedRecipients"][0]["emailAddress"] = recipient
     document["bounce"]["feedbackId"] = f"bounce-{message_id}-{recipient}"
-    return {
-        "MessageId": f"fb-{message_id}",
-        "ReceiptHandle": f"rh-{message_id}",
-        "Body": json.dumps(document),
-        "Attributes": {"ApproximateReceiveCount": "1"},
-    }
+    return sns_event(document, message_id=f"fb-{message_id}")
 
 
 def test_a_sent_message_counts_its_sends_once_even_when_its_record_is_delivered_twice(
@@ -117,8 +110,8 @@ def test_bounces_over_sender_counted_sends_still_disable_the_mailbox(pipeline: P
     # When one recipient bounces hard: 1 in 20 sends is the 5 % limit
     from functions.feedback import handler as feedback_handler
 
-    event = {"Records": [_record(bounce(first, "person3@outside.test", box, account_id))]}
-    assert feedback_handler.handler(event, FakeLambdaContext())["batchItemFailures"] == []
+    event = bounce(first, "person3@outside.test", box, account_id)
+    assert feedback_handler.handler(event, FakeLambdaContext()) == {"outcomes": ["applied"]}
     # Then the mailbox is disabled by the reputation rule, judged over the 20 counted sends
     mailbox = pipeline.world.directory.get_mailbox(box)
     assert mailbox.status is Status.DISABLED
@@ -127,12 +120,6 @@ def test_bounces_over_sender_counted_sends_still_disable_the_mailbox(pipeline: P
     # And the next send is refused
     refused = pipeline.send({"to": ["someone@outside.test"], "text": "hi"})
     assert refused.body["error"]["code"] == "mailbox_disabled"
-
-
-def _record(message: dict[str, Any]) -> dict[str, Any]:
-    from litemx_local.system import sqs_record
-
-    return sqs_record(message, FEEDBACK_QUEUE_ARN)
 
 
 def test_an_accounts_window_is_one_query_holding_exactly_its_hours_and_mailboxes(tables) -> None:

@@ -1,9 +1,11 @@
-"""Webhooks for new mail end to end on the local AWS: the real inbound handler queues the event on a
-(moto) SQS queue, the real delivery handler POSTs it to a real HTTP receiver on 127.0.0.1 that verifies
-the Standard Webhooks signature; subscriptions, slots and deliveries in DynamoDB Local.
+"""Webhooks for new mail end to end on the local AWS: the real inbound handler invokes the delivery
+function asynchronously, the real delivery handler POSTs the event to a real HTTP receiver on 127.0.0.1
+that verifies the Standard Webhooks signature, and schedules each retry as a one-time schedule that
+invokes it again; subscriptions, slots and deliveries in DynamoDB Local.
 
-Time is the world's clock: a retry's delay is read from the delivery record and the record made visible
-again at once (ChangeMessageVisibility 0), never slept through."""
+Lambda's Invoke and Scheduler's CreateSchedule requests are built by the handlers' own botocore clients
+and answered in-process (litemx_local.invocations): what ran and what was scheduled is read there. Time
+is the world's clock: a schedule fires when the clock reaches it, never slept through."""
 
 from __future__ import annotations
 
@@ -11,35 +13,39 @@ import json
 import socket
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 import boto3
 import pytest
 
+from litemx.storage.session import client
 from litemx.webhooks import admin
+from litemx.webhooks.aws import SCHEDULE_LEAD, SCHEDULE_RETRY_ATTEMPTS
 from litemx.webhooks.destinations import SocketResolver
-from litemx.webhooks.models import DeliveryStatus, DestinationRefusedError, WebhookUrlError
+from litemx.webhooks.models import RETRY_WINDOW, DeliveryStatus, DestinationRefusedError, WebhookUrlError
 from litemx.webhooks.store import WebhookStore
-from litemx_local.system import sqs_record
+from litemx_local.invocations import LocalLambda, LocalSchedule, LocalScheduler, install, pump
+from litemx_local.system import LambdaContext
 from litemx_local.webhook_receiver import Receiver
-from tests.events import FakeLambdaContext
 from tests.events import mime as corpus
-from tests.events.mailroom import Mailroom, mailroom
+from tests.events.mailroom import WEBHOOK_FUNCTION, Mailroom, mailroom
 from tests.integration.conftest import World
 
 API_URL = "http://127.0.0.1:8080"
+GROUP = "litemx-webhook-retries-test"
 
 
 @dataclass
 class Hooks:
     world: World
     room: Mailroom
-    queue_url: str
     dlq_url: str
     sqs: Any
-    handler: Any
+    lambda_: LocalLambda
+    scheduler: LocalScheduler
+    outcomes: list[str] = field(default_factory=list)
 
     @property
     def box(self) -> str:
@@ -66,34 +72,29 @@ class Hooks:
         extra: dict[str, Any] = {"ses_id": ses_id, "timestamp": self.world.clock.now()} if ses_id else {}
         self.room.receive(corpus("multipart-alternative"), [self.box], **extra)
 
-    def receive(self) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = self.sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
-        ).get("Messages", [])
-        return found
+    def queued(self) -> int:
+        """Asynchronous invocations waiting for Lambda."""
+        return len(self.lambda_.pending)
 
-    def run(self, messages: list[dict[str, Any]]) -> set[str]:
-        """The event source mapping: hand the batch to the handler, delete what succeeded."""
-        arn = "arn:aws:sqs:us-east-1:123456789012:webhooks"
-        answer = self.handler.handler(
-            {"Records": [sqs_record(m, arn) for m in messages]}, FakeLambdaContext()
-        )
-        failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
-        for message in messages:
-            if message["MessageId"] not in failed:
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-        return failed
+    def run(self) -> list[str]:
+        """Lambda runs what is due now; the outcomes of the delivery handler, in order."""
+        before = len(self.outcomes)
+        while pump(self.lambda_, self.scheduler):
+            pass
+        return self.outcomes[before:]
 
-    def later(self, message: dict[str, Any], delay: timedelta) -> dict[str, Any]:
-        """Time passes by `delay` (on the world's clock); the delayed record is received again."""
-        assert self.receive() == []  # invisible for its delay meanwhile
-        self.world.clock.set(self.world.clock.now() + delay)
-        self.sqs.change_message_visibility(
-            QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-        )
-        (again,) = self.receive()
-        assert again["MessageId"] == message["MessageId"]
-        return again
+    def next_schedule(self) -> LocalSchedule:
+        (only,) = self.scheduler.schedules.values()
+        return only
+
+    def later(self) -> list[str]:
+        """Nothing runs before the pending schedule is due; the clock reaches it, and it runs."""
+        schedule = self.next_schedule()
+        assert self.run() == []
+        self.world.clock.set(schedule.at)
+        outcomes = self.run()
+        assert schedule.name not in {s.name for s in self.scheduler.schedules.values()}  # deleted
+        return outcomes
 
     def delivery(self) -> Any:
         (found,) = WebhookStore().deliveries(self.box, limit=10)
@@ -104,12 +105,15 @@ class Hooks:
 def hooks(world: World, tables, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hooks]:
     sqs = boto3.client("sqs")
     dlq_url = sqs.create_queue(QueueName="litemx-webhooks-test-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     with mailroom(tables, monkeypatch) as room:
-        import os
-
-        queue_url = os.environ["WEBHOOK_QUEUE_URL"]
         for key, value in {
             "WEBHOOK_DLQ_URL": dlq_url,
+            "WEBHOOK_DLQ_ARN": dlq_arn,
+            "WEBHOOK_SCHEDULE_GROUP": GROUP,
+            "WEBHOOK_SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/litemx-webhook-scheduler",
             "API_URL": API_URL,
             "WEBHOOK_MAX_RECEIVE_COUNT": "50",
             "WEBHOOK_ALLOW_LOCAL_HTTP": "true",
@@ -120,7 +124,25 @@ def hooks(world: World, tables, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hoo
         handler.runtime.cache_clear()
         rt = handler.runtime()
         monkeypatch.setattr(handler, "runtime", lambda: replace(rt, clock=world.clock))
-        yield Hooks(world, room, queue_url, dlq_url, sqs, handler)
+        lambda_ = LocalLambda(clock=world.clock.now, context=LambdaContext)
+        scheduler = LocalScheduler(lambda_, world.clock.now)
+        found = Hooks(world, room, dlq_url, sqs, lambda_, scheduler)
+
+        def delivery_function(event: dict[str, Any], context: Any) -> None:
+            found.outcomes.append(handler.handler(event, context)["outcome"])
+
+        lambda_.register(
+            WEBHOOK_FUNCTION,
+            delivery_function,
+            dead_letter=lambda body: sqs.send_message(QueueUrl=dlq_url, MessageBody=body.decode()),
+        )
+        uninstall = install(
+            {"lambda": client("lambda"), "scheduler": client("scheduler")}, lambda_, scheduler
+        )
+        try:
+            yield found
+        finally:
+            uninstall()
 
 
 def test_new_mail_is_posted_once_with_a_valid_signature_and_a_link_to_the_read_api(hooks):
@@ -130,10 +152,9 @@ def test_new_mail_is_posted_once_with_a_valid_signature_and_a_link_to_the_read_a
         # When a message arrives, and SES hands the same receipt over again
         hooks.mail(ses_id="sesdup0001abcdefghij")
         hooks.mail(ses_id="sesdup0001abcdefghij")
-        # Then exactly one event is queued, and delivered signed
-        messages = hooks.receive()
-        assert len(messages) == 1
-        assert hooks.run(messages) == set()
+        # Then the function is invoked once, asynchronously, and the event delivered signed
+        assert hooks.queued() == 1
+        assert hooks.run() == ["delivered"]
     (request,) = receiver.requests
     assert request.valid
     document = json.loads(request.body)
@@ -146,36 +167,64 @@ def test_new_mail_is_posted_once_with_a_valid_signature_and_a_link_to_the_read_a
     assert len(data["snippet"]) <= 200
     assert request.headers["webhook-id"].startswith("msg_")
     assert hooks.delivery().status is DeliveryStatus.DELIVERED
+    # Nothing was scheduled, nothing waits: no request is made while no mail comes
+    assert list(hooks.scheduler.created) == []
+    assert hooks.run() == []
 
 
-def test_500_twice_then_200_is_retried_with_backoff_and_delivered_once_under_one_webhook_id(hooks):
+def test_500_twice_then_200_is_retried_by_schedules_and_delivered_once_under_one_webhook_id(hooks):
     with Receiver(now=hooks.world.clock.now, script=["500", "500", "200"]) as receiver:
         hooks.subscribe(receiver)
         hooks.mail()
-        (message,) = hooks.receive()
-        assert hooks.run([message]) == {message["MessageId"]}
+        assert hooks.run() == ["retry"]
         first = hooks.delivery()
         assert first.next_attempt_at - first.last_attempt_at == timedelta(seconds=30)
-        message = hooks.later(message, timedelta(seconds=30))
-        assert hooks.run([message]) == {message["MessageId"]}
+        # The retry is a one-time schedule, named after the event and its next receive, that invokes the
+        # function again with the same job at a whole minute no earlier than the backoff asks
+        schedule = hooks.next_schedule()
+        assert (schedule.group, schedule.name) == (GROUP, f"{first.webhook_id}-2")
+        assert schedule.at >= first.next_attempt_at
+        assert schedule.at - hooks.world.clock.now() <= timedelta(seconds=30) + timedelta(minutes=1)
+        assert (schedule.at.second, schedule.at.microsecond) == (0, 0)
+        assert schedule.delete_after
+        target = schedule.target
+        assert target["Arn"] == LambdaContext(WEBHOOK_FUNCTION).invoked_function_arn
+        assert json.loads(target["Input"])["receive"] == 2
+        assert json.loads(target["Input"])["webhook_id"] == first.webhook_id
+        assert target["DeadLetterConfig"]["Arn"].endswith(":litemx-webhooks-test-dlq")
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] == SCHEDULE_RETRY_ATTEMPTS
+        assert hooks.later() == ["retry"]
         second = hooks.delivery()
         assert second.next_attempt_at - second.last_attempt_at == timedelta(seconds=60)
-        message = hooks.later(message, timedelta(seconds=60))
-        assert hooks.run([message]) == set()
+        assert hooks.next_schedule().name == f"{first.webhook_id}-3"
+        assert hooks.later() == ["delivered"]
     assert [r.valid for r in receiver.requests] == [True, True, True]
     assert len({r.headers["webhook-id"] for r in receiver.requests}) == 1
     delivered = hooks.delivery()
     assert (delivered.status, delivered.attempts) == (DeliveryStatus.DELIVERED, 3)
-    assert hooks.receive() == []
+    assert hooks.scheduler.schedules == {}
+    assert hooks.queued() == 0
+
+
+def test_a_repeated_invocation_schedules_its_retry_once(hooks):
+    with Receiver(now=hooks.world.clock.now, script=["500", "500"]) as receiver:
+        hooks.subscribe(receiver)
+        hooks.mail()
+        # Lambda hands the same event over twice (it delivers at least once)
+        (pending,) = hooks.lambda_.pending
+        hooks.lambda_.invoke_async(WEBHOOK_FUNCTION, pending.payload)
+        assert hooks.run() == ["retry", "retry"]
+    # Both asked for the same schedule name: Scheduler refused the second (ConflictException), which
+    # the function took as already scheduled
+    assert len(hooks.scheduler.created) == 1
 
 
 def test_a_receiver_that_hangs_times_out_and_the_function_returns(hooks):
     with Receiver(now=hooks.world.clock.now, script=["hang"]) as receiver:
         hooks.subscribe(receiver, timeout_seconds=1)
         hooks.mail()
-        (message,) = hooks.receive()
         started = time.monotonic()
-        assert hooks.run([message]) == {message["MessageId"]}
+        assert hooks.run() == ["retry"]
         assert time.monotonic() - started < 5
         receiver.release.set()
     retrying = hooks.delivery()
@@ -189,39 +238,60 @@ def test_a_receiver_that_is_down_is_retried(hooks):
         port = probe.getsockname()[1]
     hooks.subscribe(None, url=f"http://127.0.0.1:{port}/down")
     hooks.mail()
-    (message,) = hooks.receive()
-    assert hooks.run([message]) == {message["MessageId"]}
+    assert hooks.run() == ["retry"]
     down = hooks.delivery()
     assert down.status is DeliveryStatus.RETRYING
     assert "ConnectionRefused" in down.last_error
 
 
 def test_after_24_hours_of_failures_the_event_is_in_the_dlq_and_the_deliveries_view(hooks):
+    start = hooks.world.clock.now()
     with Receiver(now=hooks.world.clock.now, script=["500"] * 30) as receiver:
         hooks.subscribe(receiver)
         hooks.mail()
-        (message,) = hooks.receive()
-        waited = timedelta(0)
+        outcomes = hooks.run()
         for _ in range(30):
-            if not hooks.run([message]):
+            if outcomes != ["retry"]:
                 break
-            delay = hooks.delivery().next_attempt_at - hooks.world.clock.now()
-            waited += delay
-            message = hooks.later(message, delay)
+            outcomes = hooks.later()
+    assert outcomes == ["dead"]
+    waited = hooks.world.clock.now() - start
     dead = hooks.delivery()
     assert dead.status is DeliveryStatus.DEAD
     assert "24 h" in dead.last_error
-    assert timedelta(hours=20) < waited <= timedelta(hours=24)
+    # Scheduler's whole minutes add at most a minute and a half per retry, and only before the last
+    assert timedelta(hours=20) < waited <= RETRY_WINDOW + SCHEDULE_LEAD + timedelta(minutes=1)
     assert len(receiver.requests) == dead.attempts
     (parked,) = hooks.sqs.receive_message(QueueUrl=hooks.dlq_url).get("Messages", [])
     assert json.loads(parked["Body"])["webhook_id"] == dead.webhook_id
-    assert hooks.receive() == []
+    assert hooks.scheduler.schedules == {}
+    assert hooks.queued() == 0
+
+
+def test_an_invocation_that_keeps_failing_is_retried_by_lambda_then_parked_in_the_dlq(hooks, monkeypatch):
+    hooks.subscribe(None, url="http://127.0.0.1:9/unused")
+    hooks.mail()
+
+    def unavailable(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("DynamoDB is unavailable")
+
+    monkeypatch.setattr(WebhookStore, "load", unavailable)
+    # The first run and Lambda's two retries, 1 and 2 minutes apart, all raise
+    assert hooks.run() == []
+    for wait in (timedelta(minutes=1), timedelta(minutes=2)):
+        hooks.world.clock.set(hooks.world.clock.now() + wait)
+        assert hooks.run() == []
+    assert [name for name, _ in hooks.lambda_.invocations] == [WEBHOOK_FUNCTION] * 3
+    # Then the event itself (the job) is in the function's dead-letter queue
+    (parked,) = hooks.sqs.receive_message(QueueUrl=hooks.dlq_url).get("Messages", [])
+    assert json.loads(parked["Body"])["subscription_id"].startswith("whk-")
+    assert hooks.queued() == 0
 
 
 def test_spam_is_not_announced_unless_the_subscription_asks(hooks):
     hooks.subscribe(None, url="http://127.0.0.1:9/unused")
     hooks.room.receive(corpus("multipart-alternative"), [hooks.box], spam="FAIL")
-    assert hooks.receive() == []
+    assert hooks.queued() == 0
 
 
 def test_subscribing_refuses_non_https_and_private_destinations(hooks):

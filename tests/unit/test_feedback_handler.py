@@ -1,5 +1,6 @@
-"""The feedback handler's batch semantics, with in-memory ports: unusable records are acknowledged, a
-record whose effects could not be written is the only one returned to the queue."""
+"""The feedback handler's semantics for the event SNS invokes it with, with in-memory ports: unusable
+notifications are acknowledged (the handler returns), a notification whose effects could not be written is
+raised (Lambda retries it, then parks it in the DLQ), after every other record of the event is handled."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from functions.feedback.settings import feedback_settings
 from litemx.clock import FixedClock
 from litemx.feedback.logic import FeedbackPorts
 from litemx.suppression.models import GLOBAL_SCOPE, SuppressionEntry
-from tests.events import CONFIGURATION_SET, DEPLOYMENT_ACCOUNT, FakeLambdaContext, feedback, sns_envelope
+from tests.events import CONFIGURATION_SET, DEPLOYMENT_ACCOUNT, FakeLambdaContext, feedback, sns_event
 from tests.fakes import (
     ACCOUNT_ID,
     MAILBOX,
@@ -75,18 +76,9 @@ def suppression(monkeypatch, handler, messages) -> FakeSuppression:
     return store
 
 
-def record(message_id: str, body: Any) -> dict[str, Any]:
-    return {
-        "messageId": message_id,
-        "receiptHandle": f"rh-{message_id}",
-        "body": body if isinstance(body, str) else json.dumps(body),
-        "attributes": {"ApproximateReceiveCount": "1"},
-        "messageAttributes": {},
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:feedback",
-        "awsRegion": "us-east-1",
-    }
+def event(*records: dict[str, Any]) -> dict[str, Any]:
+    """SNS sends one record per event; the handler must cope with several all the same."""
+    return {"Records": [r for e in records for r in e["Records"]]}
 
 
 def bounce_of(address: str | list[Any], feedback_id: str, n: int = 1) -> dict[str, Any]:
@@ -97,23 +89,34 @@ def bounce_of(address: str | list[Any], feedback_id: str, n: int = 1) -> dict[st
     listed = address if isinstance(address, list) else [address]
     document["bounce"]["bouncedRecipients"] = [{"emailAddress": a, "status": "5.1.1"} for a in listed]
     document["bounce"]["feedbackId"] = feedback_id
-    return sns_envelope(document)
+    return sns_event(document, message_id=f"sns-{feedback_id}")
 
 
-def test_only_the_record_whose_writes_failed_is_retried(handler, suppression):
-    # Given a batch: garbage, a bounce whose suppression write fails, a good bounce
-    event = {
-        "Records": [
-            record("m1", "not json"),
-            record("m2", bounce_of("fails@outside.test", "f-2", 2)),
-            record("m3", bounce_of("ok@outside.test", "f-3", 3)),
-        ]
-    }
-    # When the handler processes it
-    result = handler.handler(event, FakeLambdaContext())
-    # Then only the failed write goes back to the queue; the garbage is acknowledged; the rest applied
-    assert result == {"batchItemFailures": [{"itemIdentifier": "m2"}]}
+def test_a_bounce_is_applied_and_the_invocation_succeeds(handler, suppression, messages):
+    # When SNS invokes the handler with a bounce of a message we sent
+    result = handler.handler(bounce_of("ok@outside.test", "f-3", 3), FakeLambdaContext())
+    # Then it returns (the invocation succeeded), the address is suppressed and the message bounced
+    assert result == {"outcomes": ["applied"]}
     assert suppression.get(GLOBAL_SCOPE, "ok@outside.test") is not None
+    assert messages.statuses["msg-3"].value == "bounced"
+
+
+def test_a_failed_write_raises_after_the_other_records_are_handled(handler, suppression, caplog):
+    # Given an event of three records: garbage, a bounce whose suppression write fails, a good bounce
+    both = event(
+        sns_event("not json"),
+        bounce_of("fails@outside.test", "f-2", 2),
+        bounce_of("ok@outside.test", "f-3", 3),
+    )
+    # When the handler processes it, then it raises the write's failure (Lambda retries the event)
+    with pytest.raises(ConnectionError, match="DynamoDB unavailable"):
+        handler.handler(both, FakeLambdaContext())
+    # And the good bounce was applied all the same (a retry re-applies nothing: the ledger)
+    assert suppression.get(GLOBAL_SCOPE, "ok@outside.test") is not None
+    # And the failure was logged at ERROR, naming the notification
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert any("parks it in the feedback DLQ" in r.getMessage() for r in errors)
+    assert "sns-f-2" in logged(caplog)
 
 
 def test_settings_fail_loudly_without_the_deployment_account():
@@ -132,19 +135,40 @@ def logged(caplog) -> str:
 DEEP = "[" * 100_000 + "]" * 100_000
 
 
+def _with_sns(**fields: Any) -> dict[str, Any]:
+    hostile = sns_event("{}")
+    hostile["Records"][0]["Sns"].update(fields)
+    return hostile
+
+
 @pytest.mark.parametrize(
-    ("body", "why"),
+    ("hostile", "why"),
     [
-        (DEEP, "not JSON"),
-        (json.dumps(sns_envelope(DEEP)), "not JSON"),
-        ("1" * 10_000, "not JSON"),
-        (json.dumps({"Type": "Notification", "Message": {"eventType": [[[["Bounce"]]]]}}), "not acted upon"),
+        (sns_event(DEEP), "not JSON"),
+        (sns_event(json.dumps(DEEP)), "not a JSON object"),
+        (sns_event("1" * 10_000), "not JSON"),
+        (sns_event({"eventType": [[[["Bounce"]]]]}), "not acted upon"),
+        (_with_sns(Message={"eventType": "Bounce"}), "body is not text"),
+        (_with_sns(Type="SubscriptionConfirmation"), "SNS SubscriptionConfirmation message"),
+        ({"Records": [{"Sns": "not an object"}]}, "not an SNS record"),
+        ({"Records": "not a list"}, "no SNS records"),
+        ({}, "no SNS records"),
     ],
-    ids=["deep-json", "deep-sns-message", "huge-integer", "odd-type"],
+    ids=[
+        "deep-json",
+        "json-string",
+        "huge-integer",
+        "odd-type",
+        "message-not-text",
+        "not-a-notification",
+        "sns-not-an-object",
+        "records-not-a-list",
+        "no-records",
+    ],
 )
-def test_hostile_bodies_are_acknowledged_with_a_logged_reason(handler, suppression, caplog, body, why):
-    result = handler.handler({"Records": [record("m1", body)]}, FakeLambdaContext())
-    assert result == {"batchItemFailures": []}
+def test_hostile_events_are_acknowledged_with_a_logged_reason(handler, suppression, caplog, hostile, why):
+    result = handler.handler(hostile, FakeLambdaContext())
+    assert result == {"outcomes": ["unusable"]}
     assert why in logged(caplog)
 
 
@@ -153,21 +177,12 @@ def test_a_bounce_listing_a_bad_recipient_applies_the_good_one_and_logs_the_bad(
 ):
     # Given a bounce listing a good address, an empty one, an oversized one and a non-string
     listed = ["good@outside.test", "", "x" * 5000 + "@outside.test", 42]
-    event = {"Records": [record("m1", bounce_of(listed, "f-1"))]}
     # When the handler processes it
-    result = handler.handler(event, FakeLambdaContext())
-    # Then the record is acknowledged, good@ is suppressed, the message bounced, the bad ones logged
-    assert result == {"batchItemFailures": []}
+    result = handler.handler(bounce_of(listed, "f-1"), FakeLambdaContext())
+    # Then the notification is applied, good@ is suppressed, the message bounced, the bad ones logged
+    assert result == {"outcomes": ["applied"]}
     assert suppression.get(GLOBAL_SCOPE, "good@outside.test") is not None
     assert list(suppression.entries) == [(GLOBAL_SCOPE, "good@outside.test")]
     assert messages.statuses["msg-1"].value == "bounced"
     assert "feedback recipients skipped" in logged(caplog)
     assert "'' is not a valid address" in logged(caplog)
-
-
-def test_a_record_whose_writes_fail_is_logged_at_error(handler, suppression, caplog):
-    event = {"Records": [record("m2", bounce_of("fails@outside.test", "f-2", 2))]}
-    result = handler.handler(event, FakeLambdaContext())
-    assert result == {"batchItemFailures": [{"itemIdentifier": "m2"}]}
-    errors = [r for r in caplog.records if r.levelname == "ERROR"]
-    assert any("returns to the queue, then to the DLQ" in r.getMessage() for r in errors)

@@ -1,14 +1,18 @@
 """Webhooks for new mail: the URL/IP validator (SSRF), Standard Webhooks signatures, the backoff
-schedule, the delivery rules on in-memory fakes, and what inbound queues."""
+schedule, the delivery rules on in-memory fakes, what inbound hands over, and the Lambda and Scheduler
+requests the adapters make (botocore's Stubber checks them against the services' models)."""
 
 from __future__ import annotations
 
 import ipaddress
 import json
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import botocore.session
 import pytest
+from botocore.stub import ANY, Stubber
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -17,16 +21,24 @@ from litemx.directory.store import webhook_routes, webhook_summary
 from litemx.errors import LiteMXError
 from litemx.inbound.models import Folder
 from litemx.webhooks import signing
+from litemx.webhooks.aws import (
+    SCHEDULE_LEAD,
+    LambdaWebhookOutbox,
+    SchedulerWebhookRetries,
+    fire_time,
+    schedule_name,
+)
 from litemx.webhooks.delivery import (
     Action,
     DeliveryDeps,
     Received,
     deliver,
+    handle,
     retry_delay,
     schedule,
 )
 from litemx.webhooks.destinations import Target, parse_url, refusal, vet, vet_url
-from litemx.webhooks.events import body, parse_job, routes_for, snippet
+from litemx.webhooks.events import body, invocation, parse_invocation, parse_job, routes_for, snippet
 from litemx.webhooks.models import (
     RETRY_WINDOW,
     Delivery,
@@ -191,7 +203,7 @@ def test_retries_double_from_30_seconds_up_to_3_hours_apart_for_24_hours():
     assert times[0] == timedelta(0)
     assert times[-1] <= RETRY_WINDOW
     assert times[-1] + retry_delay(len(times)) > RETRY_WINDOW
-    assert 15 <= len(times) <= 20  # well under the queue's maxReceiveCount (infra pins it)
+    assert 15 <= len(times) <= 20  # well under WEBHOOK_MAX_RECEIVE_COUNT (infra pins it)
 
 
 # ---- delivery on fakes ----
@@ -293,7 +305,7 @@ def test_500s_are_retried_with_backoff_under_the_same_webhook_id_then_delivered_
     assert third.action is Action.DELIVERED
     assert {headers["webhook-id"] for _, _, headers, _ in transport.posts} == {JOB.webhook_id}
     assert store.deliveries[JOB.webhook_id].attempts == 3
-    # a repeated record (SQS delivers at least once) posts nothing more
+    # a repeated invocation (Lambda delivers an asynchronous event at least once) posts nothing more
     again = deliver(received(4), d, now=T0, time_left=timedelta(seconds=60))
     assert again.action is Action.DROPPED
     assert len(transport.posts) == 3
@@ -311,13 +323,14 @@ def test_an_attempt_that_would_start_after_24_hours_goes_to_the_dlq():
     assert "timed out" in dead.last_error
 
 
-def test_the_last_receive_the_queue_allows_is_dead_lettered_by_the_function():
+def test_the_last_receive_allowed_is_dead_lettered_by_the_function():
     store, transport = FakeStore(), FakeTransport([Response(503)])
     outcome = deliver(
         received(5), deps(store, transport, max_receive_count=5), now=T0, time_left=timedelta(60)
     )
     assert outcome.action is Action.DEAD
     assert store.deliveries[JOB.webhook_id].last_error.startswith("HTTP 503")
+    assert "receive limit" in store.deliveries[JOB.webhook_id].last_error
 
 
 def test_busy_slots_wait_without_counting_an_attempt():
@@ -349,6 +362,194 @@ def test_a_destination_that_now_resolves_privately_is_a_failed_attempt_not_a_pos
     assert outcome.action is Action.RETRY
     assert not transport.posts
     assert store.deliveries[JOB.webhook_id].last_error.startswith("webhook_destination_refused")
+
+
+@dataclass
+class FakeRetries:
+    """Records what the delivery function asked for: (job, receive, earliest time), dead jobs."""
+
+    later_calls: list[tuple[WebhookJob, int, datetime]] = field(default_factory=list)
+    dead: list[WebhookJob] = field(default_factory=list)
+
+    def later(self, job, receive, *, now, delay):
+        self.later_calls.append((job, receive, now + delay))
+        return now + delay
+
+    def dead_letter(self, job):
+        self.dead.append(job)
+
+
+def test_a_retry_schedules_the_next_receive_of_the_same_job_after_the_backoff():
+    store, transport, retries = FakeStore(), FakeTransport([Response(500)]), FakeRetries()
+    outcome = handle(received(3), deps(store, transport), retries, now=T0, time_left=timedelta(60))
+    assert outcome.action is Action.RETRY
+    assert retries.later_calls == [(JOB, 4, T0 + timedelta(seconds=30))]
+    assert retries.dead == []
+
+
+def test_a_busy_subscription_schedules_a_wait_that_counts_as_a_receive_not_an_attempt():
+    store, transport, retries = FakeStore(busy=True), FakeTransport([]), FakeRetries()
+    outcome = handle(received(1), deps(store, transport), retries, now=T0, time_left=timedelta(60))
+    assert outcome.action is Action.WAIT
+    assert retries.later_calls == [(JOB, 2, T0 + timedelta(seconds=15))]
+    assert not store.deliveries
+
+
+def test_dead_parks_the_job_and_delivered_or_dropped_schedule_nothing():
+    retries = FakeRetries()
+    dead = handle(
+        received(5),
+        deps(FakeStore(), FakeTransport([Response(503)]), max_receive_count=5),
+        retries,
+        now=T0,
+        time_left=timedelta(60),
+    )
+    assert dead.action is Action.DEAD
+    assert retries.dead == [JOB]
+    for store, answers in ((FakeStore(), [Response(200)]), (FakeStore(subscription=None), [])):
+        quiet = FakeRetries()
+        handle(received(), deps(store, FakeTransport(answers)), quiet, now=T0, time_left=timedelta(60))
+        assert (quiet.later_calls, quiet.dead) == ([], [])
+
+
+def test_an_invocation_is_the_job_and_its_receive_counter_which_inbound_leaves_out():
+    assert parse_invocation(JOB.as_json()) == (JOB, 1)
+    assert parse_invocation(invocation(JOB, 7)) == (JOB, 7)
+    for receive in (0, -1, "2", True, 10_001, None):
+        assert parse_invocation({**JOB.as_json(), "receive": receive}) is None
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+        lambda c: st.lists(c) | st.dictionaries(st.text(max_size=10), c),
+        max_leaves=20,
+    )
+)
+def test_parse_invocation_never_raises(value):
+    assert parse_invocation(value) is None or isinstance(parse_invocation(value), tuple)
+
+
+@given(st.datetimes(timezones=st.just(UTC)), st.integers(0, 4 * 3600))
+def test_a_retry_fires_at_a_whole_minute_never_earlier_than_asked_nor_much_later(now, seconds):
+    delay = timedelta(seconds=seconds)
+    at = fire_time(now, delay)
+    assert (at.second, at.microsecond) == (0, 0)
+    assert at >= now + max(delay, SCHEDULE_LEAD)
+    assert at - now < max(delay, SCHEDULE_LEAD) + timedelta(minutes=1)
+
+
+def test_schedule_names_are_per_event_and_receive_and_always_valid():
+    assert schedule_name(JOB, 2) == f"{JOB.webhook_id}-2"
+    assert schedule_name(JOB, 2) != schedule_name(JOB, 3)
+    odd = replace(JOB, webhook_id="not/a valid:name" * 10)
+    name = schedule_name(odd, 12)
+    assert len(name) <= 64
+    assert all(c.isalnum() or c in "-_." for c in name)
+    assert name == schedule_name(odd, 12)
+
+
+def _client(service: str) -> Any:
+    return botocore.session.get_session().create_client(
+        service, region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test"
+    )
+
+
+FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:litemx-webhooks"
+
+
+def test_inbound_invokes_the_delivery_function_asynchronously_once_per_job():
+    lambda_ = _client("lambda")
+    other = replace(JOB, subscription_id="whk-000000000002", webhook_id=webhook_id("whk-000000000002", "m"))
+    with Stubber(lambda_) as stub:
+        for job in (JOB, other):
+            stub.add_response(
+                "invoke",
+                {"StatusCode": 202},
+                {
+                    "FunctionName": "litemx-webhooks",
+                    "InvocationType": "Event",
+                    "Payload": json.dumps(job.as_json(), separators=(",", ":")).encode(),
+                },
+            )
+        LambdaWebhookOutbox(lambda_, "litemx-webhooks").enqueue([JOB, other])
+        stub.assert_no_pending_responses()
+
+
+def test_a_refused_invocation_is_an_enqueue_error_naming_how_many():
+    lambda_ = _client("lambda")
+    with Stubber(lambda_) as stub:
+        stub.add_response(
+            "invoke", {"StatusCode": 202}, {"FunctionName": ANY, "InvocationType": "Event", "Payload": ANY}
+        )
+        stub.add_client_error("invoke", "TooManyRequestsException", http_status_code=429)
+        with pytest.raises(EnqueueError, match="refused 1 of 2"):
+            LambdaWebhookOutbox(lambda_, "litemx-webhooks").enqueue([JOB, replace(JOB, message_id="m2")])
+
+
+def _retries(scheduler: Any, sqs: Any = None) -> SchedulerWebhookRetries:
+    return SchedulerWebhookRetries(
+        scheduler,
+        sqs,
+        function_arn=FUNCTION_ARN,
+        group="LiteMX-dev-webhook-retries",
+        role_arn="arn:aws:iam::123456789012:role/scheduler",
+        dlq_arn="arn:aws:sqs:eu-west-1:123456789012:webhooks-dlq",
+        dlq_url="https://sqs.eu-west-1.amazonaws.com/123456789012/webhooks-dlq",
+    )
+
+
+def test_a_retry_is_a_one_time_schedule_invoking_the_function_with_the_next_receive():
+    scheduler = _client("scheduler")
+    now = datetime(2030, 1, 1, 12, 0, 10, tzinfo=UTC)
+    expected = {
+        "Name": f"{JOB.webhook_id}-2",
+        "GroupName": "LiteMX-dev-webhook-retries",
+        "ScheduleExpression": "at(2030-01-01T12:01:00)",
+        "ScheduleExpressionTimezone": "UTC",
+        "FlexibleTimeWindow": {"Mode": "OFF"},
+        "ActionAfterCompletion": "DELETE",
+        "Description": ANY,
+        "Target": {
+            "Arn": FUNCTION_ARN,
+            "RoleArn": "arn:aws:iam::123456789012:role/scheduler",
+            "Input": json.dumps(invocation(JOB, 2), separators=(",", ":")),
+            "RetryPolicy": {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 6 * 3600},
+            "DeadLetterConfig": {"Arn": "arn:aws:sqs:eu-west-1:123456789012:webhooks-dlq"},
+        },
+    }
+    with Stubber(scheduler) as stub:
+        stub.add_response("create_schedule", {"ScheduleArn": "arn:aws:scheduler:::schedule/g/n"}, expected)
+        at = _retries(scheduler).later(JOB, 2, now=now, delay=timedelta(seconds=30))
+        stub.assert_no_pending_responses()
+    assert at == datetime(2030, 1, 1, 12, 1, tzinfo=UTC)
+
+
+def test_a_schedule_that_exists_already_is_taken_as_scheduled_and_other_refusals_raise():
+    scheduler = _client("scheduler")
+    now = datetime(2030, 1, 1, 12, 0, 10, tzinfo=UTC)
+    with Stubber(scheduler) as stub:
+        stub.add_client_error("create_schedule", "ConflictException", http_status_code=409)
+        stub.add_client_error("create_schedule", "ValidationException", http_status_code=400)
+        _retries(scheduler).later(JOB, 2, now=now, delay=timedelta(seconds=30))
+        with pytest.raises(scheduler.exceptions.ValidationException):
+            _retries(scheduler).later(JOB, 2, now=now, delay=timedelta(seconds=30))
+
+
+def test_a_dead_job_is_copied_to_the_dlq_as_the_job_itself():
+    sqs = _client("sqs")
+    with Stubber(sqs) as stub:
+        stub.add_response(
+            "send_message",
+            {"MessageId": "1"},
+            {
+                "QueueUrl": "https://sqs.eu-west-1.amazonaws.com/123456789012/webhooks-dlq",
+                "MessageBody": json.dumps(JOB.as_json(), separators=(",", ":")),
+            },
+        )
+        _retries(None, sqs).dead_letter(JOB)
+        stub.assert_no_pending_responses()
+    assert parse_job(json.dumps(JOB.as_json())) == JOB
 
 
 def _retrying() -> Delivery:

@@ -1,10 +1,13 @@
-"""SES feedback notifications as they arrive on the feedback queue, parsed tolerantly into domain events.
+"""SES feedback notifications as SNS delivers them to the feedback function, parsed tolerantly into domain
+events.
 
 Two formats carry the same facts: identity notifications (`notificationType`) and configuration-set event
-publishing (`eventType`, which adds `mail.tags`). Either may reach SQS inside an SNS envelope whose
-`Message` is a JSON *string*, or bare when the subscription uses raw message delivery. SES may add fields
-at any time, so unknown fields are ignored; what cannot be understood is reported as `Unusable` (logged
-and acknowledged by the handler, never retried into a poison loop).
+publishing (`eventType`, which adds `mail.tags`). SNS invokes the function with one record per
+notification, whose `Sns.Message` is SES's JSON as a *string* (`parse_sns_record`). `parse_body` reads that
+string, and also what an SQS queue subscribed to the topic would hold (an SNS envelope, or the bare
+document with raw delivery), which the feedback DLQ may still hold from before #13. SES may add fields at
+any time, so unknown fields are ignored; what cannot be understood is reported as `Unusable` (logged and
+acknowledged by the handler, never retried into a poison loop).
 """
 
 from __future__ import annotations
@@ -109,8 +112,21 @@ class Unusable:
     type_name: str = ""
 
 
+def parse_sns_record(record: object) -> FeedbackEvent | Unusable:
+    """One record of the event SNS invokes Lambda with -> the feedback event it carries, or why it carries
+    none. Never raises."""
+    if not isinstance(record, dict) or not isinstance(record.get("Sns"), dict):
+        return Unusable("the record is not an SNS record")
+    sns = record["Sns"]
+    kind = _text_field(sns, "Type")
+    if kind != "Notification":
+        return Unusable(f"SNS {kind or 'untyped'} message", kind)
+    return parse_body(sns.get("Message"))
+
+
 def parse_body(body: object) -> FeedbackEvent | Unusable:
-    """One SQS record body -> the feedback event it carries, or why it carries none. Never raises."""
+    """One notification's text (an SNS Message, or an SQS body) -> the feedback event it carries, or why it
+    carries none. Never raises."""
     if not isinstance(body, str):
         return Unusable("the body is not text")
     try:

@@ -147,7 +147,7 @@ class DeliveryOutcome:
     flags: frozenset[Flag] = frozenset()
     details: Mapping[str, str] = field(default_factory=dict)
     webhooks_queued: int = 0  # message.received events queued for the mailboxes' webhooks
-    webhooks_failed: str = ""  # why the webhook queue refused them (the mail itself is filed)
+    webhooks_failed: str = ""  # why Lambda refused them (the mail itself is filed)
 
 
 def id_time(at: datetime) -> str:

@@ -1,16 +1,22 @@
-"""Delivering one queued webhook event: the rules (backoff, the 24 h window, the concurrency slot, the
-timeout), with the queue, the store, the resolver and the HTTP transport passed in.
+"""Delivering one webhook event: the rules (backoff, the 24 h window, the concurrency slot, the timeout),
+with the store, the resolver, the HTTP transport and the retry scheduler passed in.
+
+Transport: inbound invokes the delivery function asynchronously with the job; every later attempt is a
+new asynchronous invocation with the same job and a receive counter one higher (`Retries.later`: an
+EventBridge Scheduler one-time schedule in AWS, litemx.webhooks.aws). Nothing polls while no mail comes.
 
 Retries: a failed attempt is tried again after 30 s, 1, 2, 4, ... minutes (doubling, at most 3 h
 apart) until 24 h after the event was queued; an attempt that would start later goes to the DLQ instead
-(`DeliveryStatus.DEAD`, visible in `litemx webhook deliveries`). The delay is applied by the edge with
-SQS ChangeMessageVisibility on the same message, so the `webhook-id` and `queued_at` stay the same;
-every receive counts towards the queue's maxReceiveCount, which is set well above the 16 attempts of a
-day (`WEBHOOK_MAX_RECEIVE_COUNT` in infra) and is also honoured here: on a record's last receive, a failure is
-dead-lettered by the function itself, with its delivery record, before SQS would do it silently.
+(`DeliveryStatus.DEAD`, visible in `litemx webhook deliveries`). The `webhook-id` and `queued_at` travel
+with the job, so they stay the same. Scheduler fires a one-time schedule within the minute it names
+(60 s precision), so a delay is a lower bound: the 30 s retry and the 15 s wait for a busy subscription
+come after 30 to 90 s. Every invocation counts as a receive; `max_receive_count` (well above the 16
+attempts of a day plus the busy waits: `WEBHOOK_MAX_RECEIVE_COUNT` in infra) caps a chain that would
+otherwise wait forever on a subscription whose slots stay taken: on the last receive a failure is
+dead-lettered, with its delivery record.
 
-Concurrency: at most `concurrency` attempts per subscription at once (leased slots in DynamoDB); a record
-that finds every slot taken waits a few seconds without counting as an attempt.
+Concurrency: at most `concurrency` attempts per subscription at once (leased slots in DynamoDB); an
+invocation that finds every slot taken waits (a new schedule) without counting as an attempt.
 """
 
 from __future__ import annotations
@@ -41,9 +47,9 @@ ATTEMPT_MARGIN = timedelta(seconds=5)
 
 class Action(StrEnum):
     DELIVERED = "delivered"
-    RETRY = "retry"  # delay the record, then try again
-    WAIT = "wait"  # not attempted (slots taken, too little time left): delay without counting
-    DEAD = "dead"  # put in the DLQ and acknowledged
+    RETRY = "retry"  # try again after `delay`
+    WAIT = "wait"  # not attempted (slots taken, too little time left): again after `delay`, not counted
+    DEAD = "dead"  # put in the DLQ
     DROPPED = "dropped"  # nothing to do: subscription removed, or already delivered
 
 
@@ -57,14 +63,26 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Received:
-    """One queue record as the delivery function receives it."""
+    """One invocation of the delivery function: the job, and how many times it has been received (1 from
+    inbound, one more for each scheduled retry or wait)."""
 
     job: WebhookJob
-    receive_count: int  # SQS ApproximateReceiveCount
+    receive_count: int
 
     @property
     def queued_at(self) -> datetime:
         return self.job.queued_at
+
+
+class Retries(Protocol):
+    """The next invocation of the delivery function, and the DLQ."""
+
+    def later(self, job: WebhookJob, receive: int, *, now: datetime, delay: timedelta) -> datetime:
+        """Invoke the function again with `job` as its `receive`-th receive, no earlier than now + delay;
+        returns when. Idempotent per (job, receive): a repeated request schedules nothing more."""
+        ...
+
+    def dead_letter(self, job: WebhookJob) -> None: ...
 
 
 class DeliveryStore(Protocol):
@@ -114,11 +132,13 @@ def deliver(received: Received, deps: DeliveryDeps, *, now: datetime, time_left:
     if previous is not None and previous.status is DeliveryStatus.DELIVERED:
         return Outcome(Action.DROPPED, detail="already delivered", delivery=previous)
     if previous is not None and previous.status is DeliveryStatus.DEAD:
-        # Settled as dead, but the record was not acknowledged (the DLQ send failed): park it again.
+        # Settled as dead, but the invocation failed before the DLQ had it (Lambda retries): park it again.
         return Outcome(Action.DEAD, detail="already dead", delivery=previous)
     timeout = timedelta(seconds=subscription.timeout_seconds)
     if time_left < timeout + ATTEMPT_MARGIN:
-        return Outcome(Action.WAIT, delay=timedelta(seconds=1), detail="too little time left in this batch")
+        # One job per invocation and a function timeout above the longest receiver timeout (infra pins
+        # both): a guard for a lowered timeout rather than a path taken.
+        return Outcome(Action.WAIT, delay=timedelta(seconds=1), detail="too little time left")
     lease = timeout + ATTEMPT_MARGIN
     if not deps.store.acquire_slot(subscription, job.webhook_id, now=now, lease=lease):
         if received.receive_count >= deps.max_receive_count:
@@ -179,7 +199,7 @@ def _settle(
     delay = retry_delay(max(attempts, 1))
     last_receive = received.receive_count >= deps.max_receive_count
     if now + delay > received.queued_at + RETRY_WINDOW or last_receive:
-        why = "the queue's receive limit" if last_receive else "24 h of retries"
+        why = "the receive limit" if last_receive else "24 h of retries"
         dead = replace(
             delivery, status=DeliveryStatus.DEAD, last_error=f"{delivery.last_error} ({why})"[:300]
         )
@@ -188,3 +208,16 @@ def _settle(
     retrying = replace(delivery, next_attempt_at=now + delay)
     deps.store.record(retrying, now=now)
     return Outcome(Action.RETRY, delay=delay, delivery=retrying)
+
+
+def handle(
+    received: Received, deps: DeliveryDeps, retries: Retries, *, now: datetime, time_left: timedelta
+) -> Outcome:
+    """One invocation: deliver, then schedule the next receive (retry, wait) or park the job (dead). A
+    failure raises; the invocation is then retried by Lambda with the same receive count."""
+    outcome = deliver(received, deps, now=now, time_left=time_left)
+    if outcome.action in (Action.RETRY, Action.WAIT):
+        retries.later(received.job, received.receive_count + 1, now=now, delay=outcome.delay)
+    elif outcome.action is Action.DEAD:
+        retries.dead_letter(received.job)
+    return outcome

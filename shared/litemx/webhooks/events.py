@@ -1,7 +1,9 @@
 """The `message.received` event: small, about one indexed message, never its body.
 
-The inbound path builds the event's data (`job_for`) and queues it; the delivery function adds the
-absolute link to the read API (it knows the API's address) and signs the JSON it sends (`body`).
+The inbound path builds the event's data (`job_for`) and hands it to the delivery function (an
+asynchronous invocation); the delivery function adds the absolute link to the read API (it knows the
+API's address) and signs the JSON it sends (`body`). A later attempt invokes the function again with the
+same job and the receive counter one higher (`invocation`, `parse_invocation`).
 """
 
 from __future__ import annotations
@@ -79,12 +81,33 @@ def body(job: WebhookJob, *, api_base: str) -> bytes:
     return json.dumps(document, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode("utf-8")
 
 
+def invocation(job: WebhookJob, receive: int) -> dict[str, Any]:
+    """What invokes the delivery function for the `receive`-th time: the job, and the counter (absent on
+    the first invocation, which inbound makes with the job alone)."""
+    return {**job.as_json(), "receive": receive}
+
+
+def parse_invocation(value: object) -> tuple[WebhookJob, int] | None:
+    """The job and its receive counter (1 when absent), or None when `value` is not one (never raises)."""
+    job = _job(value)
+    if job is None or not isinstance(value, dict):
+        return None
+    receive = value.get("receive", 1)
+    if not isinstance(receive, int) or isinstance(receive, bool) or not 1 <= receive <= 10_000:
+        return None
+    return job, receive
+
+
 def parse_job(text: str) -> WebhookJob | None:
-    """A queued job, or None when the text is not one (never raises)."""
+    """A job from its JSON text (a DLQ message body), or None when the text is not one (never raises)."""
     try:
         value = json.loads(text)
     except (ValueError, RecursionError):
         return None
+    return _job(value)
+
+
+def _job(value: object) -> WebhookJob | None:
     if not isinstance(value, dict) or value.get("v") != 1 or not isinstance(value.get("data"), dict):
         return None
     fields = ("subscription_id", "mailbox", "message_id", "webhook_id")

@@ -23,7 +23,7 @@ RETRY_WINDOW = timedelta(hours=24)
 class DeliveryStatus(StrEnum):
     RETRYING = "retrying"  # an attempt failed; the next one is scheduled (next_attempt_at)
     DELIVERED = "delivered"  # the receiver answered 2xx
-    DEAD = "dead"  # retries exhausted (24 h, or the queue's receive limit): the event is in the DLQ
+    DEAD = "dead"  # retries exhausted (24 h, or the receive limit): the event is in the DLQ
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,8 @@ class WebhookJob:
     message_id: str
     webhook_id: str
     data: dict[str, Any]
-    # When inbound queued it (its clock): the 24 h of retries count from here. Carried in the body, not
-    # read from SQS's SentTimestamp, so that time stays an input of the rules.
+    # When inbound queued it (its clock): the 24 h of retries count from here. Carried in the job, not
+    # read from the transport, so that time stays an input of the rules.
     queued_at: datetime
 
     def as_json(self) -> dict[str, Any]:
@@ -116,6 +116,7 @@ class SubscriptionNotFoundError(LiteMXError):
 
 
 class EnqueueError(LiteMXError):
-    """The webhook queue refused the job (the mail itself is filed; the event is logged as lost)."""
+    """The delivery function's asynchronous invocation was refused (the mail itself is filed; the event is
+    logged as lost)."""
 
     code = "webhook_enqueue_failed"

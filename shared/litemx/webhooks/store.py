@@ -1,15 +1,13 @@
-"""Webhook storage: subscriptions, concurrency slots and deliveries in the webhooks table, the summary on
-the mailbox item, and the webhook queue in SQS (pynamodb and boto3 stay in here)."""
+"""Webhook storage: subscriptions, concurrency slots and deliveries in the webhooks table, and the summary
+on the mailbox item (pynamodb stays in here; the Lambda, Scheduler and SQS adapters are in
+litemx.webhooks.aws)."""
 
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
@@ -27,10 +25,8 @@ from litemx.storage.tables import (
 from litemx.webhooks.models import (
     Delivery,
     DeliveryStatus,
-    EnqueueError,
     Subscription,
     SubscriptionNotFoundError,
-    WebhookJob,
 )
 
 SUBSCRIPTION_PREFIX, SLOT_PREFIX, DELIVERY_PREFIX = "sub#", "slot#", "dlv#"
@@ -267,43 +263,4 @@ def _ms(at: datetime) -> int:
     return int(at.timestamp() * 1000)
 
 
-class SqsWebhookOutbox:
-    """The inbound side of the webhook queue: one SQS message per job, sent in batches of ten."""
-
-    def __init__(self, client: Any, queue_url: str) -> None:
-        self._client = client
-        self._queue_url = queue_url
-
-    def enqueue(self, jobs: Sequence[WebhookJob]) -> None:
-        for start in range(0, len(jobs), 10):
-            chunk = jobs[start : start + 10]
-            entries = [
-                {"Id": str(i), "MessageBody": json.dumps(job.as_json(), separators=(",", ":"))}
-                for i, job in enumerate(chunk)
-            ]
-            try:
-                answer = self._client.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
-            except (ClientError, BotoCoreError) as error:
-                raise EnqueueError(f"the webhook queue refused {len(chunk)} events: {error}") from error
-            if answer.get("Failed"):
-                raise EnqueueError(f"the webhook queue refused {len(answer['Failed'])} events")
-
-
-class SqsWebhookQueue:
-    """The delivery side: delay a record (ChangeMessageVisibility) or park it in the DLQ."""
-
-    def __init__(self, client: Any, queue_url: str, dlq_url: str) -> None:
-        self._client = client
-        self._queue_url = queue_url
-        self._dlq_url = dlq_url
-
-    def delay(self, receipt_handle: str, seconds: int) -> None:
-        self._client.change_message_visibility(
-            QueueUrl=self._queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
-        )
-
-    def dead_letter(self, body: str) -> None:
-        self._client.send_message(QueueUrl=self._dlq_url, MessageBody=body)
-
-
-__all__ = ["SqsWebhookOutbox", "SqsWebhookQueue", "WebhookStore"]
+__all__ = ["WebhookStore"]
