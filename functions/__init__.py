@@ -16,7 +16,13 @@ import gc
 import os
 
 # Handlers whose module ends with ready() (a unit test checks each one does).
-READY_HANDLERS = ("functions.api.handler", "functions.sender.handler", "functions.inbound.handler")
+READY_HANDLERS = (
+    "functions.api.handler",
+    "functions.sender.handler",
+    "functions.inbound.handler",
+    "functions.feedback.handler",
+    "functions.webhooks.handler",
+)
 _initializing = os.environ.get("_HANDLER", "").rpartition(".")[0] in READY_HANDLERS
 if _initializing:
     gc.disable()

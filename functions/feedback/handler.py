@@ -25,6 +25,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import SNSEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions import ready
 from functions.feedback.settings import FeedbackSettings, feedback_settings
 from functions.observability import make_tracer
 from functions.settings import audit_retention, table_names
@@ -176,3 +177,7 @@ def handler(event: SNSEvent, context: LambdaContext) -> dict[str, list[str]]:
     if failure is not None:
         raise failure
     return {"outcomes": outcomes}
+
+
+# Init ends here (functions/__init__.py).
+ready()

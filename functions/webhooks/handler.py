@@ -19,6 +19,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions import ready
 from functions.observability import make_tracer
 from functions.settings import table_names
 from functions.webhooks.settings import WebhookSettings, webhook_settings
@@ -129,3 +130,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
         raise
     _observe(job.webhook_id, receive, outcome)
     return {"outcome": outcome.action.value}
+
+
+# Init ends here (functions/__init__.py).
+ready()

@@ -129,7 +129,7 @@ def _collector(handler: str, environ: dict[str, str]) -> list[bool]:
     return found
 
 
-@pytest.mark.parametrize("handler", ["api", "sender", "inbound"])
+@pytest.mark.parametrize("handler", ["api", "sender", "inbound", "feedback", "webhooks"])
 def test_in_lambda_a_ready_handler_loads_without_the_collector_and_freezes_what_init_made(
     handler: str,
 ) -> None:
@@ -143,10 +143,10 @@ def test_in_lambda_a_ready_handler_loads_without_the_collector_and_freezes_what_
 
 @pytest.mark.parametrize(
     ("handler", "environ"),
-    [("api", {}), ("feedback", {"_HANDLER": "functions.feedback.handler.handler"})],
+    [("api", {}), ("api", {"_HANDLER": "litemx_custom.handler.handler"})],
 )
 def test_elsewhere_the_collector_is_left_as_it_is(handler: str, environ: dict[str, str]) -> None:
-    # Given an import outside Lambda (no _HANDLER), or of a handler that does not end with ready()
+    # Given an import outside Lambda (no _HANDLER), or while Lambda initializes some other handler
     # When the handler module is imported
     during, after, _ = _collector(handler, environ)
     # Then the collector stayed on throughout
