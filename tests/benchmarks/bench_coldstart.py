@@ -8,8 +8,10 @@ handler counts, without timing, the AWS clients created and the botocore data fi
 Events follow a real message: two sends with an Idempotency-Key (the api), each to a new recipient, the
 sender taking the queued messages one per batch (cdk.json `sesSendRate` 1), a permanent bounce of each as
 SNS invokes the feedback function with it (Delivery events are opt-in, `recordDeliveries`), two received
-messages (inbound). The account's absolute hard-bounce limit is lifted (DISABLE_ACCOUNT_HARD_BOUNCES) so
-that every run's bounces take the usual path, not the one that disables the account. Run under
+messages (inbound), and two `message.received` events as inbound invokes the webhooks function with them,
+delivered to a subscribed receiver on 127.0.0.1 (local mode allows http there) that answers 200. The
+account's absolute hard-bounce limit is lifted (DISABLE_ACCOUNT_HARD_BOUNCES) so that every run's bounces
+take the usual path, not the one that disables the account. Run under
 scripts/netns with `make bench`; prints figures, asserts nothing.
 """
 
@@ -24,11 +26,13 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-HANDLERS = ("api", "sender", "feedback", "inbound")
+HANDLERS = ("api", "sender", "feedback", "inbound", "webhooks")
 RUNS = int(os.environ.get("LITEMX_BENCH_COLDSTART_RUNS", "3"))
 TARGET_MS = 100.0
 
@@ -129,6 +133,8 @@ def _check(name: str, answer: Any) -> None:
         assert not answer["batchItemFailures"], answer
     elif name == "feedback":
         assert answer == {"outcomes": ["applied"]}, answer
+    elif name == "webhooks":
+        assert answer == {"outcome": "delivered"}, answer
 
 
 def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
@@ -145,6 +151,10 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
         from functions import wiring
         from litemx.messages.store import MessageStore
         from litemx.plans import LimitOverrides, Plan
+        from litemx.webhooks import admin as webhook_admin
+        from litemx.webhooks.destinations import SocketResolver
+        from litemx.webhooks.models import Subscription, WebhookJob, webhook_id
+        from litemx.webhooks.store import WebhookStore
         from litemx_local.aws import LocalAws
         from litemx_local.system import (
             api_event,
@@ -154,6 +164,7 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
             sqs_record,
         )
         from litemx_local.testclock import anchored_now
+        from litemx_local.webhook_receiver import Receiver
         from litemx_local.world import build_world
         from tests.benchmarks.bench_outbound import _give_world_a_tenant, _tenant_port
         from tests.events import feedback as feedback_document
@@ -234,6 +245,51 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
                     events.append(receipt_event(message_id, raw, "alice@sender.test", ["box0@example.com"]))
                 return events
 
+            @contextmanager
+            def subscribed() -> Iterator[tuple[Subscription, Receiver]]:
+                """A webhook of box0 for one run's webhooks step (removed after it, so that the inbound
+                step's mail invokes nothing)."""
+                with Receiver(now=anchored_now) as receiver:
+                    subscription = webhook_admin.add(
+                        WebhookStore(),
+                        world.audit,
+                        world.clock,
+                        SocketResolver(),
+                        mailbox=world.mailboxes[0],
+                        url=receiver.url,
+                        settings=webhook_admin.Settings(timeout_seconds=5),
+                        actor="bench",
+                        allow_local_http=True,
+                    )
+                    receiver.secret = subscription.secret
+                    try:
+                        yield subscription, receiver
+                    finally:
+                        webhook_admin.remove(
+                            WebhookStore(),
+                            world.audit,
+                            world.clock,
+                            mailbox=world.mailboxes[0],
+                            subscription_id=subscription.subscription_id,
+                            actor="bench",
+                        )
+
+            def webhook_jobs(subscription: Subscription, count: int) -> list[dict[str, Any]]:
+                """What inbound's asynchronous invocation carries: one job per newly filed message."""
+                events = []
+                for _ in range(count):
+                    message_id = f"coldwh{time.time_ns()}"
+                    job = WebhookJob(
+                        subscription_id=subscription.subscription_id,
+                        mailbox="box0@example.com",
+                        message_id=message_id,
+                        webhook_id=webhook_id(subscription.subscription_id, message_id),
+                        data={"from": "alice@sender.test", "subject": "Hello", "snippet": "A human message."},
+                        queued_at=anchored_now(),
+                    )
+                    events.append(job.as_json())
+                return events
+
             results: dict[str, list[dict[str, Any]]] = {name: [] for name in HANDLERS}
             counted: dict[str, dict[str, Any]] = {}
             for _ in range(RUNS):
@@ -254,6 +310,12 @@ def main() -> None:  # noqa: C901 - one measured scenario, read top to bottom
                     )
                 for mode in ("time", "count"):
                     _keep(results, counted, "inbound", mode, _run_child("inbound", received(2), path, mode))
+                with subscribed() as (subscription, receiver):
+                    for mode in ("time", "count"):
+                        events = webhook_jobs(subscription, 2)
+                        _keep(results, counted, "webhooks", mode, _run_child("webhooks", events, path, mode))
+                    assert len(receiver.requests) == 4, "each webhook event is one signed POST"
+                    assert all(request.valid for request in receiver.requests)
     _report(results, counted)
 
 
