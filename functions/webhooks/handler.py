@@ -29,7 +29,7 @@ from litemx.storage.tables import bind_tables
 from litemx.webhooks.aws import SchedulerWebhookRetries
 from litemx.webhooks.delivery import Action, DeliveryDeps, Outcome, Received, handle
 from litemx.webhooks.destinations import SocketResolver
-from litemx.webhooks.events import parse_invocation
+from litemx.webhooks.payloads import parse_invocation
 from litemx.webhooks.store import WebhookStore
 from litemx.webhooks.transport import HttpTransport
 

@@ -34,7 +34,8 @@ from litemx.policy.overrides import set_warmup_waived
 from litemx.policy.store import AccountPolicyStore
 from litemx.tenants.fake import FakeTenants
 from litemx.tenants.logic import Lifecycle
-from litemx.tenants.models import TenantScope, tenant_name
+from litemx.tenants.models import TenantScope
+from litemx.tenants.names import tenant_name
 from litemx.webhooks import admin as webhook_admin
 from litemx.webhooks.destinations import SocketResolver
 from litemx.webhooks.store import WebhookStore

@@ -11,7 +11,8 @@ import pytest
 from functions import wiring
 from litemx.tenants.fake import FakeTenants
 from litemx.tenants.logic import Lifecycle
-from litemx.tenants.models import TenantScope, tenant_name
+from litemx.tenants.models import TenantScope
+from litemx.tenants.names import tenant_name
 from litemx_local.aws import REGION
 from tests.integration.outbound import CONFIGURATION_SET, Pipeline, make_pipeline
 

@@ -48,7 +48,9 @@ PARSES_MAIL = {"inbound": {"litemx.inbound.mime"}}
 # LiteMX's own modules a handler's init leaves out: the api's mailbox and agent routes load their domain when
 # one of them first runs (most api cold starts only send), the api never delivers (the reputation models) and
 # builds its OpenAPI document only when asked (the webhook's models); the sender never loads the send path,
-# and the inbound handler neither the outbound settings nor the audit store.
+# the inbound handler neither the outbound settings nor the audit store, the feedback handler reads an
+# event's tenant without the tenant types, and the webhook delivery function sends a job without the
+# inbound models the event was built from.
 NOT_AT_INIT = {
     "api": (
         *("litemx.drafts.logic", "litemx.drafts.store", "litemx.mail.reply", "litemx.inbound.replies"),
@@ -64,6 +66,8 @@ NOT_AT_INIT = {
         *("litemx.outbound.uploads", "litemx.directory.auth"),
     ),
     "inbound": ("functions.outbound_settings", "litemx.audit.store", "litemx.providers.base"),
+    "feedback": ("litemx.tenants.models",),
+    "webhooks": ("litemx.inbound.models", "litemx.webhooks.events"),
 }
 
 

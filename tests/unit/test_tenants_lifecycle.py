@@ -19,8 +19,8 @@ from litemx.tenants.models import (
     TenantNotFoundError,
     TenantResumeRefusedError,
     TenantScope,
-    tenant_name,
 )
+from litemx.tenants.names import tenant_name
 from litemx.tenants.sending import TENANT_PAUSED, TenantGatedProvider
 from tests.fakes import T0, FakeAudit
 

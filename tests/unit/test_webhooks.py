@@ -38,7 +38,7 @@ from litemx.webhooks.delivery import (
     schedule,
 )
 from litemx.webhooks.destinations import Target, parse_url, refusal, vet, vet_url
-from litemx.webhooks.events import body, invocation, parse_invocation, parse_job, routes_for, snippet
+from litemx.webhooks.events import routes_for, snippet
 from litemx.webhooks.models import (
     RETRY_WINDOW,
     Delivery,
@@ -50,6 +50,7 @@ from litemx.webhooks.models import (
     WebhookUrlError,
     webhook_id,
 )
+from litemx.webhooks.payloads import body, invocation, parse_invocation, parse_job
 from litemx.webhooks.transport import Response
 from tests.events import mime as corpus
 from tests.fakes import ACCOUNT_ID, T0

@@ -54,7 +54,7 @@ from litemx.messages.models import MessageStatus, OutboundMessage
 from litemx.reputation import logic as enforcement
 from litemx.reputation.models import Disabled, Increment, Tally, Thresholds, increment
 from litemx.suppression.models import GLOBAL_SCOPE, SuppressionEntry
-from litemx.tenants.models import account_of_tenant
+from litemx.tenants.names import account_of_tenant
 
 SOFT_BOUNCE_WINDOW = timedelta(days=7)
 SOFT_BOUNCE_LIMIT = 3

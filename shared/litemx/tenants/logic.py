@@ -14,7 +14,6 @@ from litemx.clock import Clock
 from litemx.ids import new_request_id
 from litemx.tenants.models import (
     DEFAULT_POLICY,
-    TAG_ACCOUNT,
     ReputationPolicy,
     SendGate,
     SendingStatus,
@@ -24,8 +23,8 @@ from litemx.tenants.models import (
     TenantPort,
     TenantScope,
     TenantView,
-    tenant_name,
 )
+from litemx.tenants.names import TAG_ACCOUNT, tenant_name
 
 TENANT_STATUS_TTL_SECONDS = 30.0
 

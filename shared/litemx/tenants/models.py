@@ -2,21 +2,16 @@
 
 The port is implemented by `litemx.tenants.ses` (SESv2, boto3) and by `litemx.tenants.fake` (in-process,
 for the local system and the tests). Names and ARNs are derived, never stored: the tenant of account
-`acc-…` is `litemx-acc-…`, so the sender needs no lookup to name it.
+`acc-…` is `litemx-acc-…` (litemx.tenants.names), so the sender needs no lookup to name it.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
 from litemx.errors import LiteMXError
-
-TENANT_PREFIX = "litemx-"
-_TENANT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-TAG_ACCOUNT = "litemx-account"
 
 
 class ReputationPolicy(StrEnum):
@@ -153,19 +148,6 @@ class SendGate:
     tenant: str | None
     paused: bool = False
     detail: str = ""
-
-
-def tenant_name(account_id: str) -> str:
-    name = f"{TENANT_PREFIX}{account_id}"
-    if not _TENANT_NAME.match(name):
-        raise ValueError(f"account id {account_id!r} does not make a valid SES tenant name")
-    return name
-
-
-def account_of_tenant(name: str | None) -> str | None:
-    if not name or not name.startswith(TENANT_PREFIX):
-        return None
-    return name[len(TENANT_PREFIX) :] or None
 
 
 class TenantPort(Protocol):

@@ -10,7 +10,7 @@ from typing import Protocol
 
 from litemx.providers.base import ProviderBlockedError, ProviderStatus, SendResult
 from litemx.tenants.logic import TenantStatusCache
-from litemx.tenants.models import TAG_ACCOUNT
+from litemx.tenants.names import TAG_ACCOUNT
 
 TENANT_PAUSED = "outbound_blocked.tenant_paused"
 

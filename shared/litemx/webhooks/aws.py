@@ -23,8 +23,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from litemx.webhooks.events import invocation
 from litemx.webhooks.models import EnqueueError, WebhookJob
+from litemx.webhooks.payloads import invocation
 
 # "All schedule types on EventBridge Scheduler invoke their targets with 60 second precision": a
 # schedule at 12:01 fires between 12:01:00 and 12:01:59

@@ -27,7 +27,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from litemx.errors import LiteMXError
-from litemx.webhooks import events, signing
+from litemx.webhooks import payloads, signing
 from litemx.webhooks.destinations import Resolver, parse_url, vet
 from litemx.webhooks.models import (
     RETRY_WINDOW,
@@ -162,7 +162,7 @@ def _attempt(
         target = vet(url, deps.resolver, allow_local_http=deps.allow_local_http)
     except LiteMXError as refused:
         return Response(status=None, error=f"{refused.code}: {refused}")
-    body = events.body(job, api_base=deps.api_base)
+    body = payloads.body(job, api_base=deps.api_base)
     headers = signing.headers(subscription.secret, job.webhook_id, now, body)
     return deps.transport.post(target, body, headers, timeout=timeout.total_seconds())
 
