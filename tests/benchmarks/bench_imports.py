@@ -120,11 +120,43 @@ def import_seconds(module: str, path: list[str]) -> float:
     return float(out.stdout.strip())
 
 
+# What the handler's own frozen dataclasses cost to create: `@dataclass` compiles each generated method
+# from source (six for a frozen class) when the class is defined, the largest part of LiteMX's import above
+# the floor (docs/deploy.md §3a).
+_DATACLASS_PROBE = (
+    "import sys, time, dataclasses; sys.path[:0] = sys.argv[2:]; spent = [0.0, 0]; "
+    "process = dataclasses._process_class\n"
+    "def timed(cls, *args, **kwargs):\n"
+    "    t = time.process_time(); made = process(cls, *args, **kwargs)\n"
+    "    if cls.__module__.startswith(('litemx', 'functions')):\n"
+    "        spent[0] += time.process_time() - t; spent[1] += 1\n"
+    "    return made\n"
+    "dataclasses._process_class = timed; __import__(sys.argv[1]); print(spent[0], spent[1])"
+)
+
+
+def dataclass_seconds(module: str, path: list[str]) -> tuple[float, int]:
+    """CPU spent creating LiteMX's dataclasses while `module` imports, and how many it creates."""
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", _DATACLASS_PROBE, module, *path],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=LAMBDA_ENV | {"_HANDLER": f"{module}.handler"},
+        cwd=tempfile.gettempdir(),
+    )
+    seconds, count = out.stdout.split()
+    return float(seconds), int(count)
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="litemx-imports-") as tmp:
         path = deployed_set(Path(tmp))
         print(f"Cold imports as deployed (code asset + layer, bytecode, Python {sys.version.split()[0]})")
-        print(f"{'module':<30}{'cpu ms':>10}{'boto3 ms':>10}{'ratio':>8}  target ≤ {TARGET}x")
+        print(
+            f"{'module':<30}{'cpu ms':>10}{'boto3 ms':>10}{'ratio':>8}  target ≤ {TARGET}x"
+            "  (LiteMX dataclasses created: how many, their CPU, as a share of a bare boto3)"
+        )
         rows = {f"functions.{name}.handler": f"functions.{name}.handler" for name in HANDLERS}
         rows |= {"floor: pynamodb+pydantic+PT": FLOOR, **HOUSE_FLOORS}
         for label, module in rows.items():
@@ -133,6 +165,10 @@ def main() -> None:
             ratio = statistics.median(a / b for a, b in pairs)
             mine, bare = (statistics.median(side) * 1000 for side in zip(*pairs, strict=True))
             verdict = ("met" if ratio <= TARGET else "NOT met") if label.startswith("functions.") else ""
+            if label.startswith("functions."):
+                made = [dataclass_seconds(module, path) for _ in range(5)]
+                spent = statistics.median(seconds for seconds, _ in made) * 1000
+                verdict = f"{verdict:<8}  ({made[0][1]} dataclasses, {spent:.0f} ms, {spent / bare:.2f}x)"
             print(f"{label:<30}{mine:>10.0f}{bare:>10.0f}{ratio:>7.2f}x  {verdict}")
         print(
             "floor rows: what a handler imports before any LiteMX code (the dependencies, and with them the "
