@@ -40,7 +40,6 @@ from litemx.clock import Clock
 from litemx.directory import admin
 from litemx.errors import NotFoundError
 from litemx.feedback.models import (
-    TAG_MESSAGE,
     Action,
     Attribution,
     Deployment,
@@ -54,6 +53,7 @@ from litemx.messages.models import MessageStatus, OutboundMessage
 from litemx.reputation import logic as enforcement
 from litemx.reputation.models import Disabled, Increment, Tally, Thresholds, increment
 from litemx.suppression.models import GLOBAL_SCOPE, SuppressionEntry
+from litemx.tags import TAG_MESSAGE
 from litemx.tenants.names import account_of_tenant
 
 SOFT_BOUNCE_WINDOW = timedelta(days=7)

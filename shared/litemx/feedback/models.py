@@ -9,11 +9,6 @@ from enum import StrEnum
 
 from litemx.reputation.models import Disabled
 
-# SES message tags the sender sets on every message, so that feedback finds its way back.
-TAG_ACCOUNT = "litemx-account"
-TAG_MAILBOX = "litemx-mailbox"
-TAG_MESSAGE = "litemx-message"
-
 
 class FeedbackKind(StrEnum):
     BOUNCE = "bounce"

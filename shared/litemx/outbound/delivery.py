@@ -51,8 +51,7 @@ from litemx.providers.base import (
     ProviderThrottledError,
 )
 from litemx.reputation.models import sent_increment
-
-TAG_ACCOUNT, TAG_MAILBOX, TAG_MESSAGE = "litemx-account", "litemx-mailbox", "litemx-message"
+from litemx.tags import TAG_ACCOUNT, TAG_MAILBOX, TAG_MESSAGE
 
 
 class Outcome(StrEnum):

@@ -12,6 +12,7 @@ from typing import Protocol
 from litemx.audit.models import AuditRecord
 from litemx.clock import Clock
 from litemx.ids import new_request_id
+from litemx.tags import TAG_ACCOUNT
 from litemx.tenants.models import (
     DEFAULT_POLICY,
     ReputationPolicy,
@@ -24,7 +25,7 @@ from litemx.tenants.models import (
     TenantScope,
     TenantView,
 )
-from litemx.tenants.names import TAG_ACCOUNT, tenant_name
+from litemx.tenants.names import tenant_name
 
 TENANT_STATUS_TTL_SECONDS = 30.0
 

@@ -10,7 +10,6 @@ import re
 
 TENANT_PREFIX = "litemx-"
 _TENANT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-TAG_ACCOUNT = "litemx-account"
 
 
 def tenant_name(account_id: str) -> str:

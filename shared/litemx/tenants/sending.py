@@ -9,8 +9,8 @@ from dataclasses import replace
 from typing import Protocol
 
 from litemx.providers.base import ProviderBlockedError, ProviderStatus, SendResult
+from litemx.tags import TAG_ACCOUNT
 from litemx.tenants.logic import TenantStatusCache
-from litemx.tenants.names import TAG_ACCOUNT
 
 TENANT_PAUSED = "outbound_blocked.tenant_paused"
 
