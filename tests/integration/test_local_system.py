@@ -79,7 +79,7 @@ def system(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Target, Oper
         text=True,
     )
     state = tmp_path / "local.json"
-    # A bound on the wait, not a timing assertion: `make test` runs four lanes on two cores, and this
+    # A bound on the wait, not a timing assertion: `make test` runs five lanes on two cores, and this
     # start (a JVM, moto, nine tables) has taken over 60 s on a loaded machine.
     deadline = time.monotonic() + 240
     while not state.exists() and time.monotonic() < deadline and process.poll() is None:
