@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "assets"
 LOCK = ROOT / "infra" / "lambda-requirements.lock"
-FUNCTIONS = ("api", "sender", "inbound", "feedback")
+FUNCTIONS = ("api", "sender", "inbound", "feedback", "webhooks")
 # What the handlers import at run time. boto3 is listed because pynamodb brings botocore: a layer botocore
 # would shadow the runtime's and must come with the boto3 it was released with.
 REQUIREMENTS = ("aws-lambda-powertools[parser,tracer]==3.37.0", "pynamodb==6.1.0", "boto3", "idna==3.20")

@@ -23,7 +23,7 @@ from infra.constructs.function import FunctionAssets
 from infra.stack import LiteMXStack
 
 ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS = ("api", "sender", "inbound", "feedback")
+FUNCTIONS = ("api", "sender", "inbound", "feedback", "webhooks")
 
 
 def cdk_context() -> dict[str, Any]:
