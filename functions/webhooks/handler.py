@@ -121,6 +121,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
             rt.retries(context.invoked_function_arn),
             now=rt.clock.now(),
             time_left=left,
+            clock=rt.clock.now,
         )
     except Exception:
         # The last resort: a DynamoDB or Scheduler request failed. Lambda retries the invocation twice,

@@ -41,8 +41,10 @@ from infra.constructs.function import FunctionFactory, LiteMXFunction
 # One job per invocation: the longest receiver timeout (15 s) and the DynamoDB writes fit many times.
 WEBHOOK_TIMEOUT = Duration.seconds(60)
 # Invocations one event may take: the 16 attempts of 24 h (litemx.webhooks.delivery.schedule) and the
-# waits for a busy subscription. The function dead-letters a failure on the last one, with its record.
-WEBHOOK_MAX_RECEIVE_COUNT = 50
+# waits for a busy subscription, which the 24 h window bounds (about 300 at their mean of 5.25 min before
+# Scheduler's rounding, which only lengthens them). A chain that reaches it went wrong: the function
+# dead-letters the event, with its record.
+WEBHOOK_MAX_RECEIVE_COUNT = 400
 # Lambda's handling of an invocation that raised (a DynamoDB or Scheduler request failed): 2 retries, 1
 # then 2 minutes apart, then the DLQ; an event throttled for longer than 6 h (the most Lambda keeps one)
 # goes there too.

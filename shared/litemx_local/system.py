@@ -49,7 +49,7 @@ ACCOUNT_ID = "123456789012"  # moto's account
 PREFIX = "litemx-local"
 RAW_MAIL_PREFIX = "inbound/"
 POLL_WAIT_SECONDS = 1
-WEBHOOK_MAX_RECEIVE_COUNT = 50  # infra/constructs/webhooks.py
+WEBHOOK_MAX_RECEIVE_COUNT = 400  # infra/constructs/webhooks.py
 WEBHOOK_FUNCTION = "webhooks"  # the name LambdaContext gives its ARN
 PUMP_IDLE_SECONDS = 0.2
 

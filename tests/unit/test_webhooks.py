@@ -29,9 +29,12 @@ from litemx.webhooks.aws import (
     schedule_name,
 )
 from litemx.webhooks.delivery import (
+    BUSY_DELAY,
+    MAX_BUSY_SPREAD,
     Action,
     DeliveryDeps,
     Received,
+    busy_delay,
     deliver,
     handle,
     retry_delay,
@@ -265,7 +268,9 @@ JOB = WebhookJob(
 )
 
 
-def deps(store: FakeStore, transport: FakeTransport, max_receive_count: int = 50) -> DeliveryDeps:
+def deps(
+    store: FakeStore, transport: FakeTransport, max_receive_count: int = 50, draw: float = 0.0
+) -> DeliveryDeps:
     return DeliveryDeps(
         store=store,
         transport=transport,
@@ -273,6 +278,7 @@ def deps(store: FakeStore, transport: FakeTransport, max_receive_count: int = 50
         api_base="https://api.example.com",
         allow_local_http=False,
         max_receive_count=max_receive_count,
+        draw=lambda: draw,
     )
 
 
@@ -349,6 +355,52 @@ def test_too_little_time_left_waits_rather_than_risking_the_function_timeout():
     assert not transport.posts
 
 
+def test_busy_waits_spread_out_more_with_each_wait_up_to_ten_minutes():
+    assert busy_delay(0, 0.0) == BUSY_DELAY
+    assert [busy_delay(n, 1.0) - BUSY_DELAY for n in (0, 1, 2)] == [
+        BUSY_DELAY,
+        2 * BUSY_DELAY,
+        4 * BUSY_DELAY,
+    ]
+    assert busy_delay(9, 0.5) == BUSY_DELAY + MAX_BUSY_SPREAD / 2
+    assert busy_delay(10_000, 2.0) == BUSY_DELAY + MAX_BUSY_SPREAD  # a draw out of range is clamped
+    # the waits so far are the receives that were not attempts
+    store = FakeStore(busy=True, deliveries={JOB.webhook_id: replace(_retrying(), attempts=2)})
+    outcome = deliver(received(6), deps(store, FakeTransport([]), draw=0.5), now=T0, time_left=timedelta(60))
+    assert (outcome.action, outcome.delay) == (Action.WAIT, busy_delay(3, 0.5))
+
+
+def test_a_busy_subscription_waits_past_the_receives_of_a_retry_chain_until_its_24_hours_are_over():
+    store, transport = FakeStore(busy=True), FakeTransport([])
+    waiting = deliver(
+        received(120), deps(store, transport, max_receive_count=400), now=T0, time_left=timedelta(60)
+    )
+    assert waiting.action is Action.WAIT
+    assert not store.deliveries
+    late = T0 + timedelta(hours=24) - BUSY_DELAY / 2
+    dead = deliver(
+        received(121), deps(store, transport, max_receive_count=400), now=late, time_left=timedelta(60)
+    )
+    assert dead.action is Action.DEAD
+    record = store.deliveries[JOB.webhook_id]
+    assert (record.status, record.attempts) == (DeliveryStatus.DEAD, 0)
+    assert "concurrency slot" in record.last_error
+    assert not transport.posts
+
+
+def test_too_little_time_left_is_bounded_by_the_window_and_the_receive_limit_too():
+    for receive, now in ((3, T0 + timedelta(hours=24)), (5, T0)):
+        store = FakeStore()
+        outcome = deliver(
+            received(receive),
+            deps(store, FakeTransport([]), max_receive_count=5),
+            now=now,
+            time_left=timedelta(seconds=6),
+        )
+        assert outcome.action is Action.DEAD
+        assert store.deliveries[JOB.webhook_id].status is DeliveryStatus.DEAD
+
+
 def test_a_removed_subscription_drops_the_event():
     outcome = deliver(
         received(), deps(FakeStore(subscription=None), FakeTransport([])), now=T0, time_left=timedelta(60)
@@ -388,6 +440,13 @@ def test_a_retry_schedules_the_next_receive_of_the_same_job_after_the_backoff():
     assert retries.dead == []
 
 
+def test_the_next_receive_is_timed_from_after_the_attempt_when_a_clock_is_given():
+    store, transport, retries = FakeStore(), FakeTransport([Response(500)]), FakeRetries()
+    after = T0 + timedelta(seconds=20)  # a slow lookup and a 15 s timeout
+    handle(received(1), deps(store, transport), retries, now=T0, time_left=timedelta(60), clock=lambda: after)
+    assert retries.later_calls == [(JOB, 2, after + timedelta(seconds=30))]
+
+
 def test_a_busy_subscription_schedules_a_wait_that_counts_as_a_receive_not_an_attempt():
     store, transport, retries = FakeStore(busy=True), FakeTransport([]), FakeRetries()
     outcome = handle(received(1), deps(store, transport), retries, now=T0, time_left=timedelta(60))
@@ -418,6 +477,9 @@ def test_an_invocation_is_the_job_and_its_receive_counter_which_inbound_leaves_o
     assert parse_invocation(invocation(JOB, 7)) == (JOB, 7)
     for receive in (0, -1, "2", True, 10_001, None):
         assert parse_invocation({**JOB.as_json(), "receive": receive}) is None
+    # a queued_at whose 24 h window datetime cannot hold is no job inbound wrote
+    for queued_at in ("9999-12-31T23:00:00+00:00", "0001-01-01T00:00:00+00:00", "1999-12-31T23:59:59+00:00"):
+        assert parse_invocation({**JOB.as_json(), "queued_at": queued_at}) is None
 
 
 @given(

@@ -30,8 +30,8 @@ from litemx.webhooks.payloads import invocation
 # schedule at 12:01 fires between 12:01:00 and 12:01:59
 # (https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html). A retry is therefore
 # scheduled at the first whole minute at least `delay` (and at least SCHEDULE_LEAD, so that the time is
-# never in the past when the request arrives) from now: never earlier than the rules ask, at most about
-# 90 s later.
+# never in the past when the request arrives) from now: never earlier than the rules ask; with the
+# minute Scheduler takes, at most about 2 minutes later.
 SCHEDULE_LEAD = timedelta(seconds=30)
 # Scheduler's retries when it cannot invoke the target (Lambda's Invoke API throttling it, a service
 # error): the most attempts it allows, for as long as Lambda keeps an asynchronous event; then the

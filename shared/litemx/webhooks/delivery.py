@@ -10,17 +10,21 @@ apart) until 24 h after the event was queued; an attempt that would start later 
 (`DeliveryStatus.DEAD`, visible in `litemx webhook deliveries`). The `webhook-id` and `queued_at` travel
 with the job, so they stay the same. Scheduler fires a one-time schedule within the minute it names
 (60 s precision), so a delay is a lower bound: the 30 s retry and the 15 s wait for a busy subscription
-come after 30 to 90 s. Every invocation counts as a receive; `max_receive_count` (well above the 16
-attempts of a day plus the busy waits: `WEBHOOK_MAX_RECEIVE_COUNT` in infra) caps a chain that would
-otherwise wait forever on a subscription whose slots stay taken: on the last receive a failure is
-dead-lettered, with its delivery record.
+come after 30 to 150 s. Every invocation counts as a receive; `max_receive_count` (well above the 16
+attempts of a day plus the busy waits: `WEBHOOK_MAX_RECEIVE_COUNT` in infra) caps a chain that went
+wrong: on the last receive a failure is dead-lettered, with its delivery record.
 
 Concurrency: at most `concurrency` attempts per subscription at once (leased slots in DynamoDB); an
-invocation that finds every slot taken waits (a new schedule) without counting as an attempt.
+invocation that finds every slot taken waits (a new schedule) without counting as an attempt, until the
+event's 24 h window closes. Waits spread out: the n-th comes after BUSY_DELAY plus a random share of a
+spread that doubles with each wait (at most MAX_BUSY_SPREAD), so that a burst of events for one slow
+receiver does not fire together every minute with a few winning each time.
 """
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -41,6 +45,7 @@ from litemx.webhooks.transport import Response, Transport
 FIRST_RETRY = timedelta(seconds=30)
 MAX_RETRY_GAP = timedelta(hours=3)
 BUSY_DELAY = timedelta(seconds=15)
+MAX_BUSY_SPREAD = timedelta(minutes=10)
 # Time a record needs beyond its receiver's timeout (DNS, two DynamoDB writes) to start an attempt.
 ATTEMPT_MARGIN = timedelta(seconds=5)
 
@@ -104,6 +109,7 @@ class DeliveryDeps:
     api_base: str
     allow_local_http: bool
     max_receive_count: int
+    draw: Callable[[], float] = random.random  # the share of a busy wait's spread, in [0, 1)
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -111,6 +117,13 @@ def retry_delay(attempts: int) -> timedelta:
     exponent = min(max(attempts, 1) - 1, 20)
     delay: timedelta = min(FIRST_RETRY * (2**exponent), MAX_RETRY_GAP)
     return delay
+
+
+def busy_delay(waits: int, draw: float) -> timedelta:
+    """The wait before trying a busy subscription again, after `waits` earlier waits: BUSY_DELAY plus
+    `draw` (in [0, 1)) of a spread of BUSY_DELAY doubling per wait, at most MAX_BUSY_SPREAD."""
+    spread: timedelta = min(BUSY_DELAY * (2 ** min(max(waits, 0), 10)), MAX_BUSY_SPREAD)
+    return BUSY_DELAY + spread * min(max(draw, 0.0), 1.0)
 
 
 def schedule(window: timedelta = RETRY_WINDOW) -> list[timedelta]:
@@ -138,19 +151,33 @@ def deliver(received: Received, deps: DeliveryDeps, *, now: datetime, time_left:
     if time_left < timeout + ATTEMPT_MARGIN:
         # One job per invocation and a function timeout above the longest receiver timeout (infra pins
         # both): a guard for a lowered timeout rather than a path taken.
-        return Outcome(Action.WAIT, delay=timedelta(seconds=1), detail="too little time left")
+        return _wait(received, subscription, previous, deps, now, BUSY_DELAY, "too little time left")
     lease = timeout + ATTEMPT_MARGIN
     if not deps.store.acquire_slot(subscription, job.webhook_id, now=now, lease=lease):
-        if received.receive_count >= deps.max_receive_count:
-            return _settle(
-                received, subscription, previous, deps, now, None, "concurrency slots stayed taken"
-            )
-        return Outcome(Action.WAIT, delay=BUSY_DELAY, detail="every concurrency slot is taken")
+        waits = received.receive_count - 1 - (previous.attempts if previous else 0)
+        delay = busy_delay(waits, deps.draw())
+        return _wait(received, subscription, previous, deps, now, delay, "every concurrency slot is taken")
     try:
         response = _attempt(job, subscription, deps, now, timeout)
     finally:
         deps.store.release_slot(subscription, job.webhook_id)
     return _settle(received, subscription, previous, deps, now, response, response.error)
+
+
+def _wait(
+    received: Received,
+    subscription: Subscription,
+    previous: Delivery | None,
+    deps: DeliveryDeps,
+    now: datetime,
+    delay: timedelta,
+    why: str,
+) -> Outcome:
+    """Not attempted this time: again after `delay`, or dead once the 24 h window (or the receive limit)
+    would be passed."""
+    if now + delay > received.queued_at + RETRY_WINDOW or received.receive_count >= deps.max_receive_count:
+        return _settle(received, subscription, previous, deps, now, None, why, give_up=True)
+    return Outcome(Action.WAIT, delay=delay, detail=why)
 
 
 def _attempt(
@@ -175,6 +202,8 @@ def _settle(
     now: datetime,
     response: Response | None,
     error: str,
+    *,
+    give_up: bool = False,
 ) -> Outcome:
     job = received.job
     attempts = (previous.attempts if previous else 0) + (1 if response is not None else 0)
@@ -198,7 +227,7 @@ def _settle(
         delivery = replace(delivery, last_error=f"HTTP {response.status}")
     delay = retry_delay(max(attempts, 1))
     last_receive = received.receive_count >= deps.max_receive_count
-    if now + delay > received.queued_at + RETRY_WINDOW or last_receive:
+    if give_up or now + delay > received.queued_at + RETRY_WINDOW or last_receive:
         why = "the receive limit" if last_receive else "24 h of retries"
         dead = replace(
             delivery, status=DeliveryStatus.DEAD, last_error=f"{delivery.last_error} ({why})"[:300]
@@ -211,13 +240,22 @@ def _settle(
 
 
 def handle(
-    received: Received, deps: DeliveryDeps, retries: Retries, *, now: datetime, time_left: timedelta
+    received: Received,
+    deps: DeliveryDeps,
+    retries: Retries,
+    *,
+    now: datetime,
+    time_left: timedelta,
+    clock: Callable[[], datetime] | None = None,
 ) -> Outcome:
     """One invocation: deliver, then schedule the next receive (retry, wait) or park the job (dead). A
-    failure raises; the invocation is then retried by Lambda with the same receive count."""
+    failure raises; the invocation is then retried by Lambda with the same receive count. The next receive
+    is timed from `clock` read after the attempt (a slow name lookup and a 15 s POST must not put the
+    schedule in the past), or from `now`."""
     outcome = deliver(received, deps, now=now, time_left=time_left)
     if outcome.action in (Action.RETRY, Action.WAIT):
-        retries.later(received.job, received.receive_count + 1, now=now, delay=outcome.delay)
+        after = clock() if clock is not None else now
+        retries.later(received.job, received.receive_count + 1, now=after, delay=outcome.delay)
     elif outcome.action is Action.DEAD:
         retries.dead_letter(received.job)
     return outcome

@@ -11,10 +11,15 @@ the delivery function imports only the job's model.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from litemx.webhooks.models import EVENT_MESSAGE_RECEIVED, WebhookJob
+
+# A job queued outside these bounds is not one inbound wrote, and its 24 h window would overflow the date
+# arithmetic of the delivery rules (datetime's range ends in year 9999).
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 def body(job: WebhookJob, *, api_base: str) -> bytes:
@@ -62,7 +67,7 @@ def _job(value: object) -> WebhookJob | None:
         queued_at = datetime.fromisoformat(str(value.get("queued_at")))
     except ValueError:
         return None
-    if queued_at.tzinfo is None:
+    if queued_at.tzinfo is None or not EARLIEST <= queued_at < LATEST:
         return None
     return WebhookJob(
         subscription_id=value["subscription_id"],
