@@ -1,13 +1,14 @@
 """Feedback (SES → SNS → this Lambda, invoked asynchronously): bounces, complaints, deliveries, rejects.
 
-SNS invokes the function with one notification per event (`Records[0].Sns.Message` is SES's JSON); the handler
-reads every record all the same. Each record ends one of three ways: applied; acknowledged with a logged
-reason (nothing usable in it: malformed, an unknown type, not an SNS notification; or not about a message of
-ours; or already applied), the handler returning normally; or, only when LiteMX could not write what it
-decided, logged at ERROR and raised: Lambda retries the event twice (1 and 2 minutes later), then parks it in
-the feedback DLQ, whence `litemx queue redrive feedback` replays it (see infra/constructs/feedback.py).
-Parsing never raises and a bad recipient is skipped (and logged), so no notification can be retried into a
-poison loop; a replayed or redelivered notification is applied once (the feedback ledger).
+SNS invokes the function with one notification per event (`Records[0].Sns.Message` is SES's JSON); the
+handler reads every record all the same. Each record ends one of three ways: applied; acknowledged with a
+logged reason (nothing usable in it: malformed, an unknown type, not an SNS notification; or not about a
+message of ours; or already applied), the handler returning normally; or, only when a store request failed
+(LiteMX could not read what it needs or write what it decided), logged at ERROR and raised: Lambda retries
+the event twice (1 and 2 minutes later), then parks it in the feedback DLQ, whence `litemx queue redrive
+feedback` replays it (see infra/constructs/feedback.py). Parsing never raises and a bad recipient is
+skipped (and logged), so no notification can be retried into a poison loop; a replayed or redelivered
+notification is applied once (the feedback ledger).
 
 The TopicArn is not checked: the function's resource policy lets SNS invoke it from the feedback topic only
 (pinned by the infra tests), anyone else invoking it is a principal of this account (the redrive is one), and
@@ -75,8 +76,8 @@ def runtime() -> Runtime:
 
 @tracer.capture_method
 def record_handler(record: object) -> str:
-    """One SNS record -> what became of it ("applied", "unchanged", "unusable"); raises only when a write
-    failed."""
+    """One SNS record -> what became of it ("applied", "unchanged", "unusable"); raises only when a store
+    request (a read or a write) failed."""
     message_id = _message_id(record)
     try:
         return _handle(record, message_id)
@@ -162,7 +163,8 @@ def _observe(outcome: FeedbackOutcome) -> None:
 def handler(event: SNSEvent, context: LambdaContext) -> dict[str, list[str]]:
     """What became of each record. Every record is handled before the first failure is raised, so a retry
     re-applies nothing that was applied (the ledger makes it a no-op) and misses nothing."""
-    records = event.get("Records")
+    raw = event.raw_event  # whatever invoked the function: not necessarily an object
+    records = raw.get("Records") if isinstance(raw, dict) else None
     if not isinstance(records, list) or not records:
         _unusable(Unusable("the event holds no SNS records"), None)
         return {"outcomes": ["unusable"]}

@@ -12,9 +12,9 @@ in monitoring.py, replayed by `litemx queue redrive feedback`):
   subscription's DLQ (its RedrivePolicy), as SNS's notification JSON. See
   https://docs.aws.amazon.com/sns/latest/dg/sns-message-delivery-retries.html and
   https://docs.aws.amazon.com/sns/latest/dg/sns-dead-letter-queues.html
-- Once Lambda has accepted it, a function error (the handler raises only when a write failed) is retried
-  twice, one minute then two minutes later; throttled or system-failed attempts are retried for up to the
-  maximum event age (6 hours). What still fails goes to the function's dead-letter queue
+- Once Lambda has accepted it, a function error (the handler raises only when a store request failed) is
+  retried twice, one minute then two minutes later; throttled or system-failed attempts are retried for up
+  to the maximum event age (6 hours). What still fails goes to the function's dead-letter queue
   (DeadLetterConfig), whose body is the original event unchanged, with RequestID, ErrorCode and
   ErrorMessage as message attributes. See
   https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html and
@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from aws_cdk import Aws, Duration
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -106,6 +107,14 @@ class Feedback(Construct):
         # No raw delivery (Lambda subscriptions have none): the function gets SNS's event, Records[].Sns.
         # CDK adds the function's resource policy for sns.amazonaws.com, scoped to this topic's ARN, and
         # the DLQ's queue policy letting SNS send to it from this topic only (both pinned by infra tests).
-        self.topic.add_subscription(
+        subscription = self.topic.add_subscription(
             subscriptions.LambdaSubscription(self.function.function, dead_letter_queue=self.dlq)
         )
+        # Created after both policies: a notification delivered before SNS may invoke the function goes to
+        # the DLQ at once (a client error is not retried), and is dropped if SNS may not send there yet.
+        for child in self.function.function.node.children:
+            if isinstance(child, (lambda_.CfnPermission, lambda_.Permission)):
+                subscription.node.add_dependency(child)
+        dlq_policy = self.dlq.node.try_find_child("Policy")  # the queue's policy, made on the first grant
+        if dlq_policy is not None:
+            subscription.node.add_dependency(dlq_policy)

@@ -17,6 +17,7 @@ event: one that fails again comes back to the DLQ after Lambda's retries, and th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -45,6 +46,8 @@ _UNSUPPORTED = {"InvalidAction", "UnknownOperationException", "UnsupportedOperat
 _PEEK_LIMIT = 10
 # How long a feedback DLQ message stays hidden while the redrive replays it (or leaves it, unreplayable).
 _REPLAY_VISIBILITY_SECONDS = 120
+# Batches in a row holding nothing to replay (SQS samples a standard queue) before the redrive stops.
+_STALE_BATCHES = 3
 
 
 class QueueName(StrEnum):
@@ -196,12 +199,18 @@ def _redrive_feedback(s: Session, rate: int | None) -> None:
         invoke = _local_invoke(sqs, function)
     else:
         invoke = _lambda_invoke(s.client("lambda"), function)
-    replayed, left = _replay(sqs, dlq_url, invoke, rate)
+    replayed, left, arrived = _replay(sqs, dlq_url, invoke, rate)
     where = "the local system's feedback handler" if s.target.is_local else f"function {function}"
     show(
         f"feedback: replayed {replayed} event(s) into {where}, asynchronously (one that fails again returns "
         "to the DLQ after Lambda's retries)"
         + (f"; left {left} message(s) that hold no feedback event in the DLQ" if left else "")
+        + (
+            f"; left {arrived} message(s) that reached the DLQ during the redrive (a replay that failed "
+            "again, or new): run it again once their cause is fixed"
+            if arrived
+            else ""
+        )
     )
 
 
@@ -222,28 +231,57 @@ def _local_invoke(sqs: Any, queue_url: str) -> Callable[[dict[str, Any]], None]:
 
 def _replay(
     sqs: Any, dlq_url: str, invoke: Callable[[dict[str, Any]], None], rate: int | None
-) -> tuple[int, int]:
-    """Invoke with each DLQ message's event, deleting it once accepted; (replayed, left)."""
-    replayed, left = 0, []
+) -> tuple[int, int, int]:
+    """Invoke with each DLQ message's event, deleting it once accepted; (replayed, left because they hold
+    no event, left because they arrived during the redrive).
+
+    Only what the DLQ held when the redrive started is replayed, each message once: a replayed event that
+    fails again returns to the DLQ a few minutes later (after Lambda's retries), and a message that holds no
+    event becomes visible again after _REPLAY_VISIBILITY_SECONDS; taking those again would never end while
+    the cause lasts. Both are left for the operator (and the alarm), visible again at the end."""
+    started_ms = int(time.time() * 1000)
+    replayed, stale = 0, 0
+    unusable: dict[str, str] = {}  # message id -> its latest receipt handle
+    arrived: dict[str, str] = {}
     while True:
         batch = sqs.receive_message(
             QueueUrl=dlq_url,
             MaxNumberOfMessages=10,
             WaitTimeSeconds=0,
             VisibilityTimeout=_REPLAY_VISIBILITY_SECONDS,
+            AttributeNames=["SentTimestamp"],
         ).get("Messages", [])
-        if not batch:
-            break
+        fresh = []
         for message in batch:
+            if message["MessageId"] in unusable:
+                unusable[message["MessageId"]] = message["ReceiptHandle"]
+            elif _sent_since(message, started_ms):
+                arrived[message["MessageId"]] = message["ReceiptHandle"]
+            else:
+                fresh.append(message)
+        stale = 0 if fresh else stale + 1
+        if not batch or stale >= _STALE_BATCHES:
+            break  # empty, or only what this run left or what came after it started
+        for message in fresh:
             event = feedback_invocation(message["Body"], message_id=message["MessageId"])
             if event is None:
-                left.append(message["ReceiptHandle"])
+                unusable[message["MessageId"]] = message["ReceiptHandle"]
                 continue
             invoke(event)
             sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
             replayed += 1
             if rate is not None:
                 time.sleep(1 / rate)
-    for handle in left:  # visible again at once: the alarm and the operator still see them
-        sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=handle, VisibilityTimeout=0)
-    return replayed, len(left)
+    for handle in (*unusable.values(), *arrived.values()):  # visible again: the alarm still counts them
+        # A handle no longer in flight (its visibility ran out) belongs to a message visible already.
+        with contextlib.suppress(ClientError):
+            sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=handle, VisibilityTimeout=0)
+    return replayed, len(unusable), len(arrived)
+
+
+def _sent_since(message: dict[str, Any], started_ms: int) -> bool:
+    """Whether the message reached the DLQ after the redrive started (a replay that failed again)."""
+    try:
+        return int(message.get("Attributes", {}).get("SentTimestamp", 0)) >= started_ms
+    except (TypeError, ValueError):
+        return False

@@ -61,5 +61,9 @@ def feedback_invocation(body: str, *, message_id: str, subscription_arn: str = "
         return document
     if "Type" in document and "Message" in document:
         return sns_lambda_event(document, subscription_arn)
+    if not isinstance(document.get("mail"), dict) or not (
+        "eventType" in document or "notificationType" in document
+    ):
+        return None  # not SES's document either: left in the DLQ for the operator to see
     bare = {"Type": "Notification", "MessageId": message_id, "Message": body}
     return sns_lambda_event(bare, subscription_arn)

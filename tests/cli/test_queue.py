@@ -163,6 +163,33 @@ def test_feedback_redrive_invokes_the_function_asynchronously_on_aws(queued_cli:
     assert [m["Body"] for m in _all(sqs, queues["feedback_dlq"])] == ["not an event at all"]
 
 
+def test_feedback_redrive_replays_what_the_dlq_held_once_and_ends_when_replays_fail_again(
+    queued_cli: Cli,
+) -> None:
+    # Given the feedback DLQ holding two parked events and a JSON object that is no feedback at all, and a
+    # function that fails every replay: Lambda parks each event in the DLQ again
+    from litemx_cli.queue_commands import _replay
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    dlq = queued_cli.target.queues["feedback_dlq"]
+    for body in (PARKED["lambda-dlq"], PARKED["sns-dlq"], json.dumps({"foo": 1})):
+        sqs.send_message(QueueUrl=dlq, MessageBody=body)
+    invoked: list[dict[str, Any]] = []
+
+    def failing_again(event: dict[str, Any]) -> None:
+        invoked.append(event)
+        sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(event))
+
+    # When the operator redrives it
+    replayed, unusable, arrived = _replay(sqs, dlq, failing_again, None)
+
+    # Then each parked event was replayed once, the run ended, and everything is visible in the DLQ again
+    assert (replayed, unusable, arrived, len(invoked)) == (2, 1, 2, 2)
+    bodies = [m["Body"] for m in _all(sqs, dlq)]
+    assert len(bodies) == 3
+    assert json.dumps({"foo": 1}) in bodies
+
+
 def test_feedback_redrive_needs_a_stack_that_names_its_feedback_function(queued_cli: Cli) -> None:
     write_local_state(replace(queued_cli.target, functions={}))
     result = queued_cli("queue", "redrive", "feedback")

@@ -222,6 +222,27 @@ def test_sns_pushes_feedback_to_the_function_and_dead_letters_what_it_cannot_del
     assert _props(default, default.stack.feedback.topic)["KmsMasterKeyId"]
 
 
+def test_the_feedback_subscription_is_created_after_sns_may_invoke_the_function_and_fill_the_dlq(default):
+    # Before them, a delivery would be refused (a client error: straight to the DLQ, or dropped)
+    topic_id, function_id, _ = _feedback_ids(default)
+    (depends,) = [
+        set(s.get("DependsOn", []))
+        for s in default.of_type("AWS::SNS::Subscription").values()
+        if s["Properties"]["TopicArn"] == {"Ref": topic_id}
+    ]
+    permission_ids = {
+        k
+        for k, p in default.of_type("AWS::Lambda::Permission").items()
+        if function_id in referenced_ids(p["Properties"]["FunctionName"])
+    }
+    policy_ids = {
+        k for k, p in default.of_type("AWS::SQS::QueuePolicy").items() if k.startswith("FeedbackQueueDlq")
+    }
+    assert permission_ids
+    assert policy_ids
+    assert permission_ids | policy_ids <= depends
+
+
 def test_feedback_has_no_queue_and_no_event_source_mapping(default):
     _, function_id, dlq_id = _feedback_ids(default)
     mappings = [

@@ -12,7 +12,7 @@ import pytest
 from litemx.clock import FixedClock
 from litemx.feedback.logic import FeedbackPorts, handle_feedback
 from litemx.feedback.models import Action, Deployment, FeedbackEvent, FeedbackKind
-from litemx.feedback.notifications import Unusable, parse_body
+from litemx.feedback.notifications import Unusable, parse_body, parse_sns_record
 from litemx.messages.models import MessageStatus
 from litemx.suppression.models import GLOBAL_SCOPE, SuppressionEntry
 from tests.events import CONFIGURATION_SET, DEPLOYMENT_ACCOUNT, feedback, load, sns_envelope
@@ -105,6 +105,16 @@ def test_a_bounce_keeps_its_type_subtype_diagnostic_and_feedback_id():
 
 def test_the_same_delivery_in_both_formats_has_one_event_id():
     assert event_of("delivery", fmt="event").event_id == event_of("delivery", fmt="identity").event_id
+
+
+def test_an_sqs_record_of_the_queue_before_13_is_read_for_its_body_during_the_upgrade():
+    # The old queue's event source mapping invokes the new code until the deploy removes it
+    document = feedback("event-bounce-permanent-general", account_id=ACCOUNT_ID)
+    for body in (json.dumps(sns_envelope(document)), json.dumps(document)):
+        event = parse_sns_record({"eventSource": "aws:sqs", "messageId": "m-1", "body": body})
+        assert isinstance(event, FeedbackEvent)
+        assert event.kind is FeedbackKind.BOUNCE
+    assert isinstance(parse_sns_record({"eventSource": "aws:sqs", "body": 42}), Unusable)
 
 
 def test_unknown_fields_are_ignored():

@@ -153,6 +153,9 @@ def _with_sns(**fields: Any) -> dict[str, Any]:
         ({"Records": [{"Sns": "not an object"}]}, "not an SNS record"),
         ({"Records": "not a list"}, "no SNS records"),
         ({}, "no SNS records"),
+        ([], "no SNS records"),
+        ("x", "no SNS records"),
+        (None, "no SNS records"),
     ],
     ids=[
         "deep-json",
@@ -164,6 +167,9 @@ def _with_sns(**fields: Any) -> dict[str, Any]:
         "sns-not-an-object",
         "records-not-a-list",
         "no-records",
+        "event-a-list",
+        "event-a-string",
+        "event-null",
     ],
 )
 def test_hostile_events_are_acknowledged_with_a_logged_reason(handler, suppression, caplog, hostile, why):

@@ -114,7 +114,14 @@ class Unusable:
 
 def parse_sns_record(record: object) -> FeedbackEvent | Unusable:
     """One record of the event SNS invokes Lambda with -> the feedback event it carries, or why it carries
-    none. Never raises."""
+    none. Never raises.
+
+    An SQS record (`eventSource` aws:sqs) is read for its body: during the deploy that moves feedback
+    from a queue to SNS's push, the old queue's event source mapping still invokes the new code with what
+    the queue held (an SNS envelope, or SES's document with raw delivery), and acknowledging those as
+    unusable would lose them."""
+    if isinstance(record, dict) and record.get("eventSource") == "aws:sqs":
+        return parse_body(record.get("body"))
     if not isinstance(record, dict) or not isinstance(record.get("Sns"), dict):
         return Unusable("the record is not an SNS record")
     sns = record["Sns"]
