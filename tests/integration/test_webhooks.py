@@ -172,6 +172,18 @@ def test_new_mail_is_posted_once_with_a_valid_signature_and_a_link_to_the_read_a
     assert hooks.run() == []
 
 
+def test_a_delivered_record_is_final_so_a_late_duplicate_chain_cannot_reopen_it(hooks):
+    with Receiver(now=hooks.world.clock.now) as receiver:
+        hooks.subscribe(receiver)
+        hooks.mail()
+        assert hooks.run() == ["delivered"]
+    delivered = hooks.delivery()
+    # A second chain of the same event failed its attempt meanwhile and records its retry
+    reopened = replace(delivered, status=DeliveryStatus.RETRYING, attempts=delivered.attempts + 1)
+    WebhookStore().record(reopened, now=hooks.world.clock.now())
+    assert hooks.delivery() == delivered
+
+
 def test_500_twice_then_200_is_retried_by_schedules_and_delivered_once_under_one_webhook_id(hooks):
     with Receiver(now=hooks.world.clock.now, script=["500", "500", "200"]) as receiver:
         hooks.subscribe(receiver)

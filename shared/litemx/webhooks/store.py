@@ -8,7 +8,7 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from litemx.directory.models import WebhookRoute
@@ -246,7 +246,13 @@ class WebhookStore:
             next_attempt_at=delivery.next_attempt_at,
             expires_at=int((now + DELIVERY_RETENTION).timestamp()),
         )
-        record.save()
+        # A delivered record is final: a late duplicate chain (Lambda delivers an asynchronous event at
+        # least once) that failed its own attempt must not reopen it, and then finds it delivered.
+        try:
+            record.save(condition=WebhookDeliveryRecord.status != DeliveryStatus.DELIVERED.value)
+        except PutError as error:
+            if error.cause_response_code != "ConditionalCheckFailedException":
+                raise
 
     def deliveries(self, mailbox: str, *, limit: int) -> list[Delivery]:
         records = WebhookDeliveryRecord.query(
