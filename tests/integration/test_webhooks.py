@@ -227,8 +227,9 @@ def test_a_repeated_invocation_schedules_its_retry_once(hooks):
         hooks.lambda_.invoke_async(WEBHOOK_FUNCTION, pending.payload)
         assert hooks.run() == ["retry", "retry"]
     # Both asked for the same schedule name: Scheduler refused the second (ConflictException), which
-    # the function took as already scheduled
+    # the function took as already scheduled; the second found the attempt recorded and did not post
     assert len(hooks.scheduler.created) == 1
+    assert len(receiver.requests) == 1
 
 
 def test_a_receiver_that_hangs_times_out_and_the_function_returns(hooks):

@@ -447,6 +447,30 @@ def test_the_next_receive_is_timed_from_after_the_attempt_when_a_clock_is_given(
     assert retries.later_calls == [(JOB, 2, after + timedelta(seconds=30))]
 
 
+def test_a_receive_run_again_after_its_retry_was_recorded_schedules_it_without_posting_again():
+    # The attempt failed and its retry was recorded, then CreateSchedule failed: Lambda runs it again
+    due = T0 + timedelta(seconds=60)
+    recorded = replace(_retrying(), attempts=2, next_attempt_at=due)
+    store, transport, retries = (
+        FakeStore(deliveries={JOB.webhook_id: recorded}),
+        FakeTransport([]),
+        FakeRetries(),
+    )
+    outcome = handle(
+        received(2), deps(store, transport), retries, now=T0 + timedelta(seconds=10), time_left=timedelta(60)
+    )
+    assert (outcome.action, outcome.delay) == (Action.RETRY, timedelta(seconds=50))
+    assert not transport.posts
+    assert retries.later_calls == [(JOB, 3, due)]
+    assert store.deliveries[JOB.webhook_id] == recorded
+    # once due, the next receive attempts
+    transport.answers.append(Response(200))
+    assert (
+        deliver(received(3), deps(store, transport), now=due, time_left=timedelta(60)).action
+        is Action.DELIVERED
+    )
+
+
 def test_a_busy_subscription_schedules_a_wait_that_counts_as_a_receive_not_an_attempt():
     store, transport, retries = FakeStore(busy=True), FakeTransport([]), FakeRetries()
     outcome = handle(received(1), deps(store, transport), retries, now=T0, time_left=timedelta(60))

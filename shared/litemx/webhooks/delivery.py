@@ -147,6 +147,12 @@ def deliver(received: Received, deps: DeliveryDeps, *, now: datetime, time_left:
     if previous is not None and previous.status is DeliveryStatus.DEAD:
         # Settled as dead, but the invocation failed before the DLQ had it (Lambda retries): park it again.
         return Outcome(Action.DEAD, detail="already dead", delivery=previous)
+    due = previous.next_attempt_at if previous is not None else None
+    if previous is not None and previous.status is DeliveryStatus.RETRYING and due is not None and due > now:
+        # This receive's attempt was made and its retry recorded, but scheduling it failed (Lambda runs the
+        # invocation again) or this is a duplicate: a scheduled receive never fires before `due`. Schedule
+        # the next receive when it is due, without posting again.
+        return Outcome(Action.RETRY, delay=due - now, detail="attempted already", delivery=previous)
     timeout = timedelta(seconds=subscription.timeout_seconds)
     if time_left < timeout + ATTEMPT_MARGIN:
         # One job per invocation and a function timeout above the longest receiver timeout (infra pins
