@@ -113,7 +113,7 @@ class Feedback(Construct):
         # Created after both policies: a notification delivered before SNS may invoke the function goes to
         # the DLQ at once (a client error is not retried), and is dropped if SNS may not send there yet.
         for child in self.function.function.node.children:
-            if isinstance(child, (lambda_.CfnPermission, lambda_.Permission)):
+            if isinstance(child, lambda_.CfnPermission):
                 subscription.node.add_dependency(child)
         dlq_policy = self.dlq.node.try_find_child("Policy")  # the queue's policy, made on the first grant
         if dlq_policy is not None:

@@ -5,6 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Protocol
 
+# The instants an outside document (an SES notification, a webhook job) may plausibly carry: anything
+# outside is not AWS's or ours, and would overflow the date arithmetic of windows and retention.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def plausible(at: datetime) -> bool:
+    """Whether an aware instant read from outside lies within [EARLIEST, LATEST)."""
+    return EARLIEST <= at < LATEST
+
 
 class Clock(Protocol):
     def now(self) -> datetime: ...

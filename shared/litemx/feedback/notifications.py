@@ -15,12 +15,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from litemx.addresses import normalize_address
+from litemx.clock import plausible
 from litemx.feedback.models import FeedbackEvent, FeedbackKind, FeedbackRecipient
 
 _KINDS = {
@@ -34,9 +35,6 @@ _KINDS = {
 MAX_ID = 256
 MAX_TEXT = 1_000
 MAX_RECIPIENTS = 100
-# Timestamps outside these bounds are not SES's (and would overflow the date arithmetic of retention).
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 # What decoding hostile JSON raises: malformed text, integers past the digit limit (ValueError), nesting
 # past the interpreter's recursion limit (RecursionError).
 _JSON_ERRORS = (ValueError, TypeError, RecursionError)
@@ -183,9 +181,7 @@ def parse_notification(document: dict[str, Any]) -> FeedbackEvent | Unusable:
         FeedbackKind.REJECT: _reject,
     }
     event = builders[kind](notification)
-    if isinstance(event, FeedbackEvent) and not all(
-        EARLIEST <= t < LATEST for t in (event.at, event.sent_at)
-    ):
+    if isinstance(event, FeedbackEvent) and not all(plausible(t) for t in (event.at, event.sent_at)):
         return Unusable(f"{type_name} notification has a timestamp SES never writes", type_name)
     return event
 

@@ -11,15 +11,11 @@ the delivery function imports only the job's model.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from litemx.clock import plausible
 from litemx.webhooks.models import EVENT_MESSAGE_RECEIVED, WebhookJob
-
-# A job queued outside these bounds is not one inbound wrote, and its 24 h window would overflow the date
-# arithmetic of the delivery rules (datetime's range ends in year 9999).
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 def body(job: WebhookJob, *, api_base: str) -> bytes:
@@ -67,7 +63,8 @@ def _job(value: object) -> WebhookJob | None:
         queued_at = datetime.fromisoformat(str(value.get("queued_at")))
     except ValueError:
         return None
-    if queued_at.tzinfo is None or not EARLIEST <= queued_at < LATEST:
+    # A job queued outside plausible instants is not one inbound wrote (its 24 h window would overflow).
+    if queued_at.tzinfo is None or not plausible(queued_at):
         return None
     return WebhookJob(
         subscription_id=value["subscription_id"],
