@@ -20,10 +20,11 @@ from functions.feedback.settings import feedback_settings
 from litemx.clock import FixedClock
 from litemx.feedback.logic import FeedbackPorts
 from litemx.feedback.models import FeedbackEvent
-from litemx.feedback.notifications import MAX_ID, Unusable, parse_body
+from litemx.feedback.notifications import MAX_ID, Unusable, parse_body, parse_sns_record
 from litemx.messages.models import MessageStatus
 from litemx.reputation.models import Increment
 from litemx.suppression.models import SuppressionEntry
+from litemx_cli.sns_events import feedback_invocation
 from tests.events import (
     CONFIGURATION_SET,
     DEPLOYMENT_ACCOUNT,
@@ -138,9 +139,27 @@ class _Messages(FakeMessages):
         )
 
 
-def _record(n: int, body: str) -> dict[str, Any]:
+def _record(n: int, body: str, queued: bool = False) -> dict[str, Any]:
+    """SNS's record, or (queued) an SQS record of the feedback queue before #13, which its event source
+    mapping still hands the new code during the upgrade deploy."""
+    if queued:
+        return {"eventSource": "aws:sqs", "messageId": f"m{n}", "body": body}
     record: dict[str, Any] = sns_event(body, message_id=f"m{n}")["Records"][0]
     return record
+
+
+def _runtime() -> feedback_handler.Runtime:
+    """The real handler's runtime on stores that refuse what DynamoDB would refuse, one message of ours."""
+    recipients = ("recipient@outside.test", "good@outside.test")
+    messages = _Messages(
+        {MESSAGE_ID: sent_message(MESSAGE_ID, provider_message_id=SES_ID, recipients=recipients)}
+    )
+    ledger = _Ledger()
+    settings = feedback_settings(
+        {"SES_SENDING_ACCOUNT_ID": DEPLOYMENT_ACCOUNT, "SES_CONFIGURATION_SET": CONFIGURATION_SET}
+    )
+    ports = FeedbackPorts(_Suppression(), messages, ledger, ledger, directory_world(), FakeAudit())
+    return feedback_handler.Runtime(settings=settings, ports=ports, clock=FixedClock(T0))
 
 
 ACKNOWLEDGED = {
@@ -151,20 +170,13 @@ ACKNOWLEDGED = {
 
 
 @PROPERTY
-@given(st.lists(bodies, min_size=1, max_size=4))
-def test_the_handler_applies_or_acknowledges_every_record_and_raises_for_none(batch: list[str]) -> None:
+@given(st.lists(st.tuples(bodies, st.booleans()), min_size=1, max_size=4))
+def test_the_handler_applies_or_acknowledges_every_record_and_raises_for_none(
+    batch: list[tuple[str, bool]],
+) -> None:
     # Given the real handler on stores that refuse what DynamoDB would refuse, and one message of ours
-    recipients = ("recipient@outside.test", "good@outside.test")
-    messages = _Messages(
-        {MESSAGE_ID: sent_message(MESSAGE_ID, provider_message_id=SES_ID, recipients=recipients)}
-    )
-    ledger = _Ledger()
-    settings = feedback_settings(
-        {"SES_SENDING_ACCOUNT_ID": DEPLOYMENT_ACCOUNT, "SES_CONFIGURATION_SET": CONFIGURATION_SET}
-    )
-    ports = FeedbackPorts(_Suppression(), messages, ledger, ledger, directory_world(), FakeAudit())
-    runtime = feedback_handler.Runtime(settings=settings, ports=ports, clock=FixedClock(T0))
-    event = {"Records": [_record(n, body) for n, body in enumerate(batch)]}
+    runtime = _runtime()
+    event = {"Records": [_record(n, body, queued) for n, (body, queued) in enumerate(batch)]}
     # When it handles an event of any records
     with mock.patch.object(feedback_handler, "runtime", return_value=runtime), _Captured() as logs:
         result = feedback_handler.handler(event, FakeLambdaContext())
@@ -193,3 +205,25 @@ class _Captured(logging.Handler):
 
     def __exit__(self, *exc: object) -> None:
         logging.getLogger(feedback_handler.logger.service).removeHandler(self)
+
+
+@PROPERTY
+@given(st.one_of(json_values, st.dictionaries(st.just("Records"), json_values)))
+def test_an_event_of_any_shape_is_acknowledged_never_raised(event: Any) -> None:
+    # An invocation is any JSON value (a principal of this account may Invoke with anything)
+    with mock.patch.object(feedback_handler, "runtime", return_value=_runtime()), _Captured() as logs:
+        result = feedback_handler.handler(event, FakeLambdaContext())
+    assert result["outcomes"]
+    assert "failed" not in result["outcomes"]
+    assert not [r for r in logs.records if r.levelno >= logging.ERROR]
+
+
+@PROPERTY
+@given(st.one_of(bodies, documents.map(lambda d: json.dumps(sns_event(d)))))
+def test_the_redrive_rebuilds_an_event_from_any_dlq_body_or_leaves_it(body: str) -> None:
+    event = feedback_invocation(body, message_id="dlq-1")
+    if event is None:
+        return
+    assert isinstance(event["Records"], list)
+    for record in event["Records"]:
+        assert isinstance(parse_sns_record(record), FeedbackEvent | Unusable)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import botocore.session
@@ -31,6 +31,7 @@ from litemx.webhooks.aws import (
 from litemx.webhooks.delivery import (
     BUSY_DELAY,
     MAX_BUSY_SPREAD,
+    MAX_RETRY_GAP,
     Action,
     DeliveryDeps,
     Received,
@@ -57,6 +58,7 @@ from litemx.webhooks.payloads import body, invocation, parse_invocation, parse_j
 from litemx.webhooks.transport import Response
 from tests.events import mime as corpus
 from tests.fakes import ACCOUNT_ID, T0
+from tests.fuzz.hostile import PROPERTY, json_values, mutated_json
 from tests.unit.test_inbound import BOX, LOCATION, Inbox
 
 # ---- the validator ----
@@ -494,6 +496,43 @@ def test_dead_parks_the_job_and_delivered_or_dropped_schedule_nothing():
         quiet = FakeRetries()
         handle(received(), deps(store, FakeTransport(answers)), quiet, now=T0, time_left=timedelta(60))
         assert (quiet.later_calls, quiet.dead) == ([], [])
+
+
+# Any aware instant, its calendar's two ends drawn as often as the rest (where the rules' arithmetic
+# overflows), in any fixed offset.
+QUEUED_AT = st.one_of(
+    st.datetimes(min_value=datetime(9999, 12, 29)),
+    st.datetimes(max_value=datetime(1, 1, 3)),
+    st.datetimes(),
+).flatmap(
+    lambda naive: st.builds(
+        naive.replace,
+        tzinfo=st.timedeltas(min_value=-timedelta(hours=23), max_value=timedelta(hours=23)).map(timezone),
+    )
+)
+
+
+@pytest.mark.fuzz
+@PROPERTY
+@given(
+    st.one_of(
+        mutated_json(st.sampled_from((JOB.as_json(), invocation(JOB, 7)))),
+        json_values,
+        st.fixed_dictionaries({"queued_at": QUEUED_AT.map(datetime.isoformat)}).map(
+            lambda extra: {**JOB.as_json(), **extra}
+        ),
+    )
+)
+def test_any_invocation_is_a_job_the_delivery_rules_can_handle_or_none(value: Any) -> None:
+    parsed = parse_invocation(value)
+    if parsed is None:
+        return
+    job, receive = parsed
+    assert 1 <= receive <= 10_000
+    # its window and any retry delay stay within datetime's range (the rules add both to queued_at), and
+    # it can be written again (a retry's invocation, the DLQ)
+    assert job.queued_at + RETRY_WINDOW + MAX_RETRY_GAP > job.queued_at
+    assert parse_job(json.dumps(job.as_json())) == job
 
 
 def test_an_invocation_is_the_job_and_its_receive_counter_which_inbound_leaves_out():
